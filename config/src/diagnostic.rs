@@ -126,7 +126,8 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}[{}]: ", self.severity, self.code)?;
-        if let Some(source) = &self.source {
+        // Plugin failures already name the plugin in their message.
+        if let Some(source) = self.source.as_deref().filter(|s| !self.message.contains(&format!("`{s}`"))) {
             write!(f, "plugin `{source}`: ")?;
         }
         f.write_str(&self.message)?;

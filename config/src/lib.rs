@@ -3,8 +3,23 @@
 //! running processes.
 
 pub mod diagnostic;
+pub mod layer;
 pub mod model;
+pub mod schema;
+pub mod source;
+pub mod strict;
 pub mod units;
 
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use model::Config;
+pub use schema::schema;
+
+#[cfg(test)]
+mod dump {
+    #[test]
+    fn dump_schema() {
+        let s = serde_json::to_string_pretty(&crate::schema()).unwrap_or_default();
+        std::fs::write("/tmp/schema.json", s).ok();
+        println!("options: {}", crate::schema::options().len());
+    }
+}

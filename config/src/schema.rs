@@ -1,0 +1,62 @@
+//! The JSON Schema of a template, derived from the typed model, and helpers
+//! to look things up in it (sections' known keys, leaf options).
+
+use crate::model::Config;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// The template's JSON Schema (draft 2020-12), usable by editors through a
+/// `# yaml-language-server: $schema=...` comment.
+pub fn schema() -> Value {
+    cached().clone()
+}
+
+/// The schema, generated once per process.
+pub(crate) fn cached() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut s = serde_json::to_value(schemars::schema_for!(Config)).unwrap_or(Value::Null);
+        if let Value::Object(o) = &mut s {
+            o.insert("title".into(), Value::String("redplate template".into()));
+            o.insert("$id".into(), Value::String("https://example.invalid/redplate/redplate.schema.json".into()));
+        }
+        s
+    })
+}
+
+/// Follows `$ref` (`#/$defs/Name`) from `node`, at most a few hops.
+pub(crate) fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
+    for _ in 0..8 {
+        match node.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+            Some(name) => match root.get("$defs").and_then(|d| d.get(name)) {
+                Some(target) => node = target,
+                None => return node,
+            },
+            None => return node,
+        }
+    }
+    node
+}
+
+/// Every leaf option of the template: `(dotted.path, description)`.
+pub fn options() -> Vec<(String, Option<String>)> {
+    let root = cached();
+    let mut out = Vec::new();
+    collect(root, root, "", &mut out, 0);
+    out
+}
+
+fn collect(root: &Value, node: &Value, path: &str, out: &mut Vec<(String, Option<String>)>, depth: usize) {
+    let node = resolve(root, node);
+    let Some(props) = node.get("properties").and_then(Value::as_object) else { return };
+    for (key, prop) in props {
+        let p = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let target = resolve(root, prop);
+        if target.get("properties").is_some() && depth < 8 {
+            collect(root, target, &p, out, depth + 1);
+        } else {
+            let desc = prop.get("description").or_else(|| target.get("description")).and_then(Value::as_str).map(str::to_string);
+            out.push((p, desc));
+        }
+    }
+}
