@@ -4,7 +4,9 @@
 
 pub mod diagnostic;
 pub mod layer;
+pub mod load;
 pub mod model;
+pub mod presets;
 pub mod schema;
 pub mod source;
 pub mod strict;
@@ -12,7 +14,9 @@ pub mod units;
 
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use model::Config;
+pub use load::{LoadError, LoadRequest, Resolved, load, load_str};
 pub use schema::schema;
+pub use source::{Format, SourceMap};
 
 #[cfg(test)]
 mod dump {
