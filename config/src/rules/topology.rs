@@ -1,0 +1,252 @@
+//! Rules about the deployment, its mode, replication, Sentinel and Cluster.
+
+use super::{err, warn};
+use crate::diagnostic::Diagnostic;
+use crate::model::{Config, Environment, Mode};
+use crate::units::Duration;
+
+pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
+    deployment(c, out);
+    match c.deployment.mode {
+        Mode::Cluster => cluster(c, out),
+        Mode::Sentinel => {
+            sentinel(c, out);
+            replication(c, out);
+        }
+        Mode::Replication => replication(c, out),
+        Mode::Standalone => {
+            if c.replication.replicas > 0 {
+                out.push(warn(
+                    "replication.ignored",
+                    "/replication/replicas",
+                    format!("`replication.replicas` is {} but mode `standalone` runs no replicas", c.replication.replicas),
+                    "set `deployment.mode: replication` or `sentinel`, or `replication.replicas: 0`",
+                ));
+            }
+        }
+    }
+}
+
+/// Whether `name` is an RFC 1123 DNS label.
+pub(crate) fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn deployment(c: &Config, out: &mut Vec<Diagnostic>) {
+    let d = &c.deployment;
+    if !is_dns_label(&d.name) || d.name.len() > 40 || d.name.starts_with(|ch: char| ch.is_ascii_digit()) {
+        out.push(err(
+            "deployment.invalid-name",
+            "/deployment/name",
+            format!("deployment name `{}` is not a lowercase DNS label of at most 40 characters", d.name),
+            "use lowercase letters, digits and `-`, starting with a letter, e.g. `orders-cache`",
+        ));
+    }
+    let parts: Vec<Option<u32>> = d.redis_version.split('.').map(|p| p.parse().ok()).collect();
+    let ok = match parts.as_slice() {
+        [Some(major), Some(minor)] | [Some(major), Some(minor), Some(_)] => (*major, *minor) >= (6, 2),
+        _ => false,
+    };
+    if !ok {
+        out.push(err(
+            "deployment.unsupported-version",
+            "/deployment/redis_version",
+            format!("redis version `{}` is not supported", d.redis_version),
+            "use 6.2 or later as `major.minor` or `major.minor.patch`, e.g. `7.4`",
+        ));
+    }
+    if d.image_tag == "latest" || d.image.ends_with(":latest") {
+        out.push(warn(
+            "deployment.unpinned-image",
+            if d.image_tag == "latest" { "/deployment/image_tag" } else { "/deployment/image" },
+            "the redis image is not pinned (`latest`)".to_string(),
+            "leave `image_tag` empty to use the Redis version, or pin a tag",
+        ));
+    }
+}
+
+fn cluster(c: &Config, out: &mut Vec<Diagnostic>) {
+    let k = &c.cluster;
+    if k.shards < 3 {
+        out.push(err(
+            "cluster.too-few-masters",
+            "/cluster/shards",
+            format!("a redis cluster needs at least 3 masters, `cluster.shards` is {}", k.shards),
+            "set `cluster.shards` to 3 or more, or use `deployment.mode: sentinel`",
+        ));
+    }
+    if k.shards > 16 {
+        out.push(err(
+            "cluster.too-many-shards",
+            "/cluster/shards",
+            format!("`cluster.shards` is {}, more than the 16 supported", k.shards),
+            "use at most 16 shards, or split the data over several deployments",
+        ));
+    }
+    if k.replicas_per_shard > 3 {
+        out.push(err(
+            "cluster.too-many-replicas",
+            "/cluster/replicas_per_shard",
+            format!("`cluster.replicas_per_shard` is {}, more than 3", k.replicas_per_shard),
+            "use 0 to 3 replicas per shard",
+        ));
+    }
+    if k.replicas_per_shard == 0 && c.deployment.environment == Environment::Production {
+        out.push(warn(
+            "cluster.no-replicas",
+            "/cluster/replicas_per_shard",
+            "production cluster shards have no replicas: losing a node loses its slots".to_string(),
+            "set `cluster.replicas_per_shard: 1` or more",
+        ));
+    }
+    if k.require_full_coverage && c.deployment.environment == Environment::Production {
+        out.push(warn(
+            "cluster.full-coverage",
+            "/cluster/require_full_coverage",
+            "`cluster.require_full_coverage` stops the whole cluster when one shard is down".to_string(),
+            "set `cluster.require_full_coverage: false` so healthy shards keep serving",
+        ));
+    }
+    if k.node_timeout < Duration::secs(1) || k.node_timeout > Duration::secs(120) {
+        out.push(warn(
+            "cluster.node-timeout",
+            "/cluster/node_timeout",
+            format!("`cluster.node_timeout` is {}, outside 1s to 120s", k.node_timeout),
+            "use about `15s`: shorter fails over on blips, longer leaves slots down",
+        ));
+    }
+    if k.allow_replica_migration && k.replicas_per_shard > 0 && k.migration_barrier >= k.replicas_per_shard.saturating_add(1) {
+        out.push(warn(
+            "cluster.migration-barrier",
+            "/cluster/migration_barrier",
+            format!(
+                "`cluster.migration_barrier` {} is not below the replicas per shard + 1 ({}): replicas never migrate",
+                k.migration_barrier,
+                k.replicas_per_shard + 1
+            ),
+            "use `migration_barrier: 1`",
+        ));
+    }
+    if c.performance.databases > 1 {
+        out.push(warn(
+            "cluster.databases",
+            "/performance/databases",
+            format!("redis cluster only uses database 0, `performance.databases` is {}", c.performance.databases),
+            "set `performance.databases: 1`",
+        ));
+    }
+    if c.replication.min_replicas_to_write > k.replicas_per_shard {
+        out.push(err(
+            "replication.min-replicas-too-high",
+            "/replication/min_replicas_to_write",
+            format!(
+                "`replication.min_replicas_to_write` is {} but each shard has {} replica(s): writes would be refused",
+                c.replication.min_replicas_to_write, k.replicas_per_shard
+            ),
+            "lower `min_replicas_to_write` or raise `cluster.replicas_per_shard`",
+        ));
+    }
+}
+
+fn sentinel(c: &Config, out: &mut Vec<Diagnostic>) {
+    let s = &c.sentinel;
+    if s.sentinels < 3 {
+        out.push(err(
+            "sentinel.too-few",
+            "/sentinel/sentinels",
+            format!("`sentinel.sentinels` is {}: fewer than 3 sentinels cannot elect a leader safely", s.sentinels),
+            "run 3 (or 5) sentinels",
+        ));
+    }
+    if s.sentinels % 2 == 0 {
+        out.push(err(
+            "sentinel.even-count",
+            "/sentinel/sentinels",
+            format!("`sentinel.sentinels` is {}, an even number: a split can leave no majority", s.sentinels),
+            format!("use an odd number, e.g. {}", s.sentinels.saturating_add(1)),
+        ));
+    }
+    let majority = s.sentinels / 2 + 1;
+    if s.quorum > s.sentinels {
+        out.push(err(
+            "sentinel.quorum-too-high",
+            "/sentinel/quorum",
+            format!("`sentinel.quorum` {} exceeds the {} sentinels: no failover can ever start", s.quorum, s.sentinels),
+            format!("set `sentinel.quorum: {majority}`"),
+        ));
+    } else if s.quorum < majority {
+        out.push(warn(
+            "sentinel.quorum-low",
+            "/sentinel/quorum",
+            format!("`sentinel.quorum` {} is below a majority of {} sentinels ({majority})", s.quorum, s.sentinels),
+            format!("set `sentinel.quorum: {majority}` so a minority cannot declare the master down"),
+        ));
+    }
+    if c.replication.replicas == 0 {
+        out.push(err(
+            "sentinel.no-replicas",
+            "/replication/replicas",
+            "mode `sentinel` with `replication.replicas: 0` has nothing to fail over to".to_string(),
+            "set `replication.replicas: 2`",
+        ));
+    }
+    if s.failover_timeout <= s.down_after {
+        out.push(warn(
+            "sentinel.failover-timeout",
+            "/sentinel/failover_timeout",
+            format!("`sentinel.failover_timeout` ({}) is not longer than `down_after` ({})", s.failover_timeout, s.down_after),
+            "use a failover timeout of 60s to 180s",
+        ));
+    }
+    if s.down_after < Duration::secs(1) {
+        out.push(warn(
+            "sentinel.down-after",
+            "/sentinel/down_after",
+            format!("`sentinel.down_after` is {}: any blip triggers a failover", s.down_after),
+            "use 10s to 30s",
+        ));
+    }
+    if s.parallel_syncs > c.replication.replicas.max(1) {
+        out.push(warn(
+            "replication.parallel-syncs",
+            "/sentinel/parallel_syncs",
+            format!("`sentinel.parallel_syncs` {} exceeds the {} replica(s)", s.parallel_syncs, c.replication.replicas),
+            "use `parallel_syncs: 1` so replicas resync one at a time",
+        ));
+    }
+}
+
+fn replication(c: &Config, out: &mut Vec<Diagnostic>) {
+    let r = &c.replication;
+    if c.deployment.mode == Mode::Replication && r.replicas == 0 {
+        out.push(err(
+            "replication.no-replicas",
+            "/replication/replicas",
+            "mode `replication` with `replication.replicas: 0` runs no replicas".to_string(),
+            "set `replication.replicas` to 1 or more, or use `deployment.mode: standalone`",
+        ));
+    }
+    if r.min_replicas_to_write > r.replicas {
+        out.push(err(
+            "replication.min-replicas-too-high",
+            "/replication/min_replicas_to_write",
+            format!(
+                "`replication.min_replicas_to_write` is {} but there are {} replica(s): the master would refuse every write",
+                r.min_replicas_to_write, r.replicas
+            ),
+            format!("set `min_replicas_to_write` to at most {}", r.replicas),
+        ));
+    }
+    if r.min_replicas_to_write > 0 && r.min_replicas_max_lag.as_millis() < 1000 {
+        out.push(err(
+            "replication.no-max-lag",
+            "/replication/min_replicas_max_lag",
+            format!("`replication.min_replicas_max_lag` is {}, under one second", r.min_replicas_max_lag),
+            "use about `10s`",
+        ));
+    }
+}
