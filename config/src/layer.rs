@@ -13,7 +13,7 @@ pub fn merge(base: &mut Tree, overlay: Tree) {
 
 fn merge_value(base: &mut Value, overlay: Value, pointer: &str, sources: &mut crate::source::SourceMap) {
     match (base, overlay) {
-        (Value::Object(b), Value::Object(o)) => {
+        (Value::Object(b), Value::Object(o)) if !switches_variant(b, &o) => {
             for (k, v) in o {
                 let p = child_pointer(pointer, &k);
                 match b.get_mut(&k) {
@@ -30,6 +30,20 @@ fn merge_value(base: &mut Value, overlay: Value, pointer: &str, sources: &mut cr
             *b = o;
         }
     }
+}
+
+/// Tags of the one-key variant values (`{file: ...}`, `{s3: ...}`).
+pub(crate) const VARIANT_TAGS: [&str; 8] = ["file", "env", "secret", "generate", "value", "directory", "s3", "pvc"];
+
+/// Whether `m` is a one-key variant value such as `{file: /run/secrets/x}`.
+pub(crate) fn is_variant(m: &Map<String, Value>) -> bool {
+    m.len() == 1 && m.keys().all(|k| VARIANT_TAGS.contains(&k.as_str()))
+}
+
+/// A variant value replaced by another variant replaces it whole: `{file: a}`
+/// under `{env: B}` must not become `{file: a, env: B}`.
+fn switches_variant(base: &Map<String, Value>, overlay: &Map<String, Value>) -> bool {
+    is_variant(base) && is_variant(overlay) && base.keys().ne(overlay.keys())
 }
 
 /// The file name `--set` values are attributed to.

@@ -2,6 +2,7 @@
 //! validation rules and topology derivation. Knows nothing of wasm or of
 //! running processes.
 
+pub mod convert;
 pub mod diagnostic;
 pub mod layer;
 pub mod load;
@@ -14,6 +15,7 @@ pub mod strict;
 pub mod topology;
 pub mod units;
 
+pub use convert::{Adaptation, adapt, export, import};
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use model::Config;
 pub use load::{LoadError, LoadRequest, Resolved, load, load_str};

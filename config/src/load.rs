@@ -119,21 +119,34 @@ pub fn load_str(text: &str, format: Format, file: &str, preset: Option<Environme
             problems.push(d);
         }
     }
-    if problems.is_empty() {
-        problems = strict::check(&tree.value);
+    if !problems.is_empty() {
+        locate_all(&mut problems, &tree.sources);
+        return Err(LoadError::Invalid(problems));
     }
+    let mut resolved = typed(tree)?;
+    resolved.preset = preset;
+    Ok(resolved)
+}
+
+/// Checks a merged tree strictly and deserializes it.
+pub(crate) fn typed(tree: Tree) -> Result<Resolved, LoadError> {
+    let mut problems = strict::check(&tree.value);
     if problems.is_empty() {
         match serde_path_to_error::deserialize::<_, Config>(&tree.value) {
-            Ok(config) => return Ok(Resolved { config, value: tree.value, sources: tree.sources, preset }),
+            Ok(config) => return Ok(Resolved { config, value: tree.value, sources: tree.sources, preset: None }),
             Err(e) => problems.push(type_error(&e)),
         }
     }
-    for d in &mut problems {
+    locate_all(&mut problems, &tree.sources);
+    Err(LoadError::Invalid(problems))
+}
+
+fn locate_all(problems: &mut [Diagnostic], sources: &SourceMap) {
+    for d in problems {
         if d.location.is_none() {
-            d.location = tree.sources.locate(&d.pointer).cloned();
+            d.location = sources.locate(&d.pointer).cloned();
         }
     }
-    Err(LoadError::Invalid(problems))
 }
 
 fn extends_of(tree: &Tree) -> Result<Option<Environment>, Diagnostic> {
