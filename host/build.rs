@@ -1,0 +1,91 @@
+//! Builds the plugins under `plugins/` for `wasm32-wasip2` and embeds the
+//! built-in ones in the binary (like wasmtime's test-programs artifacts).
+//!
+//! The nested cargo uses its own target folder (`target/wasm-plugins`) so it
+//! never waits on the lock of the outer build. Each world is built in its own
+//! cargo invocation: the SDK selects its world by feature, and features unify
+//! within one invocation.
+
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Built-in plugins: (package, world feature). Embedded in the binary.
+const BUILTINS: &[(&str, &str)] = &[("plugin-redis-conf", "generator"), ("plugin-cache-aside", "cache-strategy")];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.parent().expect("host/ has a parent").to_path_buf();
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let wasm_target_dir = root.join("target").join("wasm-plugins");
+    println!("cargo:rerun-if-changed={}", root.join("plugins").display());
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
+
+    // Test fixtures (adversarial plugins) are built too, but not embedded.
+    let fixtures: Vec<String> = std::fs::read_dir(root.join("plugins").join("fixtures"))
+        .map(|rd| {
+            let mut v: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().join("Cargo.toml").exists())
+                .map(|e| format!("fixture-{}", e.file_name().to_string_lossy()))
+                .collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default();
+
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for world in ["generator", "cache-strategy"] {
+        let mut group: Vec<String> =
+            BUILTINS.iter().filter(|(_, w)| *w == world).map(|(p, _)| (*p).to_string()).collect();
+        if world == "generator" {
+            group.extend(fixtures.iter().cloned());
+        }
+        groups.push(group);
+    }
+    for group in &groups {
+        build(&root, &wasm_target_dir, group);
+    }
+
+    let wasm_dir = wasm_target_dir.join("wasm32-wasip2").join("plugin");
+    let mut table = String::from("/// Built-in plugins: (file name, component bytes, sha256 hex).\npub static BUILTINS: &[(&str, &[u8], &str)] = &[\n");
+    for (package, _) in BUILTINS {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        let src = wasm_dir.join(&file);
+        let bytes = std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+        let dst = out_dir.join(&file);
+        std::fs::write(&dst, &bytes).unwrap_or_else(|e| panic!("writing {}: {e}", dst.display()));
+        let sha = hex(&Sha256::digest(&bytes));
+        let name = package.trim_start_matches("plugin-");
+        writeln!(table, "    ({name:?}, include_bytes!({:?}), {sha:?}),", dst.display().to_string()).expect("write to String");
+    }
+    table.push_str("];\n");
+    std::fs::write(out_dir.join("builtin_plugins.rs"), table).expect("writing builtin_plugins.rs");
+    // Tests and benches find the fixtures here.
+    println!("cargo:rustc-env=REDPLATE_WASM_DIR={}", wasm_dir.display());
+}
+
+fn build(root: &Path, target_dir: &Path, packages: &[String]) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin", "--target-dir"])
+        .arg(target_dir);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    // Flags meant for the host build must not leak into the wasm build.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PRIMARY_PACKAGE", "CARGO_MANIFEST_DIR", "CARGO_PKG_NAME"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("running cargo for the wasm plugins: {e}"));
+    if !status.success() {
+        panic!("building the wasm plugins failed ({status}); run `cargo build --target wasm32-wasip2 --profile plugin -p {}` to see why (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)", packages.join(" -p "));
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

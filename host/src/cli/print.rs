@@ -1,0 +1,117 @@
+//! How results look on the terminal (human) or to scripts (JSON).
+
+use super::Format;
+use crate::ops::plugins::{Inspection, Listed, TestReport};
+use crate::plugin::{CacheOutcome, CallReport};
+use redplate_config::Diagnostic;
+
+fn json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+/// Diagnostics go to stderr, errors and warnings always, notes unless quiet.
+pub fn diagnostics(ds: &[Diagnostic], quiet: bool) {
+    for d in ds {
+        if quiet && d.severity == redplate_config::Severity::Info {
+            continue;
+        }
+        eprintln!("{d}");
+    }
+}
+
+pub fn plugin_list(rows: &[Listed], format: Format) {
+    if format == Format::Json {
+        return json(&rows);
+    }
+    let width = rows.iter().map(|r| r.info.name.len()).max().unwrap_or(4).max(4);
+    println!("{:width$}  {:8}  {:14}  {:8}  DESCRIPTION", "NAME", "VERSION", "KIND", "SOURCE");
+    for r in rows {
+        let source = match &r.source {
+            crate::plugin::PluginSource::Builtin => "built-in".to_owned(),
+            crate::plugin::PluginSource::File(p) => p.display().to_string(),
+        };
+        println!("{:width$}  {:8}  {:14}  {:8}  {}", r.info.name, r.info.version, r.info.kind.to_string(), source, r.info.description);
+    }
+}
+
+pub fn inspection(i: &Inspection, format: Format) {
+    if format == Format::Json {
+        return json(i);
+    }
+    println!("name:        {}", i.info.name);
+    println!("version:     {}", i.info.version);
+    println!("kind:        {}", i.info.kind);
+    println!("contract:    redplate:plugin@{}", i.info.contract_version);
+    println!("description: {}", i.info.description);
+    println!("outputs:     {}", i.info.outputs.join(", "));
+    match &i.source {
+        crate::plugin::PluginSource::Builtin => println!("source:      built-in"),
+        crate::plugin::PluginSource::File(p) => println!("source:      {}", p.display()),
+    }
+    println!("size:        {} bytes", i.size_bytes);
+    println!("sha256:      {}", i.sha256);
+    println!("exports:     {}", i.exports.join(", "));
+    println!("imports:     {}", i.imports.join(", "));
+    println!("code cache:  {} ({} µs)", cache(&i.cache), i.load_micros);
+}
+
+fn cache(c: &CacheOutcome) -> String {
+    match c {
+        CacheOutcome::Disabled => "disabled".into(),
+        CacheOutcome::Hit => "loaded from cache".into(),
+        CacheOutcome::Miss => "compiled and cached".into(),
+        CacheOutcome::Recovered(why) => format!("recompiled: {why}"),
+        CacheOutcome::StoreFailed(why) => format!("compiled, not cached: {why}"),
+    }
+}
+
+fn run_line(n: usize, r: &CallReport) -> String {
+    format!(
+        "run {n}: fuel {} units, peak memory {:.1} MiB, output {} bytes, wall {:.2} ms",
+        r.fuel_used,
+        r.peak_memory_bytes as f64 / (1024.0 * 1024.0),
+        r.output_bytes,
+        r.wall.as_secs_f64() * 1000.0
+    )
+}
+
+pub fn test_report(t: &TestReport, format: Format) {
+    if format == Format::Json {
+        return json(t);
+    }
+    println!("plugin {} {} ({}, contract {}), code cache: {}", t.plugin.name, t.plugin.version, t.plugin.kind, t.plugin.contract_version, cache(&t.cache));
+    for d in t.validate.iter().chain(&t.diagnostics) {
+        println!("{d}");
+    }
+    if let Some(plan) = &t.plan {
+        for d in &plan.directives {
+            println!("directive {} {}  ({})", d.name, d.value, d.reason);
+        }
+        for r in &plan.key_rules {
+            println!("key rule {}: ttl {:?} ms, jitter {}%, {:?}", r.pattern, r.ttl_ms, r.jitter_percent, r.write_mode);
+        }
+    }
+    for a in &t.artifacts {
+        println!("artifact {} ({} bytes, {}{})", a.path, a.bytes, a.media_type, if a.executable { ", executable" } else { "" });
+    }
+    for (i, r) in t.runs.iter().enumerate() {
+        println!("{}", run_line(i + 1, r));
+    }
+    if let Some(r) = t.runs.first() {
+        for l in &r.logs {
+            println!("log [{}] {}", l.level, l.message);
+        }
+        if r.logs_dropped > 0 {
+            println!("log: {} more lines dropped past the log cap", r.logs_dropped);
+        }
+    }
+    let verdict = match (t.refused, t.deterministic) {
+        (true, _) => "FAIL: the plugin refused the input",
+        (false, false) => "FAIL: the two runs gave different results (the plugin is not deterministic)",
+        (false, true) => "ok: both runs gave byte-identical results",
+    };
+    println!("{verdict}");
+}

@@ -1,0 +1,54 @@
+//! Exit codes and the failure type every operation returns.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | ok |
+//! | 1 | invalid: the template, the input or a plugin's verdict on it is wrong; fix the input |
+//! | 2 | could not run: a plugin failed (trap, limit, bad output), a file could not be read, the tool broke |
+
+use crate::plugin::PluginError;
+use redplate_config::Diagnostic;
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything is fine.
+    Ok = 0,
+    /// The input is invalid.
+    Invalid = 1,
+    /// redplate could not do its job.
+    CouldNotRun = 2,
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        std::process::ExitCode::from(s as u8)
+    }
+}
+
+/// Why an operation did not succeed, with what to show the user.
+#[derive(Debug)]
+pub struct Failure {
+    /// Which exit code this maps to.
+    pub status: ExitStatus,
+    /// What to show.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Failure {
+    /// The input is invalid.
+    pub fn invalid(diagnostics: Vec<Diagnostic>) -> Self {
+        Failure { status: ExitStatus::Invalid, diagnostics }
+    }
+
+    /// The tool could not do its job.
+    pub fn could_not_run(diagnostic: Diagnostic) -> Self {
+        Failure { status: ExitStatus::CouldNotRun, diagnostics: vec![diagnostic] }
+    }
+}
+
+impl From<PluginError> for Failure {
+    fn from(e: PluginError) -> Self {
+        Failure::could_not_run(e.to_diagnostic())
+    }
+}

@@ -1,0 +1,15 @@
+//! redplate: render, validate, deploy and operate production Redis from one
+//! typed template, through sandboxed WebAssembly plugins.
+//!
+//! Layers run one way: `cli` (clap structs) → `ops` (one function per
+//! operation, taking resolved settings) → `plugin` (the wasm runtime, the
+//! only module that names wasmtime), `artifact`, `templates`.
+
+pub mod artifact;
+pub mod cli;
+pub mod exit;
+pub mod ops;
+pub mod plugin;
+pub mod templates;
+
+pub use redplate_config as config;

@@ -1,0 +1,4 @@
+//! Operations: one function per thing redplate does, taking resolved
+//! settings. The CLI and (later) the REST API are thin wrappers over these.
+
+pub mod plugins;

@@ -1,0 +1,134 @@
+//! The on-disk cache of compiled plugin code.
+//!
+//! Entries are keyed by the component's sha256 and a hash of the engine's
+//! compilation settings, so a different wasmtime or configuration never
+//! reads another's code. Deserializing compiled code trusts it to be what
+//! this host wrote, so every entry carries a sha256 of its payload, checked
+//! before use: a corrupt or foreign entry is recompiled and replaced, never
+//! loaded and never a crash. Writes are atomic (temp file + rename).
+
+use super::PluginError;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+const MAGIC: &[u8; 8] = b"RPCWASM1";
+const HEADER: usize = MAGIC.len() + 32;
+
+/// What the cache did for one load.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "kebab-case")]
+pub enum CacheOutcome {
+    /// The cache is turned off: compiled in memory.
+    Disabled,
+    /// Loaded compiled code from the cache.
+    Hit,
+    /// Not cached yet: compiled and stored.
+    Miss,
+    /// The entry was unusable (the reason says why): recompiled and replaced.
+    Recovered(String),
+    /// Compiled, but the entry could not be written (the reason says why).
+    StoreFailed(String),
+}
+
+/// The compiled-code cache; `dir: None` disables it.
+pub(super) struct CodeCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+}
+
+impl CodeCache {
+    pub(super) fn new(dir: Option<PathBuf>, engine: &Engine) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        CodeCache { dir, engine_key: format!("{:016x}", h.finish()) }
+    }
+
+    /// Where the entry for a component with this sha256 lives.
+    pub(super) fn entry_path(&self, sha256: &str) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(format!("{sha256}-{}.cwasm", self.engine_key)))
+    }
+
+    /// Loads compiled code for `wasm` from the cache, or compiles it.
+    pub(super) fn load(&self, engine: &Engine, label: &str, wasm: &[u8], sha256: &str) -> Result<(Component, CacheOutcome), PluginError> {
+        let Some(path) = self.entry_path(sha256) else {
+            return Ok((compile(engine, label, wasm)?, CacheOutcome::Disabled));
+        };
+        let recovered = match read_entry(engine, &path) {
+            Ok(Some(component)) => return Ok((component, CacheOutcome::Hit)),
+            Ok(None) => None,
+            Err(reason) => Some(reason),
+        };
+        let component = compile(engine, label, wasm)?;
+        let outcome = match store_entry(&component, &path) {
+            Err(e) => CacheOutcome::StoreFailed(format!("{}: {e}", path.display())),
+            Ok(()) => match recovered {
+                Some(reason) => CacheOutcome::Recovered(reason),
+                None => CacheOutcome::Miss,
+            },
+        };
+        Ok((component, outcome))
+    }
+}
+
+/// `Ok(None)`: no entry. `Err`: an entry that must not be used.
+fn read_entry(engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("unreadable cache entry: {e}")),
+    };
+    if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("the cache entry has no redplate header".into());
+    }
+    let (checksum, payload) = bytes[MAGIC.len()..].split_at(32);
+    if Sha256::digest(payload).as_slice() != checksum {
+        return Err("the cache entry's checksum does not match its content".into());
+    }
+    // SAFETY: `Component::deserialize` trusts its input to be code this
+    // engine configuration produced. The payload is exactly what
+    // `store_entry` wrote (its sha256 matches), under a key that includes the
+    // engine's compatibility hash; wasmtime also checks its own header.
+    #[allow(unsafe_code)]
+    let component = unsafe { Component::deserialize(engine, payload) };
+    component.map(Some).map_err(|e| format!("the cache entry does not load: {e}"))
+}
+
+fn store_entry(component: &Component, path: &Path) -> std::io::Result<()> {
+    let payload = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("cache entry has no folder"))?;
+    create_private_dir(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(MAGIC)?;
+    tmp.write_all(&Sha256::digest(&payload))?;
+    tmp.write_all(&payload)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Compiles after telling apart the common kinds of wrong file.
+pub(super) fn compile(engine: &Engine, label: &str, wasm: &[u8]) -> Result<Component, PluginError> {
+    const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(PluginError::NotWasm { plugin: label.to_owned() });
+    }
+    if wasm[4..8] == CORE_VERSION {
+        return Err(PluginError::CoreModule { plugin: label.to_owned() });
+    }
+    Component::new(engine, wasm).map_err(|e| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") })
+}
