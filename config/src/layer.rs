@@ -110,6 +110,11 @@ pub fn apply_set(tree: &mut Tree, assignment: &str, index: usize) -> Result<(), 
             }
         };
     }
+    // Typed: a field that takes a string keeps `7.4` or `true` as text.
+    let value = match value {
+        Value::Number(_) | Value::Bool(_) | Value::Object(_) | Value::Null if crate::schema::expects_string(&pointer) => Value::String(raw.trim().to_string()),
+        other => other,
+    };
     *node = value;
     tree.sources.remove_below(&pointer);
     tree.sources.insert(pointer, at(value_column));

@@ -60,3 +60,32 @@ fn collect(root: &Value, node: &Value, path: &str, out: &mut Vec<(String, Option
         }
     }
 }
+
+/// The schema node describing the value at `pointer`, if the schema knows it.
+pub(crate) fn node_at(pointer: &str) -> Option<&'static Value> {
+    let root = cached();
+    let mut node = resolve(root, root);
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        node = resolve(root, node);
+        // Look through `Option<T>` (`anyOf: [T, null]`).
+        if let Some(alts) = node.get("anyOf").and_then(Value::as_array) {
+            node = alts.iter().map(|a| resolve(root, a)).find(|a| a.get("type").and_then(Value::as_str) != Some("null"))?;
+        }
+        node = if let Some(p) = node.get("properties").and_then(|p| p.get(&token)) {
+            p
+        } else if let Some(items) = node.get("items") {
+            items
+        } else if let Some(extra @ Value::Object(_)) = node.get("additionalProperties") {
+            extra
+        } else {
+            return None;
+        };
+    }
+    Some(resolve(root, node))
+}
+
+/// Whether the value at `pointer` must be a string (so `--set` keeps `7.4` as text).
+pub(crate) fn expects_string(pointer: &str) -> bool {
+    node_at(pointer).is_some_and(|n| n.get("type").and_then(Value::as_str) == Some("string"))
+}

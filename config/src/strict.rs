@@ -238,6 +238,9 @@ fn wrong_type(ptr: &str, types: &[&str], v: &Value) -> Diagnostic {
     if (types.contains(&"integer") || types.contains(&"number")) && v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok()) {
         return d.with_hint("remove the quotes around the number");
     }
+    if types == ["string"] && matches!(v, Value::Number(_) | Value::Bool(_)) {
+        return d.with_hint(format!("quote it: `\"{}\"`", show(v)));
+    }
     d.with_hint(format!("write {expected}"))
 }
 

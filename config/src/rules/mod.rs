@@ -41,7 +41,6 @@ pub const RULES: &[Rule] = &[
     rule("cluster.full-coverage", W, "production clusters keep serving when some slots are down"),
     rule("cluster.node-timeout", W, "the cluster node timeout is between 1 s and 120 s"),
     rule("cluster.migration-barrier", W, "the migration barrier lets replicas migrate"),
-    rule("cluster.databases", W, "a cluster uses database 0 only"),
     rule("sentinel.even-count", E, "the number of sentinels is odd"),
     rule("sentinel.too-few", E, "there are at least 3 sentinels"),
     rule("sentinel.quorum-too-high", E, "the quorum is at most the number of sentinels"),

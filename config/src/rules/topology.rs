@@ -131,14 +131,6 @@ fn cluster(c: &Config, out: &mut Vec<Diagnostic>) {
             "use `migration_barrier: 1`",
         ));
     }
-    if c.performance.databases > 1 {
-        out.push(warn(
-            "cluster.databases",
-            "/performance/databases",
-            format!("redis cluster only uses database 0, `performance.databases` is {}", c.performance.databases),
-            "set `performance.databases: 1`",
-        ));
-    }
     if c.replication.min_replicas_to_write > k.replicas_per_shard {
         out.push(err(
             "replication.min-replicas-too-high",
