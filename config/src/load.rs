@@ -163,7 +163,8 @@ fn extends_of(tree: &Tree) -> Result<Option<Environment>, Diagnostic> {
                 .with_location(tree.sources.locate("/extends").cloned().unwrap_or_else(|| Location { file: String::new(), line: 1, column: 1 }))
         }),
         Some(other) => Err(Diagnostic::error("template.wrong-type", "/extends", format!("`extends` must be a preset name, found {}", crate::source::kind_name(other)))
-            .with_hint("write `extends: production`")),
+            .with_hint("write `extends: production`")
+            .with_location(tree.sources.locate("/extends").cloned().unwrap_or_else(|| Location { file: String::new(), line: 1, column: 1 }))),
     }
 }
 

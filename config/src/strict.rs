@@ -16,16 +16,38 @@ pub fn check(value: &Value) -> Vec<Diagnostic> {
     out
 }
 
-/// The closest candidate to `word`, if one is close enough to be a typo.
+/// The closest candidate to `word`, if one is close enough to be a typo or
+/// an abbreviation (`memory_pct` → `memory_percent`).
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     let lower = word.to_ascii_lowercase().replace('-', "_");
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase().replace('-', "_")), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter_map(|c| {
+            let cl = c.to_ascii_lowercase().replace('-', "_");
+            let d = strsim::damerau_levenshtein(&lower, &cl);
+            if d <= limit {
+                Some((d * 2, c))
+            } else if abbreviates(&lower, &cl) {
+                Some((3, c))
+            } else {
+                None
+            }
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// Whether each `_`-segment of `word` abbreviates the matching segment of
+/// `candidate` (same first letter, letters in order).
+fn abbreviates(word: &str, candidate: &str) -> bool {
+    let w: Vec<&str> = word.split('_').collect();
+    let c: Vec<&str> = candidate.split('_').collect();
+    w.len() == c.len()
+        && w.iter().zip(&c).all(|(a, b)| {
+            let mut rest = b.chars();
+            a.chars().next() == b.chars().next() && a.chars().all(|ch| rest.any(|x| x == ch))
+        })
 }
 
 fn type_matches(ty: &str, v: &Value) -> bool {
