@@ -50,7 +50,9 @@ fn main() {
     }
 
     let wasm_dir = wasm_target_dir.join("wasm32-wasip2").join("plugin");
-    let mut table = String::from("/// Built-in plugins: (file name, component bytes, sha256 hex).\npub static BUILTINS: &[(&str, &[u8], &str)] = &[\n");
+    let mut table = String::from(
+        "/// Built-in plugins: (file name, component bytes, sha256 hex).\npub static BUILTINS: &[(&str, &[u8], &str)] = &[\n",
+    );
     for (package, _) in BUILTINS {
         let file = format!("{}.wasm", package.replace('-', "_"));
         let src = wasm_dir.join(&file);
@@ -59,7 +61,8 @@ fn main() {
         std::fs::write(&dst, &bytes).unwrap_or_else(|e| panic!("writing {}: {e}", dst.display()));
         let sha = hex(&Sha256::digest(&bytes));
         let name = package.trim_start_matches("plugin-");
-        writeln!(table, "    ({name:?}, include_bytes!({:?}), {sha:?}),", dst.display().to_string()).expect("write to String");
+        writeln!(table, "    ({name:?}, include_bytes!({:?}), {sha:?}),", dst.display().to_string())
+            .expect("write to String");
     }
     table.push_str("];\n");
     std::fs::write(out_dir.join("builtin_plugins.rs"), table).expect("writing builtin_plugins.rs");
@@ -77,12 +80,24 @@ fn build(root: &Path, target_dir: &Path, packages: &[String]) {
         cmd.args(["-p", p]);
     }
     // Flags meant for the host build must not leak into the wasm build.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PRIMARY_PACKAGE", "CARGO_MANIFEST_DIR", "CARGO_PKG_NAME"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_PKG_NAME",
+    ] {
         cmd.env_remove(var);
     }
     let status = cmd.status().unwrap_or_else(|e| panic!("running cargo for the wasm plugins: {e}"));
     if !status.success() {
-        panic!("building the wasm plugins failed ({status}); run `cargo build --target wasm32-wasip2 --profile plugin -p {}` to see why (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)", packages.join(" -p "));
+        panic!(
+            "building the wasm plugins failed ({status}); run `cargo build --target wasm32-wasip2 --profile plugin -p {}` to see why (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)",
+            packages.join(" -p ")
+        );
     }
 }
 

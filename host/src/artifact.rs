@@ -178,12 +178,20 @@ mod tests {
     use super::*;
 
     fn art(path: &str) -> Artifact {
-        Artifact { path: path.into(), content: b"x".to_vec(), media_type: "text/plain".into(), executable: false, plugin: "p".into() }
+        Artifact {
+            path: path.into(),
+            content: b"x".to_vec(),
+            media_type: "text/plain".into(),
+            executable: false,
+            plugin: "p".into(),
+        }
     }
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "./a", "a/", "a\\b", "nul\0", "C:/x", "a\nb"] {
+        for bad in
+            ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "./a", "a/", "a\\b", "nul\0", "C:/x", "a\nb"]
+        {
             assert!(check_path(bad).is_err(), "{bad:?} was accepted");
         }
         for good in ["redis.conf", "redis/node-0/redis.conf", "k8s/a.b.yaml", "..hidden", "a..b"] {
@@ -211,7 +219,8 @@ mod tests {
         set.write_atomically(&out).expect("write");
         assert!(out.join("redis/a.conf").exists());
         assert!(!out.join("stale").exists(), "the old content is replaced, not merged");
-        let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).expect("ls").filter_map(Result::ok).map(|e| e.file_name()).collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(tmp.path()).expect("ls").filter_map(Result::ok).map(|e| e.file_name()).collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("out")], "no staging folders left behind");
     }
 }

@@ -81,7 +81,8 @@ impl Renderer {
             None => (template, ""),
         };
         let err = |message: String| RenderError::Template { name: name.to_owned(), origin, message };
-        let data: serde_json::Value = serde_json::from_str(data_json).map_err(|e| err(format!("the data is not JSON: {e}")))?;
+        let data: serde_json::Value =
+            serde_json::from_str(data_json).map_err(|e| err(format!("the data is not JSON: {e}")))?;
         let key = registry_key(name, text);
         let registered = self.registry.read().map(|r| r.has_template(&key)).unwrap_or(false);
         if !registered {

@@ -131,7 +131,8 @@ impl Cli {
     }
 
     fn host(&self, limits: Limits, templates: Option<PathBuf>) -> Result<PluginHost, Failure> {
-        let cache_dir = if self.global.no_cache { None } else { self.global.cache_dir.clone().or_else(default_cache_dir) };
+        let cache_dir =
+            if self.global.no_cache { None } else { self.global.cache_dir.clone().or_else(default_cache_dir) };
         PluginHost::new(HostOptions { cache_dir, limits, templates_dir: templates })
             .map_err(|e| Failure::could_not_run(Diagnostic::error("host.start", "", e.to_string())))
     }

@@ -33,7 +33,14 @@ pub fn plugin_list(rows: &[Listed], format: Format) {
             crate::plugin::PluginSource::Builtin => "built-in".to_owned(),
             crate::plugin::PluginSource::File(p) => p.display().to_string(),
         };
-        println!("{:width$}  {:8}  {:14}  {:8}  {}", r.info.name, r.info.version, r.info.kind.to_string(), source, r.info.description);
+        println!(
+            "{:width$}  {:8}  {:14}  {:8}  {}",
+            r.info.name,
+            r.info.version,
+            r.info.kind.to_string(),
+            source,
+            r.info.description
+        );
     }
 }
 
@@ -82,7 +89,14 @@ pub fn test_report(t: &TestReport, format: Format) {
     if format == Format::Json {
         return json(t);
     }
-    println!("plugin {} {} ({}, contract {}), code cache: {}", t.plugin.name, t.plugin.version, t.plugin.kind, t.plugin.contract_version, cache(&t.cache));
+    println!(
+        "plugin {} {} ({}, contract {}), code cache: {}",
+        t.plugin.name,
+        t.plugin.version,
+        t.plugin.kind,
+        t.plugin.contract_version,
+        cache(&t.cache)
+    );
     for d in t.validate.iter().chain(&t.diagnostics) {
         println!("{d}");
     }
@@ -95,7 +109,13 @@ pub fn test_report(t: &TestReport, format: Format) {
         }
     }
     for a in &t.artifacts {
-        println!("artifact {} ({} bytes, {}{})", a.path, a.bytes, a.media_type, if a.executable { ", executable" } else { "" });
+        println!(
+            "artifact {} ({} bytes, {}{})",
+            a.path,
+            a.bytes,
+            a.media_type,
+            if a.executable { ", executable" } else { "" }
+        );
     }
     for (i, r) in t.runs.iter().enumerate() {
         println!("{}", run_line(i + 1, r));

@@ -2,7 +2,9 @@
 
 use crate::artifact::Artifact;
 use crate::exit::Failure;
-use crate::plugin::{CacheOutcome, CallReport, Plugin, PluginError, PluginHost, PluginInfo, PluginSource, StrategyPlan};
+use crate::plugin::{
+    CacheOutcome, CallReport, Plugin, PluginError, PluginHost, PluginInfo, PluginSource, StrategyPlan,
+};
 use redplate_config::Diagnostic;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -168,10 +170,20 @@ pub fn test(host: &PluginHost, path: &Path, input: &Path, out: Option<&Path>) ->
         let mut set = crate::artifact::ArtifactSet::new();
         for a in artifacts {
             let path = a.path.clone();
-            set.insert(a).map_err(|e| Failure::could_not_run(Diagnostic::error("artifact.rejected", "", format!("artifact `{path}` rejected: {e:?}"))))?;
+            set.insert(a).map_err(|e| {
+                Failure::could_not_run(Diagnostic::error(
+                    "artifact.rejected",
+                    "",
+                    format!("artifact `{path}` rejected: {e:?}"),
+                ))
+            })?;
         }
         set.write_atomically(out).map_err(|e| {
-            Failure::could_not_run(Diagnostic::error("output.write", "", format!("cannot write `{}`: {e}", out.display())))
+            Failure::could_not_run(Diagnostic::error(
+                "output.write",
+                "",
+                format!("cannot write `{}`: {e}", out.display()),
+            ))
         })?;
     }
     Ok(report)
@@ -199,7 +211,11 @@ fn summary(a: &Artifact) -> ArtifactSummary {
 /// syntax error.
 pub fn read_json(path: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("input.unreadable", "", format!("cannot read `{}`: {e}", path.display())))
+        Failure::could_not_run(Diagnostic::error(
+            "input.unreadable",
+            "",
+            format!("cannot read `{}`: {e}", path.display()),
+        ))
     })?;
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&text) {
         let loc = redplate_config::Location { file: path.display().to_string(), line: e.line(), column: e.column() };

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-const MAGIC: &[u8; 8] = b"RPCWASM1";
-const HEADER: usize = MAGIC.len() + 32;
+const MAGIC: &[u8; 8] = b"RPCWASM2";
+/// Magic, the component's sha256, the payload's sha256.
+const HEADER: usize = MAGIC.len() + 32 + 32;
 
 /// What the cache did for one load.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -53,17 +54,23 @@ impl CodeCache {
     }
 
     /// Loads compiled code for `wasm` from the cache, or compiles it.
-    pub(super) fn load(&self, engine: &Engine, label: &str, wasm: &[u8], sha256: &str) -> Result<(Component, CacheOutcome), PluginError> {
+    pub(super) fn load(
+        &self,
+        engine: &Engine,
+        label: &str,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> Result<(Component, CacheOutcome), PluginError> {
         let Some(path) = self.entry_path(sha256) else {
             return Ok((compile(engine, label, wasm)?, CacheOutcome::Disabled));
         };
-        let recovered = match read_entry(engine, &path) {
+        let recovered = match read_entry(engine, &path, sha256) {
             Ok(Some(component)) => return Ok((component, CacheOutcome::Hit)),
             Ok(None) => None,
             Err(reason) => Some(reason),
         };
         let component = compile(engine, label, wasm)?;
-        let outcome = match store_entry(&component, &path) {
+        let outcome = match store_entry(&component, &path, sha256) {
             Err(e) => CacheOutcome::StoreFailed(format!("{}: {e}", path.display())),
             Ok(()) => match recovered {
                 Some(reason) => CacheOutcome::Recovered(reason),
@@ -75,7 +82,7 @@ impl CodeCache {
 }
 
 /// `Ok(None)`: no entry. `Err`: an entry that must not be used.
-fn read_entry(engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
+fn read_entry(engine: &Engine, path: &Path, sha256: &str) -> Result<Option<Component>, String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -84,7 +91,11 @@ fn read_entry(engine: &Engine, path: &Path) -> Result<Option<Component>, String>
     if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
         return Err("the cache entry has no redplate header".into());
     }
-    let (checksum, payload) = bytes[MAGIC.len()..].split_at(32);
+    let (component_sha, rest) = bytes[MAGIC.len()..].split_at(32);
+    if hex::encode(component_sha) != sha256 {
+        return Err("the cache entry belongs to another component".into());
+    }
+    let (checksum, payload) = rest.split_at(32);
     if Sha256::digest(payload).as_slice() != checksum {
         return Err("the cache entry's checksum does not match its content".into());
     }
@@ -97,12 +108,14 @@ fn read_entry(engine: &Engine, path: &Path) -> Result<Option<Component>, String>
     component.map(Some).map_err(|e| format!("the cache entry does not load: {e}"))
 }
 
-fn store_entry(component: &Component, path: &Path) -> std::io::Result<()> {
+fn store_entry(component: &Component, path: &Path, sha256: &str) -> std::io::Result<()> {
+    let component_sha = hex::decode(sha256).map_err(std::io::Error::other)?;
     let payload = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
     let dir = path.parent().ok_or_else(|| std::io::Error::other("cache entry has no folder"))?;
     create_private_dir(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(MAGIC)?;
+    tmp.write_all(&component_sha)?;
     tmp.write_all(&Sha256::digest(&payload))?;
     tmp.write_all(&payload)?;
     tmp.as_file().sync_all()?;
@@ -130,5 +143,6 @@ pub(super) fn compile(engine: &Engine, label: &str, wasm: &[u8]) -> Result<Compo
     if wasm[4..8] == CORE_VERSION {
         return Err(PluginError::CoreModule { plugin: label.to_owned() });
     }
-    Component::new(engine, wasm).map_err(|e| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") })
+    Component::new(engine, wasm)
+        .map_err(|e| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") })
 }

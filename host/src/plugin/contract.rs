@@ -35,7 +35,11 @@ pub(super) fn inspect(engine: &Engine, component: &Component, label: &str) -> Re
         Some((kind, version.to_owned()))
     });
     let Some((kind, version)) = found else {
-        let listed = if exports.is_empty() { "nothing".to_owned() } else { exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ") };
+        let listed = if exports.is_empty() {
+            "nothing".to_owned()
+        } else {
+            exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+        };
         return Err(PluginError::NotAPlugin { plugin: label.to_owned(), exports: listed });
     };
     if !compatible(&version, HOST_CONTRACT) {

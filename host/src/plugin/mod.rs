@@ -290,7 +290,9 @@ impl PluginHost {
         generator::Generator::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| HostError::Engine(e.to_string()))?;
         let renderer = match &options.templates_dir {
-            Some(dir) => Renderer::from_dir(dir).map_err(|source| HostError::Templates { path: dir.clone(), source })?,
+            Some(dir) => {
+                Renderer::from_dir(dir).map_err(|source| HostError::Templates { path: dir.clone(), source })?
+            }
             None => Renderer::default(),
         };
         let cache = cache::CodeCache::new(options.cache_dir, &engine);
@@ -323,7 +325,8 @@ impl PluginHost {
     /// Loads a plugin from a `.wasm` file.
     pub fn load_file(&self, path: &Path) -> Result<Plugin, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_owned(), source })?;
-        let label = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+        let label =
+            path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
         self.load_bytes(&label, &bytes, None, PluginSource::File(path.to_owned()))
     }
 
@@ -342,7 +345,13 @@ impl PluginHost {
 
     /// Compiles (or loads from the cache), checks the contract, pre-links
     /// and asks the plugin for its `info`.
-    pub fn load_bytes(&self, label: &str, wasm: &[u8], sha256: Option<&str>, source: PluginSource) -> Result<Plugin, PluginError> {
+    pub fn load_bytes(
+        &self,
+        label: &str,
+        wasm: &[u8],
+        sha256: Option<&str>,
+        source: PluginSource,
+    ) -> Result<Plugin, PluginError> {
         let started = Instant::now();
         let sha256 = match sha256 {
             Some(s) => s.to_owned(),
@@ -401,7 +410,9 @@ impl PluginHost {
                 pre.instantiate(&mut *store)?.redplate_plugin_generator_api().call_validate(&mut *store, input_json)
             })?,
             Pre::Strategy(pre) => self.call(plugin, "validate", |store| {
-                pre.instantiate(&mut *store)?.redplate_plugin_cache_strategy_api().call_validate(&mut *store, input_json)
+                pre.instantiate(&mut *store)?
+                    .redplate_plugin_cache_strategy_api()
+                    .call_validate(&mut *store, input_json)
             })?,
         };
         let name = &plugin.info.name;
@@ -411,7 +422,11 @@ impl PluginHost {
     /// Calls a generator's `generate` and checks its output: caps, safe and
     /// unique paths. `Ok(Run { value: Err(diagnostics) })` is the plugin
     /// refusing the input; `Err` is the plugin failing.
-    pub fn generate(&self, plugin: &Plugin, input_json: &str) -> Result<Run<Result<Generated, Vec<Diagnostic>>>, PluginError> {
+    pub fn generate(
+        &self,
+        plugin: &Plugin,
+        input_json: &str,
+    ) -> Result<Run<Result<Generated, Vec<Diagnostic>>>, PluginError> {
         let Pre::Generator(pre) = &plugin.pre else {
             return Err(wrong_kind(plugin, "generate"));
         };
@@ -431,7 +446,11 @@ impl PluginHost {
     }
 
     /// Calls a cache strategy's `plan`.
-    pub fn plan(&self, plugin: &Plugin, input_json: &str) -> Result<Run<Result<StrategyPlan, Vec<Diagnostic>>>, PluginError> {
+    pub fn plan(
+        &self,
+        plugin: &Plugin,
+        input_json: &str,
+    ) -> Result<Run<Result<StrategyPlan, Vec<Diagnostic>>>, PluginError> {
         let Pre::Strategy(pre) = &plugin.pre else {
             return Err(wrong_kind(plugin, "plan"));
         };
@@ -442,7 +461,11 @@ impl PluginHost {
         let value = match run.value {
             Err(ds) => Err(ds.into_iter().map(|d| bindings::diagnostic(name, d)).collect()),
             Ok(plan) => Ok(StrategyPlan {
-                directives: plan.directives.into_iter().map(|d| Directive { name: d.name, value: d.value, reason: d.reason }).collect(),
+                directives: plan
+                    .directives
+                    .into_iter()
+                    .map(|d| Directive { name: d.name, value: d.value, reason: d.reason })
+                    .collect(),
                 key_rules: plan.key_rules.into_iter().map(key_rule).collect(),
                 artifacts: self.check_artifacts(name, plan.artifacts, &mut run.report)?,
                 diagnostics: plan.diagnostics.into_iter().map(|d| bindings::diagnostic(name, d)).collect(),
@@ -452,24 +475,48 @@ impl PluginHost {
     }
 
     /// Calls a cache strategy's `decide`.
-    pub fn decide(&self, plugin: &Plugin, key: &str, tenant: Option<&str>, base_ttl_ms: u64, seed: u64) -> Result<Run<Decision>, PluginError> {
+    pub fn decide(
+        &self,
+        plugin: &Plugin,
+        key: &str,
+        tenant: Option<&str>,
+        base_ttl_ms: u64,
+        seed: u64,
+    ) -> Result<Run<Decision>, PluginError> {
         let Pre::Strategy(pre) = &plugin.pre else {
             return Err(wrong_kind(plugin, "decide"));
         };
         let run = self.call(plugin, "decide", |store| {
-            pre.instantiate(&mut *store)?.redplate_plugin_cache_strategy_api().call_decide(&mut *store, key, tenant, base_ttl_ms, seed)
+            pre.instantiate(&mut *store)?.redplate_plugin_cache_strategy_api().call_decide(
+                &mut *store,
+                key,
+                tenant,
+                base_ttl_ms,
+                seed,
+            )
         })?;
         let d = run.value;
-        let value = Decision { ttl_ms: d.ttl_ms, sliding: d.sliding, refresh_below_ms: d.refresh_below_ms, write_mode: write_mode(d.write_mode) };
+        let value = Decision {
+            ttl_ms: d.ttl_ms,
+            sliding: d.sliding,
+            refresh_below_ms: d.refresh_below_ms,
+            write_mode: write_mode(d.write_mode),
+        };
         Ok(Run { value, report: run.report })
     }
 
     /// One sandboxed call: fresh store, limits armed, failure classified.
-    fn call<T>(&self, plugin: &Plugin, call: &'static str, f: impl FnOnce(&mut Store<State>) -> wasmtime::Result<T>) -> Result<Run<T>, PluginError> {
+    fn call<T>(
+        &self,
+        plugin: &Plugin,
+        call: &'static str,
+        f: impl FnOnce(&mut Store<State>) -> wasmtime::Result<T>,
+    ) -> Result<Run<T>, PluginError> {
         let limits = &self.limits;
         let mut store = Store::new(&self.engine, State::new(limits, self.renderer.clone()));
         store.limiter(|s| &mut s.limiter);
-        let engine_err = |e: wasmtime::Error| PluginError::Trap { plugin: plugin.info.name.clone(), call, message: e.to_string() };
+        let engine_err =
+            |e: wasmtime::Error| PluginError::Trap { plugin: plugin.info.name.clone(), call, message: e.to_string() };
         store.set_fuel(limits.fuel).map_err(engine_err)?;
         let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
@@ -501,31 +548,60 @@ impl PluginHost {
         }
     }
 
-    fn check_artifacts(&self, plugin: &str, artifacts: Vec<wit::Artifact>, report: &mut CallReport) -> Result<Vec<Artifact>, PluginError> {
+    fn check_artifacts(
+        &self,
+        plugin: &str,
+        artifacts: Vec<wit::Artifact>,
+        report: &mut CallReport,
+    ) -> Result<Vec<Artifact>, PluginError> {
         if artifacts.len() > self.limits.max_artifacts {
-            return Err(PluginError::TooManyArtifacts { plugin: plugin.to_owned(), count: artifacts.len(), cap: self.limits.max_artifacts });
+            return Err(PluginError::TooManyArtifacts {
+                plugin: plugin.to_owned(),
+                count: artifacts.len(),
+                cap: self.limits.max_artifacts,
+            });
         }
         let bytes: usize = artifacts.iter().map(|a| a.content.len() + a.path.len()).sum();
         if bytes > self.limits.max_output_bytes {
-            return Err(PluginError::OutputTooLarge { plugin: plugin.to_owned(), bytes, cap: self.limits.max_output_bytes });
+            return Err(PluginError::OutputTooLarge {
+                plugin: plugin.to_owned(),
+                bytes,
+                cap: self.limits.max_output_bytes,
+            });
         }
         report.output_bytes = bytes;
         let mut seen = std::collections::HashSet::new();
         artifacts
             .into_iter()
             .map(|a| {
-                check_path(&a.path).map_err(|reason| PluginError::UnsafePath { plugin: plugin.to_owned(), path: a.path.escape_debug().to_string(), reason })?;
+                check_path(&a.path).map_err(|reason| PluginError::UnsafePath {
+                    plugin: plugin.to_owned(),
+                    path: a.path.escape_debug().to_string(),
+                    reason,
+                })?;
                 if !seen.insert(a.path.clone()) {
                     return Err(PluginError::DuplicatePath { plugin: plugin.to_owned(), path: a.path });
                 }
-                Ok(Artifact { path: a.path, content: a.content, media_type: a.media_type, executable: a.executable, plugin: plugin.to_owned() })
+                Ok(Artifact {
+                    path: a.path,
+                    content: a.content,
+                    media_type: a.media_type,
+                    executable: a.executable,
+                    plugin: plugin.to_owned(),
+                })
             })
             .collect()
     }
 }
 
 /// Names a failed call after the limit or fault that ended it.
-fn classify(plugin: &str, call: &'static str, limits: &Limits, error: Option<wasmtime::Error>, state: State) -> PluginError {
+fn classify(
+    plugin: &str,
+    call: &'static str,
+    limits: &Limits,
+    error: Option<wasmtime::Error>,
+    state: State,
+) -> PluginError {
     let plugin = plugin.to_owned();
     if state.render_overflow {
         return PluginError::RenderTooLarge { plugin, call, cap: crate::templates::DEFAULT_RENDER_CAP };
@@ -576,7 +652,9 @@ fn panic_message(stderr: &str) -> Option<String> {
 
 fn collect_logs(mut state: State) -> Vec<LogLine> {
     let mut logs = std::mem::take(&mut state.logs);
-    for (pipe, level) in [(&state.stdout, redplate_config::Severity::Info), (&state.stderr, redplate_config::Severity::Warning)] {
+    for (pipe, level) in
+        [(&state.stdout, redplate_config::Severity::Info), (&state.stderr, redplate_config::Severity::Warning)]
+    {
         let text = pipe.contents();
         for line in String::from_utf8_lossy(&text).lines().filter(|l| !l.trim().is_empty()) {
             logs.push(LogLine { level, message: line.to_owned() });
@@ -592,19 +670,28 @@ fn check_info(label: &str, info: &PluginInfo, contract_version: &str) -> Result<
         && info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !info.name.starts_with('-');
     if !valid_name {
-        return bad(format!("its name `{}` is not kebab-case ASCII of at most 64 characters", info.name.escape_debug()));
+        return bad(format!(
+            "its name `{}` is not kebab-case ASCII of at most 64 characters",
+            info.name.escape_debug()
+        ));
     }
     if info.version.is_empty() {
         return bad("its version is empty".into());
     }
     if info.contract_version != contract_version {
-        return bad(format!("it says it targets contract {} but exports contract {contract_version}", info.contract_version));
+        return bad(format!(
+            "it says it targets contract {} but exports contract {contract_version}",
+            info.contract_version
+        ));
     }
     Ok(())
 }
 
 fn wrong_kind(plugin: &Plugin, call: &'static str) -> PluginError {
-    PluginError::BadInfo { plugin: plugin.info.name.clone(), reason: format!("it is a {} and has no `{call}`", plugin.info.kind) }
+    PluginError::BadInfo {
+        plugin: plugin.info.name.clone(),
+        reason: format!("it is a {} and has no `{call}`", plugin.info.kind),
+    }
 }
 
 fn plugin_info(i: wit::PluginInfo) -> PluginInfo {

@@ -2,7 +2,9 @@
 //! cache, loads on a miss and invalidates on write; keys expire with jitter
 //! so that keys written together do not expire together.
 
-use redplate_plugin_sdk::{CacheStrategy, Decision, Diagnostic, Directive, Host, KeyRule, Plan, PluginInfo, WriteMode, parse_input};
+use redplate_plugin_sdk::{
+    CacheStrategy, Decision, Diagnostic, Directive, Host, KeyRule, Plan, PluginInfo, WriteMode, parse_input,
+};
 use serde::Deserialize;
 
 const NAME: &str = "cache-aside";
@@ -39,7 +41,12 @@ pub struct CacheAside;
 
 impl CacheStrategy for CacheAside {
     fn info() -> PluginInfo {
-        PluginInfo::cache_strategy(NAME, env!("CARGO_PKG_VERSION"), "cache-aside: lazy loading with TTLs and jitter", &[NAME])
+        PluginInfo::cache_strategy(
+            NAME,
+            env!("CARGO_PKG_VERSION"),
+            "cache-aside: lazy loading with TTLs and jitter",
+            &[NAME],
+        )
     }
 
     fn plan(input_json: &str, _host: &dyn Host) -> Result<Plan, Vec<Diagnostic>> {
@@ -47,19 +54,18 @@ impl CacheStrategy for CacheAside {
         let cache = input.config.cache;
         let jitter = cache.jitter_percent.unwrap_or(DEFAULT_JITTER);
         if jitter > 100 {
-            return Err(vec![Diagnostic::error(
-                "cache-aside.jitter-out-of-range",
-                "/config/cache/jitter_percent",
-                format!("`jitter_percent` is {jitter}, above 100"),
-            )
-            .with_hint("use a share between 0 and 100; 10 is typical")]);
+            return Err(vec![
+                Diagnostic::error(
+                    "cache-aside.jitter-out-of-range",
+                    "/config/cache/jitter_percent",
+                    format!("`jitter_percent` is {jitter}, above 100"),
+                )
+                .with_hint("use a share between 0 and 100; 10 is typical"),
+            ]);
         }
         let default_ttl = cache.default_ttl_ms.unwrap_or(DEFAULT_TTL_MS);
-        let mut key_rules: Vec<KeyRule> = cache
-            .patterns
-            .into_iter()
-            .map(|p| rule(p.pattern, p.ttl_ms.unwrap_or(default_ttl), jitter))
-            .collect();
+        let mut key_rules: Vec<KeyRule> =
+            cache.patterns.into_iter().map(|p| rule(p.pattern, p.ttl_ms.unwrap_or(default_ttl), jitter)).collect();
         key_rules.push(rule("*".into(), default_ttl, jitter));
         Ok(Plan {
             directives: vec![Directive {
@@ -83,7 +89,14 @@ impl CacheStrategy for CacheAside {
 }
 
 fn rule(pattern: String, ttl_ms: u64, jitter_percent: u8) -> KeyRule {
-    KeyRule { pattern, ttl_ms: Some(ttl_ms), jitter_percent, sliding: false, refresh_ahead_percent: None, write_mode: WriteMode::Invalidate }
+    KeyRule {
+        pattern,
+        ttl_ms: Some(ttl_ms),
+        jitter_percent,
+        sliding: false,
+        refresh_ahead_percent: None,
+        write_mode: WriteMode::Invalidate,
+    }
 }
 
 /// `base` moved by up to ±`percent`% , chosen by `seed` (splitmix64), never 0.
@@ -118,8 +131,11 @@ mod tests {
 
     #[test]
     fn plan_sets_lru_and_a_catch_all_rule() {
-        let plan = CacheAside::plan(r#"{"config":{"cache":{"patterns":[{"pattern":"user:*","ttl_ms":5000}]}}}"#, &NativeHost::default())
-            .expect("plans");
+        let plan = CacheAside::plan(
+            r#"{"config":{"cache":{"patterns":[{"pattern":"user:*","ttl_ms":5000}]}}}"#,
+            &NativeHost::default(),
+        )
+        .expect("plans");
         assert_eq!(plan.directives[0].value, "allkeys-lru");
         assert_eq!(plan.key_rules[0].ttl_ms, Some(5000));
         assert_eq!(plan.key_rules.last().map(|r| r.pattern.as_str()), Some("*"));
@@ -127,7 +143,8 @@ mod tests {
 
     #[test]
     fn out_of_range_jitter_is_refused_with_a_pointer() {
-        let err = CacheAside::plan(r#"{"config":{"cache":{"jitter_percent":150}}}"#, &NativeHost::default()).unwrap_err();
+        let err =
+            CacheAside::plan(r#"{"config":{"cache":{"jitter_percent":150}}}"#, &NativeHost::default()).unwrap_err();
         assert_eq!(err[0].path, "/config/cache/jitter_percent");
     }
 }

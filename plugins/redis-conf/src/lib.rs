@@ -39,15 +39,24 @@ pub struct RedisConf;
 
 impl Generator for RedisConf {
     fn info() -> PluginInfo {
-        PluginInfo::generator(NAME, env!("CARGO_PKG_VERSION"), "redis.conf for every data node", &["redis/*/redis.conf"])
+        PluginInfo::generator(
+            NAME,
+            env!("CARGO_PKG_VERSION"),
+            "redis.conf for every data node",
+            &["redis/*/redis.conf"],
+        )
     }
 
     fn validate(input_json: &str) -> Vec<Diagnostic> {
         match parse_input::<Input>(NAME, input_json) {
             Err(ds) => ds,
             Ok(input) if !input.topology.nodes.iter().any(is_data_node) => vec![
-                Diagnostic::error("redis-conf.no-data-nodes", "/topology/nodes", "the topology has no master or replica")
-                    .with_hint("set `deployment.mode` to a mode with at least one Redis node"),
+                Diagnostic::error(
+                    "redis-conf.no-data-nodes",
+                    "/topology/nodes",
+                    "the topology has no master or replica",
+                )
+                .with_hint("set `deployment.mode` to a mode with at least one Redis node"),
             ],
             Ok(_) => Vec::new(),
         }

@@ -75,8 +75,12 @@ pub trait CacheStrategy {
 pub fn parse_input<T: serde::de::DeserializeOwned>(plugin: &str, input_json: &str) -> Result<T, Vec<Diagnostic>> {
     serde_json::from_str(input_json).map_err(|e| {
         vec![
-            Diagnostic::error(format!("{plugin}.bad-input"), "", format!("the input document does not fit this plugin: {e}"))
-                .with_hint("run `redplate validate` on the template first"),
+            Diagnostic::error(
+                format!("{plugin}.bad-input"),
+                "",
+                format!("the input document does not fit this plugin: {e}"),
+            )
+            .with_hint("run `redplate validate` on the template first"),
         ]
     })
 }

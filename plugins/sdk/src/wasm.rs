@@ -102,7 +102,9 @@ pub mod gen_adapter {
     }
     pub fn generate<G: crate::Generator>(input: &str) -> GenerateResult {
         match G::generate(input, &WasmHost) {
-            Ok(out) => Ok(wit::Output { artifacts: artifacts(out.artifacts), diagnostics: diagnostics(out.diagnostics) }),
+            Ok(out) => {
+                Ok(wit::Output { artifacts: artifacts(out.artifacts), diagnostics: diagnostics(out.diagnostics) })
+            }
             Err(ds) => Err(diagnostics(ds)),
         }
     }
@@ -151,8 +153,18 @@ pub mod strategy_adapter {
             diagnostics: diagnostics(plan.diagnostics),
         })
     }
-    pub fn decide<S: crate::CacheStrategy>(key: &str, tenant: Option<&str>, base_ttl_ms: u64, seed: u64) -> api::Decision {
+    pub fn decide<S: crate::CacheStrategy>(
+        key: &str,
+        tenant: Option<&str>,
+        base_ttl_ms: u64,
+        seed: u64,
+    ) -> api::Decision {
         let d = S::decide(key, tenant, base_ttl_ms, seed);
-        api::Decision { ttl_ms: d.ttl_ms, sliding: d.sliding, refresh_below_ms: d.refresh_below_ms, write_mode: write_mode(d.write_mode) }
+        api::Decision {
+            ttl_ms: d.ttl_ms,
+            sliding: d.sliding,
+            refresh_below_ms: d.refresh_below_ms,
+            write_mode: write_mode(d.write_mode),
+        }
     }
 }
