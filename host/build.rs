@@ -12,7 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in plugins: (package, world feature). Embedded in the binary.
-const BUILTINS: &[(&str, &str)] = &[("plugin-redis-conf", "generator"), ("plugin-cache-aside", "cache-strategy")];
+const BUILTINS: &[(&str, &str)] = &[
+    ("plugin-redis-conf", "generator"),
+    ("plugin-compose", "generator"),
+    ("plugin-kubernetes", "generator"),
+    ("plugin-backup", "generator"),
+    ("plugin-cache-aside", "cache-strategy"),
+    ("plugin-write-through", "cache-strategy"),
+    ("plugin-write-behind", "cache-strategy"),
+    ("plugin-refresh-ahead", "cache-strategy"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -12,18 +12,23 @@
 
 mod bindings;
 mod cache;
+mod classify;
 mod contract;
 mod error;
 mod sandbox;
+mod types;
 
 pub use cache::CacheOutcome;
 pub use contract::{HOST_CONTRACT, compatible};
 pub use error::PluginError;
 pub use sandbox::LogLine;
+pub use types::*;
 
 use crate::artifact::{Artifact, check_path};
 use crate::templates::Renderer;
 use bindings::{generator, strategy, wit};
+use classify::{check_info, classify, collect_logs};
+use types::{key_rule, plugin_info, write_mode};
 use redplate_config::Diagnostic;
 use sandbox::State;
 use sha2::{Digest, Sha256};
@@ -39,79 +44,6 @@ mod builtin {
 
 /// How often the epoch ticks; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// Per-call limits. Defaults suit the built-in generators with a wide margin.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Fuel units (≈ wasm instructions) per call.
-    pub fuel: u64,
-    /// Wall-clock deadline per call.
-    pub timeout: Duration,
-    /// Linear-memory cap per call, in bytes.
-    pub memory_bytes: usize,
-    /// Most artifacts one call may return.
-    pub max_artifacts: usize,
-    /// Most bytes (all artifact contents together) one call may return.
-    pub max_output_bytes: usize,
-    /// Captured stdout and stderr cap, each, in bytes.
-    pub max_stdio_bytes: usize,
-    /// Log text kept per call, in bytes; later lines are counted, not kept.
-    pub max_log_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            fuel: 2_000_000_000,
-            timeout: Duration::from_millis(1500),
-            memory_bytes: 256 * 1024 * 1024,
-            max_artifacts: 10_000,
-            max_output_bytes: 64 * 1024 * 1024,
-            max_stdio_bytes: 64 * 1024,
-            max_log_bytes: 64 * 1024,
-        }
-    }
-}
-
-/// Which world a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PluginKind {
-    /// Renders artifacts.
-    Generator,
-    /// Plans caching and decides per key.
-    CacheStrategy,
-}
-
-impl std::fmt::Display for PluginKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PluginKind::Generator => "generator",
-            PluginKind::CacheStrategy => "cache-strategy",
-        })
-    }
-}
-
-/// How a plugin names itself.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PluginInfo {
-    pub name: String,
-    pub version: String,
-    pub kind: PluginKind,
-    pub description: String,
-    pub outputs: Vec<String>,
-    pub contract_version: String,
-}
-
-/// Where a plugin came from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "type", content = "path", rename_all = "kebab-case")]
-pub enum PluginSource {
-    /// Embedded in the binary.
-    Builtin,
-    /// Loaded from a file.
-    File(PathBuf),
-}
 
 /// A loaded, pre-linked plugin, ready to call.
 pub struct Plugin {
@@ -139,102 +71,6 @@ enum Pre {
     Strategy(strategy::CacheStrategyPre<State>),
 }
 
-/// What one call cost.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct CallReport {
-    /// Fuel units used (deterministic for the same plugin and input).
-    pub fuel_used: u64,
-    /// Peak linear memory, in bytes.
-    pub peak_memory_bytes: usize,
-    /// Wall time of instantiate + call.
-    #[serde(serialize_with = "as_micros")]
-    pub wall: Duration,
-    /// Total bytes of the returned artifacts.
-    pub output_bytes: usize,
-    /// Lines the plugin logged or printed.
-    pub logs: Vec<LogLine>,
-    /// Lines dropped past the log cap.
-    pub logs_dropped: usize,
-}
-
-fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// A call's result with its report.
-#[derive(Debug)]
-pub struct Run<T> {
-    pub value: T,
-    pub report: CallReport,
-}
-
-/// A generator's successful output.
-#[derive(Debug, Clone, Default)]
-pub struct Generated {
-    /// Paths checked, unique within this plugin, within the caps.
-    pub artifacts: Vec<Artifact>,
-    /// Warnings and notes.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// A strategy's plan (host types).
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct StrategyPlan {
-    pub directives: Vec<Directive>,
-    pub key_rules: Vec<KeyRule>,
-    #[serde(skip)]
-    pub artifacts: Vec<Artifact>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// A `redis.conf` directive a strategy needs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Directive {
-    pub name: String,
-    pub value: String,
-    pub reason: String,
-}
-
-/// How writes reach the backing store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WriteMode {
-    Invalidate,
-    WriteThrough,
-    WriteBehind,
-}
-
-/// How keys matching a pattern are cached.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct KeyRule {
-    pub pattern: String,
-    pub ttl_ms: Option<u64>,
-    pub jitter_percent: u8,
-    pub sliding: bool,
-    pub refresh_ahead_percent: Option<u8>,
-    pub write_mode: WriteMode,
-}
-
-/// A strategy's per-key decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Decision {
-    pub ttl_ms: Option<u64>,
-    pub sliding: bool,
-    pub refresh_below_ms: Option<u64>,
-    pub write_mode: WriteMode,
-}
-
-/// How to set up a [`PluginHost`].
-#[derive(Debug, Clone, Default)]
-pub struct HostOptions {
-    /// The compiled-code cache folder; `None` disables the cache.
-    pub cache_dir: Option<PathBuf>,
-    /// Per-call limits.
-    pub limits: Limits,
-    /// User template overrides folder (`--templates DIR`).
-    pub templates_dir: Option<PathBuf>,
-}
-
 /// The default cache folder: `$REDPLATE_CACHE_DIR`, else the user's cache
 /// folder (`~/.cache/redplate/plugins` on Linux).
 pub fn default_cache_dir() -> Option<PathBuf> {
@@ -247,6 +83,11 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// Names of the plugins embedded in this binary.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
     builtin::BUILTINS.iter().map(|(name, _, _)| *name)
+}
+
+/// The component bytes of a built-in plugin.
+pub fn builtin_component(name: &str) -> Option<&'static [u8]> {
+    builtin::BUILTINS.iter().find(|(n, _, _)| *n == name).map(|(_, bytes, _)| *bytes)
 }
 
 /// Owns the engine, linker, cache and limits; loads and calls plugins.
@@ -594,137 +435,10 @@ impl PluginHost {
     }
 }
 
-/// Names a failed call after the limit or fault that ended it.
-fn classify(
-    plugin: &str,
-    call: &'static str,
-    limits: &Limits,
-    error: Option<wasmtime::Error>,
-    state: State,
-) -> PluginError {
-    let plugin = plugin.to_owned();
-    if state.render_overflow {
-        return PluginError::RenderTooLarge { plugin, call, cap: crate::templates::DEFAULT_RENDER_CAP };
-    }
-    if state.limiter.cap_hit {
-        return PluginError::MemoryCap { plugin, call, cap: limits.memory_bytes };
-    }
-    let Some(error) = error else {
-        return PluginError::Trap { plugin, call, message: "unknown failure".into() };
-    };
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => return PluginError::FuelExhausted { plugin, call, budget: limits.fuel },
-        Some(Trap::Interrupt) => return PluginError::Deadline { plugin, call, timeout: limits.timeout },
-        _ => {}
-    }
-    // A full stdio pipe makes the guest's print fail, which surfaces as a
-    // trap or a panic; name the flood rather than its symptom.
-    let near_full = |len: usize| len + 4096 >= limits.max_stdio_bytes;
-    if near_full(state.stdout.contents().len()) {
-        return PluginError::OutputFlood { plugin, call, stream: "stdout", cap: limits.max_stdio_bytes };
-    }
-    if near_full(state.stderr.contents().len()) {
-        return PluginError::OutputFlood { plugin, call, stream: "stderr", cap: limits.max_stdio_bytes };
-    }
-    let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
-    if let Some(message) = panic_message(&stderr) {
-        return PluginError::Panic { plugin, call, message };
-    }
-    let message = match error.downcast_ref::<Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
-    };
-    PluginError::Trap { plugin, call, message }
-}
-
-/// The message of a Rust panic as printed to stderr by the guest's std.
-fn panic_message(stderr: &str) -> Option<String> {
-    let at = stderr.find("panicked at")?;
-    let rest = &stderr[at..];
-    let message: Vec<&str> = rest.lines().skip(1).take_while(|l| !l.starts_with("note: ")).collect();
-    let mut message = message.join(" ").trim().to_owned();
-    if message.is_empty() {
-        message = rest.lines().next().unwrap_or_default().to_owned();
-    }
-    message.truncate(500);
-    Some(message)
-}
-
-fn collect_logs(mut state: State) -> Vec<LogLine> {
-    let mut logs = std::mem::take(&mut state.logs);
-    for (pipe, level) in
-        [(&state.stdout, redplate_config::Severity::Info), (&state.stderr, redplate_config::Severity::Warning)]
-    {
-        let text = pipe.contents();
-        for line in String::from_utf8_lossy(&text).lines().filter(|l| !l.trim().is_empty()) {
-            logs.push(LogLine { level, message: line.to_owned() });
-        }
-    }
-    logs
-}
-
-fn check_info(label: &str, info: &PluginInfo, contract_version: &str) -> Result<(), PluginError> {
-    let bad = |reason: String| Err(PluginError::BadInfo { plugin: label.to_owned(), reason });
-    let valid_name = !info.name.is_empty()
-        && info.name.len() <= 64
-        && info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !info.name.starts_with('-');
-    if !valid_name {
-        return bad(format!(
-            "its name `{}` is not kebab-case ASCII of at most 64 characters",
-            info.name.escape_debug()
-        ));
-    }
-    if info.version.is_empty() {
-        return bad("its version is empty".into());
-    }
-    if info.contract_version != contract_version {
-        return bad(format!(
-            "it says it targets contract {} but exports contract {contract_version}",
-            info.contract_version
-        ));
-    }
-    Ok(())
-}
-
 fn wrong_kind(plugin: &Plugin, call: &'static str) -> PluginError {
     PluginError::BadInfo {
         plugin: plugin.info.name.clone(),
         reason: format!("it is a {} and has no `{call}`", plugin.info.kind),
-    }
-}
-
-fn plugin_info(i: wit::PluginInfo) -> PluginInfo {
-    PluginInfo {
-        name: i.name,
-        version: i.version,
-        kind: match i.kind {
-            wit::PluginKind::Generator => PluginKind::Generator,
-            wit::PluginKind::CacheStrategy => PluginKind::CacheStrategy,
-        },
-        description: i.description,
-        outputs: i.outputs,
-        contract_version: i.contract_version,
-    }
-}
-
-fn write_mode(m: strategy::exports::redplate::plugin::cache_strategy_api::WriteMode) -> WriteMode {
-    use strategy::exports::redplate::plugin::cache_strategy_api::WriteMode as W;
-    match m {
-        W::Invalidate => WriteMode::Invalidate,
-        W::WriteThrough => WriteMode::WriteThrough,
-        W::WriteBehind => WriteMode::WriteBehind,
-    }
-}
-
-fn key_rule(r: strategy::exports::redplate::plugin::cache_strategy_api::KeyRule) -> KeyRule {
-    KeyRule {
-        pattern: r.pattern,
-        ttl_ms: r.ttl_ms,
-        jitter_percent: r.jitter_percent,
-        sliding: r.sliding,
-        refresh_ahead_percent: r.refresh_ahead_percent,
-        write_mode: write_mode(r.write_mode),
     }
 }
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what redplate's build and tests need on a fresh Debian 12 machine:
+# the wasm32-wasip2 Rust target, Redis (server, sentinel, cli), shellcheck and
+# hyperfine from Debian's packages. Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+need_apt=()
+for pair in redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools shellcheck:shellcheck hyperfine:hyperfine; do
+  bin=${pair%%:*}; pkg=${pair##*:}
+  command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} from Debian's packages"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian starts a system redis-server on 6379 when it installs the package;
+# the tests use ports chosen at run time, so it is left alone.
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  echo "setup: adding the wasm32-wasip2 Rust target"
+  rustup target add wasm32-wasip2
+fi
