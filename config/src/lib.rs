@@ -2,6 +2,11 @@
 //! validation rules and topology derivation. Knows nothing of wasm or of
 //! running processes.
 
+// A `Diagnostic` is the error of parsing by design (it carries the position
+// and the hint); it is built only on the failure path, so its size does not
+// matter for speed.
+#![allow(clippy::result_large_err)]
+
 pub mod convert;
 pub mod diagnostic;
 pub mod layer;

@@ -5,6 +5,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Environment;
 use crate::source::{Format, Tree, parse};
+use std::sync::OnceLock;
 
 const DEVELOPMENT: &str = include_str!("../../presets/development.yaml");
 const STAGING: &str = include_str!("../../presets/staging.yaml");
@@ -51,9 +52,15 @@ pub fn file_name(environment: Environment) -> String {
     format!("<preset:{environment}>")
 }
 
-/// The preset parsed, with positions.
+/// The preset parsed, with positions (parsed once per process).
 pub fn tree(environment: Environment) -> Result<Tree, Diagnostic> {
-    parse(show(environment), Format::Yaml, &file_name(environment))
+    static TREES: [OnceLock<Result<Tree, Diagnostic>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match environment {
+        Environment::Development => &TREES[0],
+        Environment::Staging => &TREES[1],
+        Environment::Production => &TREES[2],
+    };
+    slot.get_or_init(|| parse(show(environment), Format::Yaml, &file_name(environment))).clone()
 }
 
 #[cfg(test)]

@@ -117,6 +117,15 @@ fn walk(root: &Value, node: &Value, v: &Value, ptr: &str, out: &mut Vec<Diagnost
         return;
     }
     let node = resolve(root, node);
+    // Enumerations first: one membership test instead of one walk per variant.
+    if let Some(s) = v.as_str() {
+        if let Some(consts) = constants(root, node) {
+            if !consts.contains(&s) {
+                out.push(bad_constant(ptr, s, &consts));
+            }
+            return;
+        }
+    }
     if let Some(alts) = node.get("oneOf").or_else(|| node.get("anyOf")).and_then(Value::as_array) {
         alternatives(root, node, alts, v, ptr, out, depth);
         return;
@@ -275,7 +284,21 @@ fn bad_constant(ptr: &str, s: &str, consts: &[&str]) -> Diagnostic {
     }
 }
 
+/// The tag of an externally tagged variant schema (`{file: ...}` → `file`).
+fn variant_tag(alt: &Value) -> Option<&str> {
+    alt.get("required").and_then(Value::as_array).filter(|r| r.len() == 1).and_then(|r| r.first()).and_then(Value::as_str)
+}
+
 fn alternatives(root: &Value, node: &Value, alts: &[Value], v: &Value, ptr: &str, out: &mut Vec<Diagnostic>, depth: usize) {
+    // A tagged variant value (`{file: ...}`): check only the variant it names.
+    if let Value::Object(map) = v {
+        if map.len() == 1 {
+            if let Some(alt) = alts.iter().find(|a| map.keys().next().map(String::as_str) == variant_tag(resolve(root, a))) {
+                walk(root, alt, v, ptr, out, depth + 1);
+                return;
+            }
+        }
+    }
     let mut best: Option<Vec<Diagnostic>> = None;
     let mut matched_type = false;
     for alt in alts {
@@ -305,7 +328,7 @@ fn alternatives(root: &Value, node: &Value, alts: &[Value], v: &Value, ptr: &str
         let tags: Vec<&str> = alts
             .iter()
             .map(|a| resolve(root, a))
-            .filter_map(|a| a.get("required").and_then(Value::as_array).filter(|r| r.len() == 1).and_then(|r| r.first()).and_then(Value::as_str))
+            .filter_map(variant_tag)
             .collect();
         if tags.len() == alts.len() && !tags.is_empty() {
             let list: Vec<String> = tags.iter().map(|t| format!("`{t}`")).collect();
