@@ -47,11 +47,8 @@ pub fn adapt(resolved: &Resolved, to: Environment) -> Result<Adaptation, LoadErr
             d.insert("environment".into(), Value::String(to.to_string()));
         }
     }
-    let yaml = format!(
-        "# adapted by redplate from {} to {to}\n{}",
-        resolved.config.deployment.environment,
-        to_yaml(&root)
-    );
+    let yaml =
+        format!("# adapted by redplate from {} to {to}\n{}", resolved.config.deployment.environment, to_yaml(&root));
     let adapted = load_str(&yaml, Format::Yaml, "<adapted>", Some(to), &[])?;
     let before = serde_json::to_value(&resolved.config).unwrap_or(Value::Null);
     let after = serde_json::to_value(&adapted.config).unwrap_or(Value::Null);
@@ -148,7 +145,23 @@ fn plain_safe(t: &str) -> bool {
     !t.is_empty()
         && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '%'))
         && !t.starts_with(['-', '.'])
-        && !matches!(t, "true" | "false" | "null" | "True" | "False" | "Null" | "NULL" | "TRUE" | "FALSE" | "~" | "yes" | "no" | "on" | "off")
+        && !matches!(
+            t,
+            "true"
+                | "false"
+                | "null"
+                | "True"
+                | "False"
+                | "Null"
+                | "NULL"
+                | "TRUE"
+                | "FALSE"
+                | "~"
+                | "yes"
+                | "no"
+                | "on"
+                | "off"
+        )
         && t.parse::<f64>().is_err()
         && !t.starts_with("0x")
         && !t.starts_with("0o")
@@ -179,7 +192,13 @@ mod tests {
 
     #[test]
     fn adapt_development_to_production() {
-        let r = load_str("extends: development\ndeployment:\n  name: shop\nmemory:\n  maxmemory_policy: allkeys-lfu\n", Format::Yaml, "t.yaml", None, &[]);
+        let r = load_str(
+            "extends: development\ndeployment:\n  name: shop\nmemory:\n  maxmemory_policy: allkeys-lfu\n",
+            Format::Yaml,
+            "t.yaml",
+            None,
+            &[],
+        );
         let Ok(r) = r else { panic!("load failed") };
         let a = adapt(&r, Environment::Production);
         let Ok(a) = a else { panic!("adapt failed") };

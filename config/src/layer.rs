@@ -87,23 +87,39 @@ pub fn apply_set(tree: &mut Tree, assignment: &str, index: usize) -> Result<(), 
             Value::Array(items) => {
                 let len = items.len();
                 let idx = seg.parse::<usize>().ok().filter(|i| *i <= len).ok_or_else(|| {
-                    Diagnostic::error("set.not-an-index", pointer.clone(), format!("`{seg}` is not an index of a list of {len} in `--set {path}`"))
-                        .with_hint(format!("address list items by number from 0 to {len}, e.g. `security.users.0.name=app`"))
-                        .with_location(at(1))
+                    Diagnostic::error(
+                        "set.not-an-index",
+                        pointer.clone(),
+                        format!("`{seg}` is not an index of a list of {len} in `--set {path}`"),
+                    )
+                    .with_hint(format!(
+                        "address list items by number from 0 to {len}, e.g. `security.users.0.name=app`"
+                    ))
+                    .with_location(at(1))
                 })?;
                 if idx == len {
                     items.push(Value::Null);
                 }
                 match items.get_mut(idx) {
                     Some(v) => v,
-                    None => return Err(Diagnostic::error("set.not-an-index", pointer.clone(), "list index out of range".to_string()).with_location(at(1))),
+                    None => {
+                        return Err(Diagnostic::error(
+                            "set.not-an-index",
+                            pointer.clone(),
+                            "list index out of range".to_string(),
+                        )
+                        .with_location(at(1)));
+                    }
                 }
             }
             other => {
                 return Err(Diagnostic::error(
                     "set.not-a-mapping",
                     pointer.clone(),
-                    format!("`--set {path}` goes inside a value that is {} and not a mapping", crate::source::kind_name(other)),
+                    format!(
+                        "`--set {path}` goes inside a value that is {} and not a mapping",
+                        crate::source::kind_name(other)
+                    ),
                 )
                 .with_hint("set the whole value instead, or fix the key path")
                 .with_location(at(1)));
@@ -112,7 +128,11 @@ pub fn apply_set(tree: &mut Tree, assignment: &str, index: usize) -> Result<(), 
     }
     // Typed: a field that takes a string keeps `7.4` or `true` as text.
     let value = match value {
-        Value::Number(_) | Value::Bool(_) | Value::Object(_) | Value::Null if crate::schema::expects_string(&pointer) => Value::String(raw.trim().to_string()),
+        Value::Number(_) | Value::Bool(_) | Value::Object(_) | Value::Null
+            if crate::schema::expects_string(&pointer) =>
+        {
+            Value::String(raw.trim().to_string())
+        }
         other => other,
     };
     *node = value;
@@ -128,7 +148,8 @@ mod tests {
 
     #[test]
     fn later_layers_win_and_keep_positions() {
-        let mut base = parse("memory:\n  maxmemory_policy: noeviction\n  maxmemory_samples: 5\n", Format::Yaml, "base").unwrap_or_default();
+        let mut base = parse("memory:\n  maxmemory_policy: noeviction\n  maxmemory_samples: 5\n", Format::Yaml, "base")
+            .unwrap_or_default();
         let top = parse("\nmemory:\n  maxmemory_policy: allkeys-lru\n", Format::Yaml, "top").unwrap_or_default();
         merge(&mut base, top);
         assert_eq!(base.value["memory"]["maxmemory_policy"], "allkeys-lru");

@@ -104,7 +104,13 @@ pub fn load(request: &LoadRequest) -> Result<Resolved, LoadError> {
 }
 
 /// Like [`load`], from text already in memory; `file` names it in locations.
-pub fn load_str(text: &str, format: Format, file: &str, preset: Option<Environment>, sets: &[String]) -> Result<Resolved, LoadError> {
+pub fn load_str(
+    text: &str,
+    format: Format,
+    file: &str,
+    preset: Option<Environment>,
+    sets: &[String],
+) -> Result<Resolved, LoadError> {
     let file_tree = parse(text, format, file)?;
     let extends = extends_of(&file_tree)?;
     let preset = preset.or(extends);
@@ -158,13 +164,25 @@ fn extends_of(tree: &Tree) -> Result<Option<Environment>, Diagnostic> {
                 Some(m) => format!("did you mean `{m}`?"),
                 None => "use `development`, `staging` or `production`".into(),
             };
-            Diagnostic::error("template.unknown-preset", "/extends", msg)
-                .with_hint(hint)
-                .with_location(tree.sources.locate("/extends").cloned().unwrap_or_else(|| Location { file: String::new(), line: 1, column: 1 }))
+            Diagnostic::error("template.unknown-preset", "/extends", msg).with_hint(hint).with_location(
+                tree.sources.locate("/extends").cloned().unwrap_or_else(|| Location {
+                    file: String::new(),
+                    line: 1,
+                    column: 1,
+                }),
+            )
         }),
-        Some(other) => Err(Diagnostic::error("template.wrong-type", "/extends", format!("`extends` must be a preset name, found {}", crate::source::kind_name(other)))
-            .with_hint("write `extends: production`")
-            .with_location(tree.sources.locate("/extends").cloned().unwrap_or_else(|| Location { file: String::new(), line: 1, column: 1 }))),
+        Some(other) => Err(Diagnostic::error(
+            "template.wrong-type",
+            "/extends",
+            format!("`extends` must be a preset name, found {}", crate::source::kind_name(other)),
+        )
+        .with_hint("write `extends: production`")
+        .with_location(tree.sources.locate("/extends").cloned().unwrap_or_else(|| Location {
+            file: String::new(),
+            line: 1,
+            column: 1,
+        }))),
     }
 }
 
@@ -180,7 +198,7 @@ fn type_error(e: &serde_path_to_error::Error<serde_json::Error>) -> Diagnostic {
             Segment::Unknown => {}
         }
     }
-    let key = e.path().iter().last().map(|s| s.to_string()).unwrap_or_default();
+    let key = e.path().iter().next_back().map(|s| s.to_string()).unwrap_or_default();
     let inner = e.inner().to_string();
     Diagnostic::error("template.invalid-value", pointer, format!("invalid value for `{key}`: {inner}"))
         .with_hint("see the template schema (`redplate schema`) for the accepted formats")

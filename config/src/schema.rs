@@ -55,7 +55,11 @@ fn collect(root: &Value, node: &Value, path: &str, out: &mut Vec<(String, Option
         if target.get("properties").is_some() && depth < 8 {
             collect(root, target, &p, out, depth + 1);
         } else {
-            let desc = prop.get("description").or_else(|| target.get("description")).and_then(Value::as_str).map(str::to_string);
+            let desc = prop
+                .get("description")
+                .or_else(|| target.get("description"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             out.push((p, desc));
         }
     }
@@ -70,7 +74,10 @@ pub(crate) fn node_at(pointer: &str) -> Option<&'static Value> {
         node = resolve(root, node);
         // Look through `Option<T>` (`anyOf: [T, null]`).
         if let Some(alts) = node.get("anyOf").and_then(Value::as_array) {
-            node = alts.iter().map(|a| resolve(root, a)).find(|a| a.get("type").and_then(Value::as_str) != Some("null"))?;
+            node = alts
+                .iter()
+                .map(|a| resolve(root, a))
+                .find(|a| a.get("type").and_then(Value::as_str) != Some("null"))?;
         }
         node = if let Some(p) = node.get("properties").and_then(|p| p.get(&token)) {
             p

@@ -75,7 +75,12 @@ impl SourceMap {
     /// Forgets everything strictly below `pointer`.
     pub fn remove_below(&mut self, pointer: &str) {
         let prefix = format!("{pointer}/");
-        let doomed: Vec<String> = self.entries.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(k, _)| k.clone()).collect();
+        let doomed: Vec<String> = self
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in doomed {
             self.entries.remove(&k);
         }
@@ -309,7 +314,8 @@ impl Builder<'_> {
                     let loc = self.loc(m);
                     self.sources.insert(pointer, loc);
                 }
-                let value = if style == TScalarStyle::Plain && !tag_str { plain_scalar(&text) } else { Value::String(text) };
+                let value =
+                    if style == TScalarStyle::Plain && !tag_str { plain_scalar(&text) } else { Value::String(text) };
                 if anchor != 0 {
                     self.anchors.insert(anchor, (value.clone(), 1));
                 }
@@ -415,10 +421,10 @@ fn plain_scalar(t: &str) -> Value {
         if let Ok(n) = u64::from_str_radix(hex, 16) {
             return Value::Number(n.into());
         }
-    } else if let Some(oct) = unsigned.strip_prefix("0o") {
-        if let Ok(n) = u64::from_str_radix(oct, 8) {
-            return Value::Number(n.into());
-        }
+    } else if let Some(oct) = unsigned.strip_prefix("0o")
+        && let Ok(n) = u64::from_str_radix(oct, 8)
+    {
+        return Value::Number(n.into());
     }
     if let Ok(n) = unsigned.parse::<u64>() {
         return Value::Number(n.into());
@@ -426,11 +432,10 @@ fn plain_scalar(t: &str) -> Value {
     if let Ok(n) = t.parse::<i64>() {
         return Value::Number(n.into());
     }
-    let looks_float = t.bytes().any(|b| b.is_ascii_digit()) && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
-    if looks_float {
-        if let Some(n) = t.parse::<f64>().ok().and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
+    let looks_float = t.bytes().any(|b| b.is_ascii_digit())
+        && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if looks_float && let Some(n) = t.parse::<f64>().ok().and_then(Number::from_f64) {
+        return Value::Number(n);
     }
     Value::String(t.to_string())
 }
@@ -451,7 +456,14 @@ fn parse_toml(text: &str, file: &str) -> Result<Tree, Diagnostic> {
     let mut sources = SourceMap::default();
     sources.insert(String::new(), Location { file: file.to_string(), line: 1, column: 1 });
 
-    fn convert(v: &DeValue<'_>, ptr: &str, depth: usize, sources: &mut SourceMap, loc: &dyn Fn(usize) -> Location, spans: &mut Vec<(String, usize)>) -> Result<Value, String> {
+    fn convert(
+        v: &DeValue<'_>,
+        ptr: &str,
+        depth: usize,
+        sources: &mut SourceMap,
+        loc: &dyn Fn(usize) -> Location,
+        spans: &mut Vec<(String, usize)>,
+    ) -> Result<Value, String> {
         if depth > MAX_DEPTH {
             return Err(format!("the template nests deeper than {MAX_DEPTH} levels"));
         }
@@ -467,7 +479,9 @@ fn parse_toml(text: &str, file: &str) -> Result<Tree, Diagnostic> {
                 let body = body.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
                 match u64::from_str_radix(body, i.radix()) {
                     Ok(n) if !neg => Value::Number(n.into()),
-                    Ok(n) => i64::try_from(n).map(|n| Value::Number((-n).into())).unwrap_or(Value::String(i.as_str().to_string())),
+                    Ok(n) => i64::try_from(n)
+                        .map(|n| Value::Number((-n).into()))
+                        .unwrap_or(Value::String(i.as_str().to_string())),
                     Err(_) => Value::String(i.as_str().to_string()),
                 }
             }
@@ -510,7 +524,8 @@ mod tests {
 
     #[test]
     fn yaml_positions() {
-        let t = parse("deployment:\n  name: x\n  mode: cluster\nlist:\n  - 1\n  - two\n", Format::Yaml, "t.yaml").map_err(|d| d.to_string());
+        let t = parse("deployment:\n  name: x\n  mode: cluster\nlist:\n  - 1\n  - two\n", Format::Yaml, "t.yaml")
+            .map_err(|d| d.to_string());
         let t = t.unwrap_or_default();
         assert_eq!(t.value["deployment"]["mode"], "cluster");
         let l = t.sources.get("/deployment/mode").cloned();
@@ -551,7 +566,8 @@ mod tests {
 
     #[test]
     fn toml_and_json() {
-        let t = parse("[deployment]\nname = \"x\"\n[cluster]\nshards = 3\n", Format::Toml, "t.toml").unwrap_or_default();
+        let t =
+            parse("[deployment]\nname = \"x\"\n[cluster]\nshards = 3\n", Format::Toml, "t.toml").unwrap_or_default();
         assert_eq!(t.value["cluster"]["shards"], 3);
         assert_eq!(t.sources.get("/cluster/shards").map(|l| l.line), Some(4));
         let t = parse("{\n \"cluster\": {\"shards\": 3}\n}", Format::Json, "t.json").unwrap_or_default();

@@ -118,13 +118,13 @@ fn walk(root: &Value, node: &Value, v: &Value, ptr: &str, out: &mut Vec<Diagnost
     }
     let node = resolve(root, node);
     // Enumerations first: one membership test instead of one walk per variant.
-    if let Some(s) = v.as_str() {
-        if let Some(consts) = constants(root, node) {
-            if !consts.contains(&s) {
-                out.push(bad_constant(ptr, s, &consts));
-            }
-            return;
+    if let Some(s) = v.as_str()
+        && let Some(consts) = constants(root, node)
+    {
+        if !consts.contains(&s) {
+            out.push(bad_constant(ptr, s, &consts));
         }
+        return;
     }
     if let Some(alts) = node.get("oneOf").or_else(|| node.get("anyOf")).and_then(Value::as_array) {
         alternatives(root, node, alts, v, ptr, out, depth);
@@ -136,10 +136,10 @@ fn walk(root: &Value, node: &Value, v: &Value, ptr: &str, out: &mut Vec<Diagnost
         return;
     }
     if let Some(consts) = constants(root, node) {
-        if let Some(s) = v.as_str() {
-            if !consts.contains(&s) {
-                out.push(bad_constant(ptr, s, &consts));
-            }
+        if let Some(s) = v.as_str()
+            && !consts.contains(&s)
+        {
+            out.push(bad_constant(ptr, s, &consts));
         }
         return;
     }
@@ -156,8 +156,12 @@ fn walk(root: &Value, node: &Value, v: &Value, ptr: &str, out: &mut Vec<Diagnost
                     (None, None) => String::new(),
                 };
                 out.push(
-                    Diagnostic::error("template.out-of-range", ptr, format!("`{}` is {n}, out of range", last_key(ptr)))
-                        .with_hint(format!("use a value {range}")),
+                    Diagnostic::error(
+                        "template.out-of-range",
+                        ptr,
+                        format!("`{}` is {n}, out of range", last_key(ptr)),
+                    )
+                    .with_hint(format!("use a value {range}")),
                 );
             }
         }
@@ -166,16 +170,33 @@ fn walk(root: &Value, node: &Value, v: &Value, ptr: &str, out: &mut Vec<Diagnost
             let min = node.get("minLength").and_then(Value::as_u64);
             let max = node.get("maxLength").and_then(Value::as_u64);
             if min.is_some_and(|m| len < m) {
-                out.push(Diagnostic::error("template.too-short", ptr, format!("`{}` must not be empty", last_key(ptr))).with_hint(format!("give at least {} character(s)", min.unwrap_or(1))));
+                out.push(
+                    Diagnostic::error("template.too-short", ptr, format!("`{}` must not be empty", last_key(ptr)))
+                        .with_hint(format!("give at least {} character(s)", min.unwrap_or(1))),
+                );
             } else if max.is_some_and(|m| len > m) {
-                out.push(Diagnostic::error("template.too-long", ptr, format!("`{}` is {len} characters long", last_key(ptr))).with_hint(format!("use at most {} characters", max.unwrap_or(0))));
+                out.push(
+                    Diagnostic::error(
+                        "template.too-long",
+                        ptr,
+                        format!("`{}` is {len} characters long", last_key(ptr)),
+                    )
+                    .with_hint(format!("use at most {} characters", max.unwrap_or(0))),
+                );
             }
         }
         Value::Array(items) => {
-            if let Some(max) = node.get("maxItems").and_then(Value::as_u64) {
-                if items.len() as u64 > max {
-                    out.push(Diagnostic::error("template.too-many", ptr, format!("`{}` has {} items", last_key(ptr), items.len())).with_hint(format!("list at most {max} items")));
-                }
+            if let Some(max) = node.get("maxItems").and_then(Value::as_u64)
+                && items.len() as u64 > max
+            {
+                out.push(
+                    Diagnostic::error(
+                        "template.too-many",
+                        ptr,
+                        format!("`{}` has {} items", last_key(ptr), items.len()),
+                    )
+                    .with_hint(format!("list at most {max} items")),
+                );
             }
             if let Some(item_schema) = node.get("items") {
                 for (i, item) in items.iter().enumerate() {
@@ -203,7 +224,14 @@ fn section_name(ptr: &str) -> String {
     if ptr.is_empty() { "the template".into() } else { format!("`{}`", ptr.trim_start_matches('/').replace('/', ".")) }
 }
 
-fn object(root: &Value, node: &Value, map: &serde_json::Map<String, Value>, ptr: &str, out: &mut Vec<Diagnostic>, depth: usize) {
+fn object(
+    root: &Value,
+    node: &Value,
+    map: &serde_json::Map<String, Value>,
+    ptr: &str,
+    out: &mut Vec<Diagnostic>,
+    depth: usize,
+) {
     let props = node.get("properties").and_then(Value::as_object);
     let additional = node.get("additionalProperties");
     for (key, val) in map {
@@ -225,8 +253,12 @@ fn object(root: &Value, node: &Value, map: &serde_json::Map<String, Value>, ptr:
         for r in required.iter().filter_map(Value::as_str) {
             if !map.contains_key(r) {
                 out.push(
-                    Diagnostic::error("template.missing-key", ptr, format!("{} needs the key `{r}`", section_name(ptr)))
-                        .with_hint(format!("add `{r}:`")),
+                    Diagnostic::error(
+                        "template.missing-key",
+                        ptr,
+                        format!("{} needs the key `{r}`", section_name(ptr)),
+                    )
+                    .with_hint(format!("add `{r}:`")),
                 );
             }
         }
@@ -266,7 +298,9 @@ fn wrong_type(ptr: &str, types: &[&str], v: &Value) -> Diagnostic {
     if types.contains(&"boolean") && matches!(yesno.as_deref(), Some("yes" | "no" | "on" | "off" | "y" | "n")) {
         return d.with_hint("YAML 1.2 reads `yes`/`no`/`on`/`off` as strings: write `true` or `false`");
     }
-    if (types.contains(&"integer") || types.contains(&"number")) && v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok()) {
+    if (types.contains(&"integer") || types.contains(&"number"))
+        && v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok())
+    {
         return d.with_hint("remove the quotes around the number");
     }
     if types == ["string"] && matches!(v, Value::Number(_) | Value::Bool(_)) {
@@ -276,7 +310,11 @@ fn wrong_type(ptr: &str, types: &[&str], v: &Value) -> Diagnostic {
 }
 
 fn bad_constant(ptr: &str, s: &str, consts: &[&str]) -> Diagnostic {
-    let d = Diagnostic::error("template.invalid-value", ptr, format!("`{}` cannot be `{}`", last_key(ptr), show(&Value::String(s.to_string()))));
+    let d = Diagnostic::error(
+        "template.invalid-value",
+        ptr,
+        format!("`{}` cannot be `{}`", last_key(ptr), show(&Value::String(s.to_string()))),
+    );
     let list: Vec<String> = consts.iter().map(|c| format!("`{c}`")).collect();
     match did_you_mean(s, consts.iter().copied()) {
         Some(m) => d.with_hint(format!("did you mean `{m}`? allowed: {}", list.join(", "))),
@@ -286,18 +324,29 @@ fn bad_constant(ptr: &str, s: &str, consts: &[&str]) -> Diagnostic {
 
 /// The tag of an externally tagged variant schema (`{file: ...}` → `file`).
 fn variant_tag(alt: &Value) -> Option<&str> {
-    alt.get("required").and_then(Value::as_array).filter(|r| r.len() == 1).and_then(|r| r.first()).and_then(Value::as_str)
+    alt.get("required")
+        .and_then(Value::as_array)
+        .filter(|r| r.len() == 1)
+        .and_then(|r| r.first())
+        .and_then(Value::as_str)
 }
 
-fn alternatives(root: &Value, node: &Value, alts: &[Value], v: &Value, ptr: &str, out: &mut Vec<Diagnostic>, depth: usize) {
+fn alternatives(
+    root: &Value,
+    node: &Value,
+    alts: &[Value],
+    v: &Value,
+    ptr: &str,
+    out: &mut Vec<Diagnostic>,
+    depth: usize,
+) {
     // A tagged variant value (`{file: ...}`): check only the variant it names.
-    if let Value::Object(map) = v {
-        if map.len() == 1 {
-            if let Some(alt) = alts.iter().find(|a| map.keys().next().map(String::as_str) == variant_tag(resolve(root, a))) {
-                walk(root, alt, v, ptr, out, depth + 1);
-                return;
-            }
-        }
+    if let Value::Object(map) = v
+        && map.len() == 1
+        && let Some(alt) = alts.iter().find(|a| map.keys().next().map(String::as_str) == variant_tag(resolve(root, a)))
+    {
+        walk(root, alt, v, ptr, out, depth + 1);
+        return;
     }
     let mut best: Option<Vec<Diagnostic>> = None;
     let mut matched_type = false;
@@ -325,11 +374,7 @@ fn alternatives(root: &Value, node: &Value, alts: &[Value], v: &Value, ptr: &str
     }
     // Externally tagged enums ({file: ...} | {env: ...}): name the variants.
     if let Value::Object(map) = v {
-        let tags: Vec<&str> = alts
-            .iter()
-            .map(|a| resolve(root, a))
-            .filter_map(variant_tag)
-            .collect();
+        let tags: Vec<&str> = alts.iter().map(|a| resolve(root, a)).filter_map(variant_tag).collect();
         if tags.len() == alts.len() && !tags.is_empty() {
             let list: Vec<String> = tags.iter().map(|t| format!("`{t}`")).collect();
             let keys: Vec<&String> = map.keys().collect();
@@ -337,14 +382,24 @@ fn alternatives(root: &Value, node: &Value, alts: &[Value], v: &Value, ptr: &str
             if keys.len() != 1 || matching != 1 {
                 let d = match keys.iter().find(|k| !tags.contains(&k.as_str())) {
                     Some(k) => {
-                        let d = Diagnostic::error("template.unknown-key", child_pointer(ptr, k), format!("unknown key `{k}` in {}", section_name(ptr)));
+                        let d = Diagnostic::error(
+                            "template.unknown-key",
+                            child_pointer(ptr, k),
+                            format!("unknown key `{k}` in {}", section_name(ptr)),
+                        );
                         match did_you_mean(k, tags.iter().copied()) {
-                            Some(m) => d.with_hint(format!("did you mean `{m}`? use exactly one of {}", list.join(", "))),
+                            Some(m) => {
+                                d.with_hint(format!("did you mean `{m}`? use exactly one of {}", list.join(", ")))
+                            }
                             None => d.with_hint(format!("use exactly one of {}", list.join(", "))),
                         }
                     }
-                    None => Diagnostic::error("template.invalid-value", ptr, format!("{} needs exactly one of {}", section_name(ptr), list.join(", ")))
-                        .with_hint("keep one source"),
+                    None => Diagnostic::error(
+                        "template.invalid-value",
+                        ptr,
+                        format!("{} needs exactly one of {}", section_name(ptr), list.join(", ")),
+                    )
+                    .with_hint("keep one source"),
                 };
                 out.push(d);
                 return;

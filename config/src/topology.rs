@@ -177,10 +177,9 @@ impl Topology {
         match target {
             Target::Local => "127.0.0.1".into(),
             Target::Compose => format!("{sts}-{ordinal}"),
-            Target::Kubernetes => format!(
-                "{sts}-{ordinal}.{sts}-headless.{}.svc.{}",
-                c.kubernetes.namespace, c.kubernetes.cluster_domain
-            ),
+            Target::Kubernetes => {
+                format!("{sts}-{ordinal}.{sts}-headless.{}.svc.{}", c.kubernetes.namespace, c.kubernetes.cluster_domain)
+            }
         }
     }
 

@@ -65,9 +65,7 @@ impl ByteSize {
             return Ok(ByteSize(bytes.round() as u64));
         }
         let n: u64 = num.parse().map_err(|_| format!("size `{text}` is out of range"))?;
-        n.checked_mul(mult)
-            .map(ByteSize)
-            .ok_or_else(|| format!("size `{text}` is out of range"))
+        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("size `{text}` is out of range"))
     }
 }
 
@@ -75,7 +73,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
         for (unit, name) in [(TIB, "tb"), (GIB, "gb"), (MIB, "mb"), (KIB, "kb")] {
-            if b != 0 && b % unit == 0 {
+            if b != 0 && b.is_multiple_of(unit) {
                 return write!(f, "{}{name}", b / unit);
             }
         }
@@ -85,11 +83,7 @@ impl fmt::Display for ByteSize {
 
 impl Serialize for ByteSize {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 != 0 && self.0 % KIB == 0 {
-            s.collect_str(self)
-        } else {
-            s.serialize_u64(self.0)
-        }
+        if self.0 != 0 && self.0.is_multiple_of(KIB) { s.collect_str(self) } else { s.serialize_u64(self.0) }
     }
 }
 
@@ -175,9 +169,7 @@ impl Duration {
             }
         };
         let n: u64 = num.parse().map_err(|_| format!("duration `{text}` is out of range"))?;
-        n.checked_mul(mult)
-            .map(Duration)
-            .ok_or_else(|| format!("duration `{text}` is out of range"))
+        n.checked_mul(mult).map(Duration).ok_or_else(|| format!("duration `{text}` is out of range"))
     }
 }
 
@@ -188,7 +180,7 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         for (unit, name) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")] {
-            if ms % unit == 0 {
+            if ms.is_multiple_of(unit) {
                 return write!(f, "{}{name}", ms / unit);
             }
         }

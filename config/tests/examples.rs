@@ -11,7 +11,9 @@ fn root() -> PathBuf {
 
 pub fn examples() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -29,9 +31,18 @@ fn examples_validate_without_errors() {
         };
         let diags = validate(&r);
         let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
-        assert!(errors.is_empty(), "{}:\n{}", path.display(), diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+        assert!(
+            errors.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        );
         let first = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(first.starts_with("# yaml-language-server: $schema=../config/schema/redplate.schema.json"), "{}", path.display());
+        assert!(
+            first.starts_with("# yaml-language-server: $schema=../config/schema/redplate.schema.json"),
+            "{}",
+            path.display()
+        );
         for d in &diags {
             println!("{}: {d}", path.display());
         }

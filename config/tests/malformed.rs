@@ -15,9 +15,17 @@ struct Expected {
 fn expected(path: &Path) -> Expected {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let field = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(|v| v.trim().to_string()).unwrap_or_default()
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
     };
-    Expected { code: field("code"), pointer: field("pointer"), line: field("line").parse().ok(), message: field("message") }
+    Expected {
+        code: field("code"),
+        pointer: field("pointer"),
+        line: field("line").parse().ok(),
+        message: field("message"),
+    }
 }
 
 fn diagnostics(path: &Path) -> Vec<Diagnostic> {
@@ -31,7 +39,9 @@ fn diagnostics(path: &Path) -> Vec<Diagnostic> {
 fn malformed_templates_get_pointed_errors() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/malformed");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect()
+        })
         .unwrap_or_default();
     files.sort();
     assert!(files.len() >= 50, "only {} malformed templates", files.len());
@@ -45,11 +55,20 @@ fn malformed_templates_get_pointed_errors() {
                 && d.code == exp.code
                 && d.pointer == exp.pointer
                 && (d.message.contains(&exp.message) || d.hint.as_deref().is_some_and(|h| h.contains(&exp.message)))
-                && d.location.as_ref().is_some_and(|l| exp.line.is_none_or(|line| l.line == line && l.file.ends_with(&name)))
+                && d.location
+                    .as_ref()
+                    .is_some_and(|l| exp.line.is_none_or(|line| l.line == line && l.file.ends_with(&name)))
         });
         if !found {
             let got: Vec<String> = diags.iter().map(ToString::to_string).collect();
-            failures.push(format!("{name}: expected {} at `{}` line {:?} ~ {:?}\n  got:\n{}", exp.code, exp.pointer, exp.line, exp.message, got.join("\n")));
+            failures.push(format!(
+                "{name}: expected {} at `{}` line {:?} ~ {:?}\n  got:\n{}",
+                exp.code,
+                exp.pointer,
+                exp.line,
+                exp.message,
+                got.join("\n")
+            ));
         }
     }
     assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));

@@ -58,7 +58,12 @@ impl Rng {
 fn node_for<'a>(schema: &'a Value, path: &str) -> &'a Value {
     let resolve = |mut n: &'a Value| -> &'a Value {
         for _ in 0..8 {
-            match n.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")).and_then(|x| schema["$defs"].get(x)) {
+            match n
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|x| schema["$defs"].get(x))
+            {
                 Some(t) => n = t,
                 None => break,
             }

@@ -8,7 +8,12 @@ fn count_described_leaves(root: &Value, node: &Value, depth: usize) -> usize {
     let resolve = |n: &Value| -> Value {
         let mut n = n.clone();
         for _ in 0..8 {
-            let target = n.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")).and_then(|name| root["$defs"].get(name)).cloned();
+            let target = n
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|name| root["$defs"].get(name))
+                .cloned();
             match target {
                 Some(t) => n = t,
                 None => break,

@@ -68,7 +68,11 @@ fn sentinel_local_ports_do_not_collide() {
 
 #[test]
 fn cluster_has_shards_with_replicas_and_bus_ports() {
-    let t = derive(Production, &["deployment.mode=cluster", "cluster.shards=3", "cluster.replicas_per_shard=1"], Target::Kubernetes);
+    let t = derive(
+        Production,
+        &["deployment.mode=cluster", "cluster.shards=3", "cluster.replicas_per_shard=1"],
+        Target::Kubernetes,
+    );
     assert_eq!(t.shards, 3);
     assert_eq!(t.nodes.len(), 6);
     assert_eq!(t.with_role(Role::Master).count(), 3);

@@ -33,7 +33,10 @@ impl EvictionPolicy {
     pub fn is_volatile(self) -> bool {
         matches!(
             self,
-            EvictionPolicy::VolatileLru | EvictionPolicy::VolatileLfu | EvictionPolicy::VolatileRandom | EvictionPolicy::VolatileTtl
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
         )
     }
 
@@ -193,7 +196,11 @@ impl Default for OutputBufferLimits {
     fn default() -> Self {
         OutputBufferLimits {
             normal: BufferLimit::default(),
-            replica: BufferLimit { hard: ByteSize::mib(256), soft: ByteSize::mib(64), soft_seconds: Duration::secs(60) },
+            replica: BufferLimit {
+                hard: ByteSize::mib(256),
+                soft: ByteSize::mib(64),
+                soft_seconds: Duration::secs(60),
+            },
             pubsub: BufferLimit { hard: ByteSize::mib(32), soft: ByteSize::mib(8), soft_seconds: Duration::secs(60) },
         }
     }

@@ -124,17 +124,12 @@ impl Default for BackupDestination {
 /// Backup encryption.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Encryption {
     /// Encrypt backups.
     pub enabled: bool,
     /// Where the encryption key comes from (never inline in production).
     pub key: Option<SecretSource>,
-}
-
-impl Default for Encryption {
-    fn default() -> Self {
-        Encryption { enabled: false, key: None }
-    }
 }
 
 /// Scheduled backups.

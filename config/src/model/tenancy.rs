@@ -41,7 +41,14 @@ pub struct Tenant {
 
 impl Default for Tenant {
     fn default() -> Self {
-        Tenant { id: String::new(), memory: ByteSize(0), connections: 0, ops_per_second: 0, password: None, database: None }
+        Tenant {
+            id: String::new(),
+            memory: ByteSize(0),
+            connections: 0,
+            ops_per_second: 0,
+            password: None,
+            database: None,
+        }
     }
 }
 

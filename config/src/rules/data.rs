@@ -3,7 +3,9 @@
 
 use super::{err, warn};
 use crate::diagnostic::Diagnostic;
-use crate::model::{BUILTIN_STRATEGIES, Compression, Config, Environment, EvictionPolicy, Isolation, Mode, PersistenceMode, WriteMode};
+use crate::model::{
+    BUILTIN_STRATEGIES, Compression, Config, Environment, EvictionPolicy, Isolation, Mode, PersistenceMode, WriteMode,
+};
 use crate::units::{ByteSize, MemoryLimit};
 
 pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
@@ -29,7 +31,10 @@ fn resources(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(err(
             "resources.request-exceeds-limit",
             "/resources/cpu_request_millis",
-            format!("`resources.cpu_request_millis` ({}) exceeds `resources.cpu_millis` ({})", r.cpu_request_millis, r.cpu_millis),
+            format!(
+                "`resources.cpu_request_millis` ({}) exceeds `resources.cpu_millis` ({})",
+                r.cpu_request_millis, r.cpu_millis
+            ),
             "request at most the limit (0 means the same as the limit)",
         ));
     }
@@ -51,12 +56,16 @@ fn memory(c: &Config, out: &mut Vec<Diagnostic>) {
             format!("`memory.maxmemory` ({}) exceeds `resources.memory` ({})", ByteSize(bytes), c.resources.memory),
             "set `maxmemory: 80%` so Redis evicts before the kernel kills it",
         )),
-        Some(bytes) if c.persistence.mode != PersistenceMode::None && bytes > c.resources.memory.0 / 100 * 90 => out.push(warn(
-            "memory.no-headroom",
-            "/memory/maxmemory",
-            format!("`memory.maxmemory` ({}) leaves under 10% of `resources.memory` for fork copy-on-write and buffers", ByteSize(bytes)),
-            "use about 80% of the memory when persistence is on",
-        )),
+        Some(bytes) if c.persistence.mode != PersistenceMode::None && bytes > c.resources.memory.0 / 100 * 90 => out
+            .push(warn(
+                "memory.no-headroom",
+                "/memory/maxmemory",
+                format!(
+                    "`memory.maxmemory` ({}) leaves under 10% of `resources.memory` for fork copy-on-write and buffers",
+                    ByteSize(bytes)
+                ),
+                "use about 80% of the memory when persistence is on",
+            )),
         None if env != Environment::Development => out.push(warn(
             "memory.no-limit",
             "/memory/maxmemory",
@@ -77,7 +86,10 @@ fn memory(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(warn(
             "memory.volatile-without-ttl",
             "/memory/maxmemory_policy",
-            format!("eviction policy `{}` only evicts keys with a TTL, but the cache strategy sets none", m.maxmemory_policy.as_str()),
+            format!(
+                "eviction policy `{}` only evicts keys with a TTL, but the cache strategy sets none",
+                m.maxmemory_policy.as_str()
+            ),
             "set `cache.default_ttl` or pattern TTLs, or use an `allkeys-*` policy",
         ));
     }
@@ -96,7 +108,10 @@ fn memory(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(err(
             "memory.defrag-thresholds",
             "/memory/active_defrag_cycle_min",
-            format!("`memory.active_defrag_cycle_min` ({}) exceeds `active_defrag_cycle_max` ({})", m.active_defrag_cycle_min, m.active_defrag_cycle_max),
+            format!(
+                "`memory.active_defrag_cycle_min` ({}) exceeds `active_defrag_cycle_max` ({})",
+                m.active_defrag_cycle_min, m.active_defrag_cycle_max
+            ),
             "e.g. min 1 and max 25",
         ));
     }
@@ -257,11 +272,16 @@ fn tenancy(c: &Config, out: &mut Vec<Diagnostic>) {
                 format!("tenant prefix `{}` does not contain `{{tenantId}}`", t.prefix_pattern),
                 "use a pattern such as `tenant:{tenantId}:`",
             ));
-        } else if !t.prefix_pattern.ends_with([':', '/', '|', '.', '}', '#']) || t.prefix_pattern.ends_with("{tenantId}") {
+        } else if !t.prefix_pattern.ends_with([':', '/', '|', '.', '}', '#'])
+            || t.prefix_pattern.ends_with("{tenantId}")
+        {
             out.push(err(
                 "tenancy.prefix-without-terminator",
                 "/tenancy/prefix_pattern",
-                format!("tenant prefix `{}` has no terminator: tenant `a` would also match tenant `ab`'s keys", t.prefix_pattern),
+                format!(
+                    "tenant prefix `{}` has no terminator: tenant `a` would also match tenant `ab`'s keys",
+                    t.prefix_pattern
+                ),
                 "end the prefix with `:`, e.g. `tenant:{tenantId}:`",
             ));
         }
@@ -287,7 +307,10 @@ fn tenancy(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(warn(
             "tenancy.connections-oversubscribed",
             "/tenancy/connections_per_tenant",
-            format!("{} tenants × {} connections exceeds `performance.maxclients` ({})", t.max_tenants, t.connections_per_tenant, c.performance.maxclients),
+            format!(
+                "{} tenants × {} connections exceeds `performance.maxclients` ({})",
+                t.max_tenants, t.connections_per_tenant, c.performance.maxclients
+            ),
             "lower the per-tenant quota or raise `maxclients`",
         ));
     }
@@ -309,7 +332,11 @@ fn tenancy(c: &Config, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    let declared: u64 = t.tenants.iter().map(|x| if x.memory.0 > 0 { x.memory.0 } else { t.memory_per_tenant.0 }).fold(0, u64::saturating_add);
+    let declared: u64 = t
+        .tenants
+        .iter()
+        .map(|x| if x.memory.0 > 0 { x.memory.0 } else { t.memory_per_tenant.0 })
+        .fold(0, u64::saturating_add);
     if declared > limit {
         out.push(err(
             "tenancy.declared-memory-exceeds",
@@ -330,7 +357,10 @@ fn tenancy(c: &Config, out: &mut Vec<Diagnostic>) {
             out.push(err(
                 "tenancy.too-few-databases",
                 "/tenancy/max_tenants",
-                format!("`tenancy.max_tenants` is {} but there are {} databases", t.max_tenants, c.performance.databases),
+                format!(
+                    "`tenancy.max_tenants` is {} but there are {} databases",
+                    t.max_tenants, c.performance.databases
+                ),
                 "raise `performance.databases` or use `isolation: key_prefix`",
             ));
         }
@@ -345,14 +375,21 @@ fn cache(c: &Config, out: &mut Vec<Diagnostic>) {
             Some(m) => format!("did you mean `{m}`? a custom strategy must be listed in `plugins`"),
             None => "use a built-in strategy or list the strategy plugin's `.wasm` in `plugins`".to_string(),
         };
-        out.push(err("cache.unknown-strategy", "/cache/strategy", format!("unknown cache strategy `{}`", k.strategy), hint));
+        out.push(err(
+            "cache.unknown-strategy",
+            "/cache/strategy",
+            format!("unknown cache strategy `{}`", k.strategy),
+            hint,
+        ));
     }
-    let write_behind = k.strategy == "write-behind" || k.patterns.iter().any(|p| p.write_mode == WriteMode::WriteBehind);
+    let write_behind =
+        k.strategy == "write-behind" || k.patterns.iter().any(|p| p.write_mode == WriteMode::WriteBehind);
     if write_behind && c.persistence.mode == PersistenceMode::None {
         out.push(err(
             "cache.write-behind-without-persistence",
             "/cache/strategy",
-            "write-behind keeps pending writes in redis but `persistence.mode` is `none`: a restart loses them".to_string(),
+            "write-behind keeps pending writes in redis but `persistence.mode` is `none`: a restart loses them"
+                .to_string(),
             "set `persistence.mode: aof` or `mixed`",
         ));
     }
@@ -373,11 +410,17 @@ fn cache(c: &Config, out: &mut Vec<Diagnostic>) {
             "set `cache.default_ttl` or pattern TTLs",
         ));
     }
-    if matches!(k.strategy.as_str(), "cache-aside" | "refresh-ahead") && c.memory.maxmemory_policy == EvictionPolicy::Noeviction && c.memory.maxmemory != MemoryLimit::Unlimited {
+    if matches!(k.strategy.as_str(), "cache-aside" | "refresh-ahead")
+        && c.memory.maxmemory_policy == EvictionPolicy::Noeviction
+        && c.memory.maxmemory != MemoryLimit::Unlimited
+    {
         out.push(warn(
             "cache.noeviction",
             "/memory/maxmemory_policy",
-            format!("cache strategy `{}` with `noeviction`: a full cache refuses writes instead of evicting", k.strategy),
+            format!(
+                "cache strategy `{}` with `noeviction`: a full cache refuses writes instead of evicting",
+                k.strategy
+            ),
             "use `maxmemory_policy: allkeys-lru` or `allkeys-lfu` for a cache",
         ));
     }

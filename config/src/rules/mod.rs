@@ -152,7 +152,13 @@ pub(crate) fn warn(code: &str, pointer: &str, message: String, hint: impl Into<S
 }
 
 /// An error in production, a warning elsewhere.
-pub(crate) fn prod_err(env: Environment, code: &str, pointer: &str, message: String, hint: impl Into<String>) -> Diagnostic {
+pub(crate) fn prod_err(
+    env: Environment,
+    code: &str,
+    pointer: &str,
+    message: String,
+    hint: impl Into<String>,
+) -> Diagnostic {
     if env == Environment::Production { err(code, pointer, message, hint) } else { warn(code, pointer, message, hint) }
 }
 

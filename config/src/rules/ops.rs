@@ -14,7 +14,10 @@ pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(warn(
             "performance.io-threads",
             "/performance/io_threads",
-            format!("`performance.io_threads` {} exceeds the {} millicores of CPU", c.performance.io_threads, c.resources.cpu_millis),
+            format!(
+                "`performance.io_threads` {} exceeds the {} millicores of CPU",
+                c.performance.io_threads, c.resources.cpu_millis
+            ),
             "use at most one I/O thread per core",
         ));
     }
@@ -60,15 +63,15 @@ fn ports(c: &Config, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    if c.kubernetes.security_context.run_as_non_root {
-        if let Some((name, ptr, port)) = used.iter().find(|(_, _, p)| *p < 1024) {
-            out.push(warn(
-                "network.privileged-port",
-                ptr,
-                format!("the {name} port {port} is below 1024 but containers run as non-root"),
-                "use a port from 1024, e.g. 6379",
-            ));
-        }
+    if c.kubernetes.security_context.run_as_non_root
+        && let Some((name, ptr, port)) = used.iter().find(|(_, _, p)| *p < 1024)
+    {
+        out.push(warn(
+            "network.privileged-port",
+            ptr,
+            format!("the {name} port {port} is below 1024 but containers run as non-root"),
+            "use a port from 1024, e.g. 6379",
+        ));
     }
     let last = Topology::last_local_port(c);
     if last > 65535 {
@@ -114,7 +117,10 @@ fn monitoring(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(err(
             "monitoring.scrape-timeout",
             "/monitoring/scrape_timeout",
-            format!("`monitoring.scrape_timeout` ({}) is not below `scrape_interval` ({})", m.scrape_timeout, m.scrape_interval),
+            format!(
+                "`monitoring.scrape_timeout` ({}) is not below `scrape_interval` ({})",
+                m.scrape_timeout, m.scrape_interval
+            ),
             "use e.g. a 10s timeout with a 30s interval",
         ));
     }
@@ -150,7 +156,11 @@ fn kubernetes(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(prod_err(
             c.deployment.environment,
             "kubernetes.root-user",
-            if sc.run_as_user == 0 { "/kubernetes/security_context/run_as_user" } else { "/kubernetes/security_context/run_as_non_root" },
+            if sc.run_as_user == 0 {
+                "/kubernetes/security_context/run_as_user"
+            } else {
+                "/kubernetes/security_context/run_as_non_root"
+            },
             "pods would run as root".to_string(),
             "set `run_as_non_root: true` and `run_as_user: 1001`",
         ));
@@ -170,7 +180,11 @@ fn kubernetes(c: &Config, out: &mut Vec<Diagnostic>) {
             out.push(warn(
                 "kubernetes.storage-too-small",
                 "/kubernetes/storage_size",
-                format!("`kubernetes.storage_size` ({}) is under twice the data size ({})", k.storage_size, crate::units::ByteSize(data)),
+                format!(
+                    "`kubernetes.storage_size` ({}) is under twice the data size ({})",
+                    k.storage_size,
+                    crate::units::ByteSize(data)
+                ),
                 "give volumes at least 2× `maxmemory` for the RDB and an AOF rewrite",
             ));
         }
@@ -180,10 +194,20 @@ fn kubernetes(c: &Config, out: &mut Vec<Diagnostic>) {
 fn plugins(c: &Config, out: &mut Vec<Diagnostic>) {
     for (i, p) in c.plugins.iter().enumerate() {
         if !p.ends_with(".wasm") {
-            out.push(err("plugins.not-wasm", &format!("/plugins/{i}"), format!("plugin `{p}` is not a `.wasm` file"), "list paths to WebAssembly components ending in `.wasm`"));
+            out.push(err(
+                "plugins.not-wasm",
+                &format!("/plugins/{i}"),
+                format!("plugin `{p}` is not a `.wasm` file"),
+                "list paths to WebAssembly components ending in `.wasm`",
+            ));
         }
         if c.plugins[..i].contains(p) {
-            out.push(err("plugins.duplicate", &format!("/plugins/{i}"), format!("plugin `{p}` is listed twice"), "list each plugin once"));
+            out.push(err(
+                "plugins.duplicate",
+                &format!("/plugins/{i}"),
+                format!("plugin `{p}` is listed twice"),
+                "list each plugin once",
+            ));
         }
     }
 }

@@ -6,8 +6,27 @@ use crate::model::{CertSource, Config, Environment, Mode, SecretSource, UserRole
 
 /// ACL categories Redis knows (7.x).
 pub const ACL_CATEGORIES: [&str; 21] = [
-    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap", "hyperloglog", "geo", "stream", "pubsub", "admin",
-    "fast", "slow", "blocking", "dangerous", "connection", "transaction", "scripting",
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
 ];
 
 pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
@@ -203,7 +222,12 @@ fn tls(c: &Config, out: &mut Vec<Diagnostic>) {
         ));
     }
     if t.protocols.is_empty() {
-        out.push(err("tls.no-protocols", "/security/tls/protocols", "`security.tls.protocols` is empty".to_string(), "enable `TLSv1.2` and `TLSv1.3`"));
+        out.push(err(
+            "tls.no-protocols",
+            "/security/tls/protocols",
+            "`security.tls.protocols` is empty".to_string(),
+            "enable `TLSv1.2` and `TLSv1.3`",
+        ));
     }
     if t.disable_plain_port {
         let replicated = c.deployment.mode != Mode::Standalone;
@@ -211,7 +235,8 @@ fn tls(c: &Config, out: &mut Vec<Diagnostic>) {
             out.push(err(
                 "tls.plaintext-needed",
                 "/security/tls/replication",
-                "`port 0` disables plain text but `security.tls.replication` is false: replicas cannot connect".to_string(),
+                "`port 0` disables plain text but `security.tls.replication` is false: replicas cannot connect"
+                    .to_string(),
                 "set `security.tls.replication: true`",
             ));
         }
@@ -219,7 +244,8 @@ fn tls(c: &Config, out: &mut Vec<Diagnostic>) {
             out.push(err(
                 "tls.plaintext-needed",
                 "/security/tls/cluster",
-                "`port 0` disables plain text but `security.tls.cluster` is false: the cluster bus cannot connect".to_string(),
+                "`port 0` disables plain text but `security.tls.cluster` is false: the cluster bus cannot connect"
+                    .to_string(),
                 "set `security.tls.cluster: true`",
             ));
         }
@@ -227,7 +253,8 @@ fn tls(c: &Config, out: &mut Vec<Diagnostic>) {
             out.push(err(
                 "tls.plaintext-needed",
                 "/security/tls/sentinel",
-                "`port 0` disables plain text but `security.tls.sentinel` is false: sentinels cannot reach redis".to_string(),
+                "`port 0` disables plain text but `security.tls.sentinel` is false: sentinels cannot reach redis"
+                    .to_string(),
                 "set `security.tls.sentinel: true`",
             ));
         }
@@ -250,7 +277,10 @@ pub(crate) fn valid_cidr(s: &str) -> bool {
 }
 
 fn networks(c: &Config, out: &mut Vec<Diagnostic>) {
-    let lists = [("/network/allowed_cidrs", &c.network.allowed_cidrs), ("/security/allowed_networks", &c.security.allowed_networks)];
+    let lists = [
+        ("/network/allowed_cidrs", &c.network.allowed_cidrs),
+        ("/security/allowed_networks", &c.security.allowed_networks),
+    ];
     for (base, list) in lists {
         for (i, cidr) in list.iter().enumerate() {
             if !valid_cidr(cidr) {

@@ -19,7 +19,10 @@ pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
                 out.push(warn(
                     "replication.ignored",
                     "/replication/replicas",
-                    format!("`replication.replicas` is {} but mode `standalone` runs no replicas", c.replication.replicas),
+                    format!(
+                        "`replication.replicas` is {} but mode `standalone` runs no replicas",
+                        c.replication.replicas
+                    ),
                     "set `deployment.mode: replication` or `sentinel`, or `replication.replicas: 0`",
                 ));
             }
@@ -119,7 +122,10 @@ fn cluster(c: &Config, out: &mut Vec<Diagnostic>) {
             "use about `15s`: shorter fails over on blips, longer leaves slots down",
         ));
     }
-    if k.allow_replica_migration && k.replicas_per_shard > 0 && k.migration_barrier >= k.replicas_per_shard.saturating_add(1) {
+    if k.allow_replica_migration
+        && k.replicas_per_shard > 0
+        && k.migration_barrier >= k.replicas_per_shard.saturating_add(1)
+    {
         out.push(warn(
             "cluster.migration-barrier",
             "/cluster/migration_barrier",
@@ -154,7 +160,7 @@ fn sentinel(c: &Config, out: &mut Vec<Diagnostic>) {
             "run 3 (or 5) sentinels",
         ));
     }
-    if s.sentinels % 2 == 0 {
+    if s.sentinels.is_multiple_of(2) {
         out.push(err(
             "sentinel.even-count",
             "/sentinel/sentinels",
@@ -190,7 +196,10 @@ fn sentinel(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(warn(
             "sentinel.failover-timeout",
             "/sentinel/failover_timeout",
-            format!("`sentinel.failover_timeout` ({}) is not longer than `down_after` ({})", s.failover_timeout, s.down_after),
+            format!(
+                "`sentinel.failover_timeout` ({}) is not longer than `down_after` ({})",
+                s.failover_timeout, s.down_after
+            ),
             "use a failover timeout of 60s to 180s",
         ));
     }
