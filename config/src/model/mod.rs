@@ -61,3 +61,8 @@ pub struct Config {
     #[schemars(length(max = 64))]
     pub plugins: Vec<String>,
 }
+
+/// `true`, for `#[serde(default = ...)]`.
+pub(crate) fn yes() -> bool {
+    true
+}

@@ -61,22 +61,28 @@ pub enum UserRole {
 
 /// One ACL user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct AclUser {
     /// The user name.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_.-]+$"))]
     pub name: String,
     /// What the user is for.
+    #[serde(default)]
     pub role: UserRole,
     /// Where the user's password comes from.
+    #[serde(default)]
     pub password: Option<SecretSource>,
     /// Whether the user can log in (`on`/`off`).
+    #[serde(default = "crate::model::yes")]
     pub enabled: bool,
     /// Command rules (`+@read`, `-@dangerous`, `+ping`).
+    #[serde(default)]
     pub commands: Vec<String>,
     /// Key patterns (`tenant:a:*`); empty means none.
+    #[serde(default)]
     pub keys: Vec<String>,
     /// Pub/sub channel patterns; empty means none.
+    #[serde(default)]
     pub channels: Vec<String>,
 }
 

@@ -19,23 +19,28 @@ pub enum Isolation {
 
 /// One declared tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct Tenant {
     /// The tenant id, substituted for `{tenantId}` in the prefix pattern.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"))]
     pub id: String,
     /// Memory quota; 0 uses `tenancy.memory_per_tenant`.
+    #[serde(default)]
     pub memory: ByteSize,
     /// Connection quota; 0 uses `tenancy.connections_per_tenant`.
     #[schemars(range(max = 1000000))]
+    #[serde(default)]
     pub connections: u32,
     /// Operations per second quota; 0 uses `tenancy.ops_per_second_per_tenant`.
     #[schemars(range(max = 10000000))]
+    #[serde(default)]
     pub ops_per_second: u32,
     /// Where the tenant user's password comes from.
+    #[serde(default)]
     pub password: Option<crate::model::SecretSource>,
     /// Logical database (isolation `database`).
     #[schemars(range(max = 9999))]
+    #[serde(default)]
     pub database: Option<u16>,
 }
 
@@ -121,23 +126,29 @@ pub enum WriteMode {
 
 /// A rule for keys matching a pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct KeyPattern {
     /// Glob pattern (`user:*:profile`).
     #[schemars(length(min = 1, max = 512))]
     pub pattern: String,
     /// TTL of matching keys (0: no expiry).
+    #[serde(default)]
     pub ttl: Duration,
     /// Jitter in percent of the TTL; `null` uses `cache.jitter_percent`.
     #[schemars(range(max = 50))]
+    #[serde(default)]
     pub jitter_percent: Option<u8>,
     /// Extend the TTL on reads.
+    #[serde(default)]
     pub sliding: bool,
     /// Refresh ahead of expiry.
+    #[serde(default)]
     pub refresh_ahead: bool,
     /// How writes for these keys propagate.
+    #[serde(default)]
     pub write_mode: WriteMode,
     /// Largest value expected under this pattern (for memory estimates).
+    #[serde(default)]
     pub max_value_size: ByteSize,
 }
 
