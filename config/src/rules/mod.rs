@@ -6,6 +6,7 @@
 mod data;
 mod ops;
 mod secure;
+mod tenancy;
 mod topology;
 
 use crate::diagnostic::{Diagnostic, Severity};
@@ -137,6 +138,7 @@ pub fn validate_config(config: &Config) -> Vec<Diagnostic> {
     topology::check(config, &mut out);
     data::check(config, &mut out);
     secure::check(config, &mut out);
+    tenancy::check(config, &mut out);
     ops::check(config, &mut out);
     out
 }
