@@ -54,8 +54,12 @@ fn main() {
         }
         groups.push(group);
     }
-    for group in &groups {
-        build(&root, &wasm_target_dir, group);
+    // For iterating on the host alone: reuse the plugins already built.
+    println!("cargo:rerun-if-env-changed=REDPLATE_REUSE_PLUGINS");
+    if std::env::var_os("REDPLATE_REUSE_PLUGINS").is_none() {
+        for group in &groups {
+            build(&root, &wasm_target_dir, group);
+        }
     }
 
     let wasm_dir = wasm_target_dir.join("wasm32-wasip2").join("plugin");

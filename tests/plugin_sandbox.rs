@@ -43,7 +43,13 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { fixture: "fixture_loop_forever", extra: &[], exit: 2, code: "plugin.fuel-exhausted", says: &["fixture-loop-forever", "fuel budget"] },
+    Case {
+        fixture: "fixture_loop_forever",
+        extra: &[],
+        exit: 2,
+        code: "plugin.fuel-exhausted",
+        says: &["fixture-loop-forever", "fuel budget"],
+    },
     Case {
         fixture: "fixture_loop_forever",
         extra: &["--fuel", "18446744073709551615", "--timeout-ms", "300"],
@@ -51,16 +57,52 @@ const CASES: &[Case] = &[
         code: "plugin.deadline-exceeded",
         says: &["300ms deadline"],
     },
-    Case { fixture: "fixture_memory_bomb", extra: &[], exit: 2, code: "plugin.memory-cap", says: &["256 MiB memory cap"] },
-    Case { fixture: "fixture_memory_creep", extra: &["--memory-mb", "64"], exit: 2, code: "plugin.memory-cap", says: &["64 MiB"] },
+    Case {
+        fixture: "fixture_memory_bomb",
+        extra: &[],
+        exit: 2,
+        code: "plugin.memory-cap",
+        says: &["256 MiB memory cap"],
+    },
+    Case {
+        fixture: "fixture_memory_creep",
+        extra: &["--memory-mb", "64"],
+        exit: 2,
+        code: "plugin.memory-cap",
+        says: &["64 MiB"],
+    },
     Case { fixture: "fixture_trap", extra: &[], exit: 2, code: "plugin.trap", says: &["unreachable"] },
-    Case { fixture: "fixture_panic", extra: &[], exit: 2, code: "plugin.panic", says: &["the fixture panicked on purpose"] },
+    Case {
+        fixture: "fixture_panic",
+        extra: &[],
+        exit: 2,
+        code: "plugin.panic",
+        says: &["the fixture panicked on purpose"],
+    },
     Case { fixture: "fixture_path_traversal", extra: &[], exit: 2, code: "plugin.unsafe-path", says: &["`..`"] },
     Case { fixture: "fixture_absolute_path", extra: &[], exit: 2, code: "plugin.unsafe-path", says: &["absolute"] },
     Case { fixture: "fixture_bad_path_chars", extra: &[], exit: 2, code: "plugin.unsafe-path", says: &["backslash"] },
-    Case { fixture: "fixture_duplicate_path", extra: &[], exit: 2, code: "plugin.duplicate-path", says: &["redis.conf", "twice"] },
-    Case { fixture: "fixture_huge_output", extra: &[], exit: 2, code: "plugin.output-too-large", says: &["the cap is 67108864"] },
-    Case { fixture: "fixture_artifact_flood", extra: &[], exit: 2, code: "plugin.too-many-artifacts", says: &["100000 artifacts"] },
+    Case {
+        fixture: "fixture_duplicate_path",
+        extra: &[],
+        exit: 2,
+        code: "plugin.duplicate-path",
+        says: &["redis.conf", "twice"],
+    },
+    Case {
+        fixture: "fixture_huge_output",
+        extra: &[],
+        exit: 2,
+        code: "plugin.output-too-large",
+        says: &["the cap is 67108864"],
+    },
+    Case {
+        fixture: "fixture_artifact_flood",
+        extra: &[],
+        exit: 2,
+        code: "plugin.too-many-artifacts",
+        says: &["100000 artifacts"],
+    },
     Case { fixture: "fixture_stdout_flood", extra: &[], exit: 2, code: "plugin.output-flood", says: &["stdout"] },
     Case { fixture: "fixture_render_bomb", extra: &[], exit: 2, code: "plugin.render-too-large", says: &["16 MiB"] },
     Case {
@@ -91,7 +133,12 @@ fn every_adversarial_fixture_is_contained() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         eprintln!("{}: exit {:?} in {:?}\n{stderr}", case.fixture, out.status.code(), took);
         assert_eq!(out.status.code(), Some(case.exit), "{}: {stderr}", case.fixture);
-        assert!(stderr.contains(&format!("error[{}]", case.code)), "{}: expected {}: {stderr}", case.fixture, case.code);
+        assert!(
+            stderr.contains(&format!("error[{}]", case.code)),
+            "{}: expected {}: {stderr}",
+            case.fixture,
+            case.code
+        );
         for s in case.says {
             assert!(stderr.contains(s), "{}: expected {s:?} in: {stderr}", case.fixture);
         }
@@ -130,7 +177,15 @@ fn files_that_are_not_components_are_refused_by_kind() {
         let out_dir = tmp.path().join("out");
         let (out, took) = redplate(
             &cache,
-            &["plugins", "test", path.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8"), "--out", out_dir.to_str().expect("utf-8")],
+            &[
+                "plugins",
+                "test",
+                path.to_str().expect("utf-8"),
+                "--input",
+                input.to_str().expect("utf-8"),
+                "--out",
+                out_dir.to_str().expect("utf-8"),
+            ],
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
@@ -148,7 +203,17 @@ fn a_well_behaved_plugin_passes_and_writes_its_artifacts() {
     let plugin = wasm("fixture_hello");
     let (out, _) = redplate(
         &shared_cache(),
-        &["plugins", "test", plugin.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8"), "--out", out_dir.to_str().expect("utf-8"), "--format", "json"],
+        &[
+            "plugins",
+            "test",
+            plugin.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
@@ -173,13 +238,24 @@ fn clocks_and_randomness_are_fixed_so_outputs_are_byte_identical() {
         let out_dir = tmp.path().join(format!("out{i}"));
         let (out, _) = redplate(
             &shared_cache(),
-            &["plugins", "test", plugin.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8"), "--out", out_dir.to_str().expect("utf-8")],
+            &[
+                "plugins",
+                "test",
+                plugin.to_str().expect("utf-8"),
+                "--input",
+                input.to_str().expect("utf-8"),
+                "--out",
+                out_dir.to_str().expect("utf-8"),
+            ],
         );
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         outputs.push(std::fs::read(out_dir.join("t.txt")).expect("artifact"));
     }
     assert_eq!(outputs[0], outputs[1], "two processes, same bytes");
-    assert!(String::from_utf8_lossy(&outputs[0]).starts_with("946684800000000000 "), "the wall clock is fixed at 2000-01-01");
+    assert!(
+        String::from_utf8_lossy(&outputs[0]).starts_with("946684800000000000 "),
+        "the wall clock is fixed at 2000-01-01"
+    );
 }
 
 #[test]
@@ -187,7 +263,10 @@ fn a_log_flood_is_capped_not_fatal() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = input_file(tmp.path());
     let plugin = wasm("fixture_log_flood");
-    let (out, took) = redplate(&shared_cache(), &["plugins", "test", plugin.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8")]);
+    let (out, took) = redplate(
+        &shared_cache(),
+        &["plugins", "test", plugin.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8")],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("more lines dropped past the log cap"), "{stdout}");
@@ -201,7 +280,10 @@ fn bad_input_json_points_at_the_line() {
     let input = tmp.path().join("bad.json");
     std::fs::write(&input, "{\n  \"a\": 1,\n  oops\n}\n").expect("input");
     let plugin = wasm("fixture_hello");
-    let (out, _) = redplate(&shared_cache(), &["plugins", "test", plugin.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8")]);
+    let (out, _) = redplate(
+        &shared_cache(),
+        &["plugins", "test", plugin.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8")],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error[input.not-json]") && stderr.contains("bad.json:3:3"), "{stderr}");
@@ -212,16 +294,30 @@ fn third_party_plugins_are_listed_from_a_plugin_dir_and_bad_ones_reported() {
     let tmp = tempfile::tempdir().expect("tmp");
     std::fs::copy(wasm("fixture_hello"), tmp.path().join("hello.wasm")).expect("copy");
     std::fs::copy(wasm("fixture_future_contract"), tmp.path().join("future.wasm")).expect("copy");
-    let (out, _) = redplate(&shared_cache(), &["plugins", "list", "--plugin-dir", tmp.path().to_str().expect("utf-8"), "--format", "json"]);
+    let (out, _) = redplate(
+        &shared_cache(),
+        &["plugins", "list", "--plugin-dir", tmp.path().to_str().expect("utf-8"), "--format", "json"],
+    );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let names: Vec<&str> = rows.as_array().expect("array").iter().filter_map(|r| r["name"].as_str()).collect();
-    assert!(names.contains(&"redis-conf") && names.contains(&"cache-aside") && names.contains(&"fixture-hello"), "{names:?}");
+    assert!(
+        names.contains(&"redis-conf") && names.contains(&"cache-aside") && names.contains(&"fixture-hello"),
+        "{names:?}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("future.wasm") && stderr.contains("incompatible-contract"), "{stderr}");
     assert_eq!(out.status.code(), Some(2));
     // A third-party plugin is found by its name too.
-    let (out, _) = redplate(&shared_cache(), &["plugins", "inspect", "fixture-hello", "--plugin-dir", tmp.path().to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(0), "a bad plugin beside it does not hide the good one: {}", String::from_utf8_lossy(&out.stderr));
+    let (out, _) = redplate(
+        &shared_cache(),
+        &["plugins", "inspect", "fixture-hello", "--plugin-dir", tmp.path().to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a bad plugin beside it does not hide the good one: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("sha256:"));
 }
 
@@ -231,7 +327,18 @@ fn a_cache_strategy_plugin_plans_through_the_test_harness() {
     let input = tmp.path().join("in.json");
     std::fs::write(&input, r#"{"config":{"cache":{"patterns":[{"pattern":"user:*","ttl_ms":5000}]}}}"#).expect("input");
     let plugin = wasm("plugin_cache_aside");
-    let (out, _) = redplate(&shared_cache(), &["plugins", "test", plugin.to_str().expect("utf-8"), "--input", input.to_str().expect("utf-8"), "--format", "json"]);
+    let (out, _) = redplate(
+        &shared_cache(),
+        &[
+            "plugins",
+            "test",
+            plugin.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["plan"]["directives"][0]["value"], "allkeys-lru");

@@ -1,1 +1,46 @@
-fn main() {}
+//! Plugin runtime costs: cold compile of a built-in plugin, load from the
+//! disk cache, and instantiate + call of a small generator.
+//!
+//! Run: `cargo bench -p redplate --bench plugin_runtime`
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use redplate::plugin::{HostOptions, PluginHost, PluginSource, builtin_component};
+use std::hint::black_box;
+use std::path::Path;
+
+fn host(cache: Option<&Path>) -> PluginHost {
+    PluginHost::new(HostOptions { cache_dir: cache.map(Path::to_owned), ..HostOptions::default() })
+        .expect("host starts")
+}
+
+fn runtime(c: &mut Criterion) {
+    let redis_conf = builtin_component("redis-conf").expect("built-in redis-conf");
+    let hello_path = Path::new(env!("REDPLATE_WASM_DIR")).join("fixture_hello.wasm");
+    let hello = std::fs::read(&hello_path).expect("hello fixture");
+
+    let mut group = c.benchmark_group("plugin");
+    group.sample_size(20);
+    let uncached = host(None);
+    group.bench_function("cold compile + link + info (redis-conf, 174 KiB)", |b| {
+        b.iter(|| uncached.load_bytes("redis-conf", black_box(redis_conf), None, PluginSource::Builtin).expect("loads"))
+    });
+    group.finish();
+
+    let cache = tempfile::tempdir().expect("tmp");
+    let cached = host(Some(cache.path()));
+    cached.load_bytes("redis-conf", redis_conf, None, PluginSource::Builtin).expect("warms the cache");
+    c.bench_function("plugin/load from disk cache + link + info (redis-conf)", |b| {
+        b.iter(|| cached.load_bytes("redis-conf", black_box(redis_conf), None, PluginSource::Builtin).expect("loads"))
+    });
+
+    let plugin =
+        cached.load_bytes("fixture-hello", &hello, None, PluginSource::File(hello_path.clone())).expect("loads");
+    c.bench_function("plugin/instantiate + info (fixture-hello)", |b| b.iter(|| cached.info(&plugin).expect("info")));
+    let input = r#"{"name":"world"}"#;
+    c.bench_function("plugin/instantiate + generate with one host render (fixture-hello)", |b| {
+        b.iter(|| cached.generate(&plugin, black_box(input)).expect("generates"))
+    });
+}
+
+criterion_group!(benches, runtime);
+criterion_main!(benches);

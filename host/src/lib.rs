@@ -10,6 +10,7 @@ pub mod cli;
 pub mod exit;
 pub mod ops;
 pub mod plugin;
+pub mod secrets;
 pub mod templates;
 
 pub use redplate_config as config;

@@ -7,7 +7,8 @@ use crate::exit::{ExitStatus, Failure};
 use crate::ops;
 use crate::plugin::{HostOptions, Limits, PluginHost, default_cache_dir};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use redplate_config::Diagnostic;
+use redplate_config::model::Environment;
+use redplate_config::{Diagnostic, Target};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,9 +42,109 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a template: host rules and every plugin's `validate`.
+    Validate {
+        #[command(flatten)]
+        template: TemplateArgs,
+        /// Check the host rules only, without running plugins.
+        #[arg(long)]
+        no_plugins: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Render the artifacts for one target or all of them.
+    Render {
+        #[command(flatten)]
+        template: TemplateArgs,
+        /// Which target to render for.
+        #[arg(long, value_enum, default_value_t = TargetArg::All)]
+        target: TargetArg,
+        /// The folder to write (replaced atomically; left as it was on failure).
+        #[arg(long, value_name = "DIR", required_unless_present = "stdout", conflicts_with = "stdout")]
+        out: Option<PathBuf>,
+        /// Print a multi-document YAML stream instead of writing files.
+        #[arg(long)]
+        stdout: bool,
+        /// Override plugin templates with `NAME.hbs` files from this folder.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Print the JSON Schema of templates (for editors: `# yaml-language-server: $schema=…`).
+    Schema {
+        /// Write it to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// List or show the environment presets.
+    #[command(subcommand)]
+    Presets(PresetsCommand),
+    /// Show what moving a template to another environment changes, and write the adapted template.
+    Adapt {
+        /// The template.
+        template: PathBuf,
+        /// The environment to adapt to.
+        #[arg(long)]
+        to: Environment,
+        /// Write the adapted template here (default: print it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Print the resolved template as canonical JSON.
+    Export {
+        #[command(flatten)]
+        template: TemplateArgs,
+    },
+    /// Read a canonical JSON export, check it, and print it back canonically.
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+    },
     /// Work with plugins: list, inspect, test.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+}
+
+/// A template and its layers.
+#[derive(Debug, Clone, Args)]
+pub struct TemplateArgs {
+    /// The template (YAML, JSON or TOML).
+    pub template: PathBuf,
+    /// The preset to layer under it (overrides the template's `extends`).
+    #[arg(long, value_name = "ENV")]
+    pub preset: Option<Environment>,
+    /// Set a value: `--set memory.maxmemory_policy=allkeys-lru` (repeatable; typed).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PresetsCommand {
+    /// List the presets.
+    List,
+    /// Print a preset, comments included.
+    Show { environment: Environment },
+}
+
+/// A render target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    Local,
+    Compose,
+    Kubernetes,
+    All,
+}
+
+impl TargetArg {
+    fn targets(self) -> Vec<Target> {
+        match self {
+            TargetArg::Local => vec![Target::Local],
+            TargetArg::Compose => vec![Target::Compose],
+            TargetArg::Kubernetes => vec![Target::Kubernetes],
+            TargetArg::All => vec![Target::Local, Target::Compose, Target::Kubernetes],
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,7 +240,91 @@ impl Cli {
 
     fn dispatch(&self) -> Result<ExitStatus, Failure> {
         let dirs = &self.global.plugin_dir;
+        let store = || crate::secrets::SecretStore::new(&crate::secrets::redplate_home());
+        let load = |t: &TemplateArgs| ops::config::load(Some(&t.template), t.preset, &t.sets);
         match &self.command {
+            Command::Validate { template, no_plugins, format } => {
+                let resolved = load(template)?;
+                let validation = if *no_plugins {
+                    ops::config::validate(&resolved, None, &store())?
+                } else {
+                    let host = self.host(Limits::default(), None)?;
+                    let extra = ops::render::template_plugins(&resolved.config, Some(&template.template));
+                    let set = ops::render::PluginSet::load(&host, &extra, dirs)?;
+                    ops::config::validate(&resolved, Some((&host, &set)), &store())?
+                };
+                print::validation(&validation, &template.template, *format, self.global.quiet);
+                Ok(if validation.valid { ExitStatus::Ok } else { ExitStatus::Invalid })
+            }
+            Command::Render { template, target, out, stdout, templates, limits } => {
+                let resolved = load(template)?;
+                let host = self.host(limits.limits(), templates.clone())?;
+                let extra = ops::render::template_plugins(&resolved.config, Some(&template.template));
+                let set = ops::render::PluginSet::load(&host, &extra, dirs)?;
+                let rendered = ops::render::render(&host, &set, &resolved, &target.targets(), &store())?;
+                print::diagnostics(&rendered.diagnostics, self.global.quiet);
+                if *stdout {
+                    print!("{}", ops::render::yaml_stream(&rendered.artifacts));
+                } else if let Some(out) = out {
+                    rendered.artifacts.write_atomically(out).map_err(|e| {
+                        Failure::could_not_run(Diagnostic::error(
+                            "output.write",
+                            "",
+                            format!("cannot write `{}`: {e}", out.display()),
+                        ))
+                    })?;
+                    if !self.global.quiet {
+                        eprintln!(
+                            "rendered {} files ({} bytes) into {}",
+                            rendered.artifacts.len(),
+                            rendered.artifacts.total_bytes(),
+                            out.display()
+                        );
+                    }
+                }
+                Ok(ExitStatus::Ok)
+            }
+            Command::Schema { out } => {
+                let text = serde_json::to_string_pretty(&redplate_config::schema()).unwrap_or_default() + "\n";
+                match out {
+                    Some(path) => ops::config::write_file(path, text.as_bytes())?,
+                    None => print!("{text}"),
+                }
+                Ok(ExitStatus::Ok)
+            }
+            Command::Presets(PresetsCommand::List) => {
+                for p in redplate_config::presets::list() {
+                    println!("{:12} {}", p.environment.to_string(), p.summary);
+                }
+                Ok(ExitStatus::Ok)
+            }
+            Command::Presets(PresetsCommand::Show { environment }) => {
+                print!("{}", redplate_config::presets::show(*environment));
+                Ok(ExitStatus::Ok)
+            }
+            Command::Adapt { template, to, out } => {
+                let resolved = ops::config::load(Some(template), None, &[])?;
+                let adaptation = ops::config::adapt(&resolved, *to, out.as_deref())?;
+                for line in &adaptation.diff {
+                    eprintln!("{line}");
+                }
+                print::diagnostics(&adaptation.diagnostics, self.global.quiet);
+                if out.is_none() {
+                    print!("{}", adaptation.yaml);
+                }
+                let invalid = adaptation.diagnostics.iter().any(Diagnostic::is_error);
+                Ok(if invalid { ExitStatus::Invalid } else { ExitStatus::Ok })
+            }
+            Command::Export { template } => {
+                let resolved = load(template)?;
+                println!("{}", redplate_config::export(&resolved.config));
+                Ok(ExitStatus::Ok)
+            }
+            Command::Import { file } => {
+                let config = ops::config::import(file)?;
+                println!("{}", redplate_config::export(&config));
+                Ok(ExitStatus::Ok)
+            }
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);

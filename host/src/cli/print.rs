@@ -135,3 +135,17 @@ pub fn test_report(t: &TestReport, format: Format) {
     };
     println!("{verdict}");
 }
+
+pub fn validation(v: &crate::ops::config::Validation, template: &std::path::Path, format: Format, quiet: bool) {
+    if format == Format::Json {
+        return json(v);
+    }
+    diagnostics(&v.diagnostics, quiet);
+    let errors = v.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = v.diagnostics.iter().filter(|d| d.severity == redplate_config::Severity::Warning).count();
+    if v.valid {
+        eprintln!("{} is valid ({warnings} warnings)", template.display());
+    } else {
+        eprintln!("{} is invalid: {errors} errors, {warnings} warnings", template.display());
+    }
+}

@@ -1,4 +1,6 @@
 //! Operations: one function per thing redplate does, taking resolved
 //! settings. The CLI and (later) the REST API are thin wrappers over these.
 
+pub mod config;
 pub mod plugins;
+pub mod render;

@@ -97,4 +97,3 @@ pub(super) fn check_info(label: &str, info: &PluginInfo, contract_version: &str)
     }
     Ok(())
 }
-

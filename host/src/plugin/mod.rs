@@ -28,15 +28,15 @@ use crate::artifact::{Artifact, check_path};
 use crate::templates::Renderer;
 use bindings::{generator, strategy, wit};
 use classify::{check_info, classify, collect_logs};
-use types::{key_rule, plugin_info, write_mode};
 use redplate_config::Diagnostic;
 use sandbox::State;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use types::{key_rule, plugin_info, write_mode};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, Store};
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));

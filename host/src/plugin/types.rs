@@ -210,4 +210,3 @@ pub(super) fn key_rule(r: strategy::exports::redplate::plugin::cache_strategy_ap
         write_mode: write_mode(r.write_mode),
     }
 }
-

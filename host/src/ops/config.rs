@@ -1,0 +1,106 @@
+//! Template operations: load, validate (host rules and plugins' `validate`),
+//! schema, presets, adapt, export and import.
+
+use crate::exit::Failure;
+use crate::ops::render::{PluginSet, input_document};
+use crate::plugin::PluginHost;
+use crate::secrets::SecretStore;
+use redplate_config::model::Environment;
+use redplate_config::{Diagnostic, LoadError, LoadRequest, Resolved, Target};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Loads and layers a template: preset ← file ← `--set`.
+pub fn load(template: Option<&Path>, preset: Option<Environment>, sets: &[String]) -> Result<Resolved, Failure> {
+    let request = LoadRequest { path: template.map(Path::to_owned), preset, sets: sets.to_vec() };
+    redplate_config::load(&request).map_err(load_failure)
+}
+
+/// A load error as a failure: unreadable file → could not run; anything
+/// else → invalid.
+pub fn load_failure(e: LoadError) -> Failure {
+    match e {
+        LoadError::Io { .. } => Failure::could_not_run(Diagnostic::error("template.unreadable", "", e.to_string())),
+        LoadError::Invalid(ds) => Failure::invalid(ds),
+    }
+}
+
+/// What `validate` found.
+#[derive(Debug, serde::Serialize)]
+pub struct Validation {
+    pub valid: bool,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Host rules, then (with `plugins`) every generator's and the selected
+/// strategy's `validate` export for every target.
+pub fn validate(
+    resolved: &Resolved,
+    plugins: Option<(&PluginHost, &PluginSet)>,
+    store: &SecretStore,
+) -> Result<Validation, Failure> {
+    let mut diagnostics = redplate_config::validate(resolved);
+    if let Some((host, set)) = plugins.filter(|_| !diagnostics.iter().any(Diagnostic::is_error)) {
+        let config_value = serde_json::to_value(&resolved.config)
+            .map_err(|e| Failure::could_not_run(Diagnostic::error("internal.serialize", "", e.to_string())))?;
+        for target in [Target::Local, Target::Compose, Target::Kubernetes] {
+            // Plugins validate shape, not secrets: no passwords are read here.
+            let input = input_document(&resolved.config, &config_value, target, None, json!({ "users": {} }));
+            let strategy = resolved.config.cache.strategy.as_str();
+            let selected = set
+                .strategies
+                .iter()
+                .filter(|p| p.info.name == strategy || p.info.outputs.iter().any(|o| o == strategy));
+            for plugin in set.generators.iter().chain(selected) {
+                for d in host.validate(plugin, &input)?.value {
+                    if !diagnostics.iter().any(|e| e.code == d.code && e.pointer == d.pointer) {
+                        diagnostics.push(d);
+                    }
+                }
+            }
+        }
+        resolved.attach_locations(&mut diagnostics);
+    }
+    let _ = store;
+    let valid = !diagnostics.iter().any(Diagnostic::is_error);
+    Ok(Validation { valid, diagnostics })
+}
+
+/// `adapt`: the template re-based on another preset, with the difference.
+pub fn adapt(resolved: &Resolved, to: Environment, out: Option<&Path>) -> Result<redplate_config::Adaptation, Failure> {
+    let adaptation = redplate_config::adapt(resolved, to).map_err(load_failure)?;
+    if let Some(out) = out {
+        write_file(out, adaptation.yaml.as_bytes())?;
+    }
+    Ok(adaptation)
+}
+
+/// `import`: reads a canonical JSON export; the result exports back to the
+/// same bytes.
+pub fn import(path: &Path) -> Result<redplate_config::Config, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::could_not_run(Diagnostic::error(
+            "import.unreadable",
+            "",
+            format!("cannot read `{}`: {e}", path.display()),
+        ))
+    })?;
+    redplate_config::import(&text).map_err(load_failure)
+}
+
+/// Writes a file atomically (temp file + rename).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let fail = |e: std::io::Error| {
+        Failure::could_not_run(Diagnostic::error("output.write", "", format!("cannot write `{}`: {e}", path.display())))
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}

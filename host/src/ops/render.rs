@@ -1,0 +1,343 @@
+//! `redplate render`: config → strategy plan → topology → generators (in
+//! parallel) → one checked artifact set, written atomically or streamed.
+
+use crate::artifact::{Artifact, ArtifactSet, Rejected};
+use crate::exit::Failure;
+use crate::plugin::{CallReport, Plugin, PluginError, PluginHost, PluginKind, StrategyPlan};
+use crate::secrets::SecretStore;
+use redplate_config::{Config, Diagnostic, Resolved, Target, Topology};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// Which built-in generator serves which targets; third-party generators
+/// serve every target.
+fn serves(plugin: &Plugin, target: Target) -> bool {
+    if plugin.source != crate::plugin::PluginSource::Builtin {
+        return true;
+    }
+    match plugin.info.name.as_str() {
+        "redis-conf" | "backup" => matches!(target, Target::Local | Target::Compose),
+        "compose" => target == Target::Compose,
+        "kubernetes" => target == Target::Kubernetes,
+        _ => true,
+    }
+}
+
+/// The plugins a render uses, loaded once (and reused by `--batch`).
+pub struct PluginSet {
+    pub generators: Vec<Plugin>,
+    pub strategies: Vec<Plugin>,
+}
+
+impl PluginSet {
+    /// The built-ins plus every plugin in `paths` (files) and `dirs`.
+    pub fn load(host: &PluginHost, paths: &[PathBuf], dirs: &[PathBuf]) -> Result<Self, Failure> {
+        let mut loaded: Vec<Result<Plugin, PluginError>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                crate::plugin::builtin_names().map(|n| s.spawn(move || host.load_builtin(n))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(PluginError::NotFound { name: "?".into(), known: vec![] })))
+                .collect()
+        });
+        loaded.extend(paths.iter().map(|p| host.load_file(p)));
+        for dir in dirs {
+            loaded.extend(host.load_dir(dir)?);
+        }
+        let mut set = PluginSet { generators: Vec::new(), strategies: Vec::new() };
+        for plugin in loaded {
+            let plugin = plugin?;
+            match plugin.info.kind {
+                PluginKind::Generator => set.generators.push(plugin),
+                PluginKind::CacheStrategy => set.strategies.push(plugin),
+            }
+        }
+        Ok(set)
+    }
+
+    fn strategy(&self, name: &str) -> Option<&Plugin> {
+        self.strategies.iter().find(|p| p.info.name == name || p.info.outputs.iter().any(|o| o == name))
+    }
+}
+
+/// Third-party plugin paths from the template's `plugins:`, relative to the
+/// template's folder.
+pub fn template_plugins(config: &Config, template: Option<&Path>) -> Vec<PathBuf> {
+    let base = template.and_then(Path::parent).unwrap_or(Path::new("."));
+    config.plugins.iter().map(|p| base.join(p)).collect()
+}
+
+/// What a render produced.
+pub struct Rendered {
+    pub artifacts: ArtifactSet,
+    /// Warnings and notes from the host and the plugins.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Each plugin call's cost: (plugin, target, report).
+    pub reports: Vec<(String, Target, CallReport)>,
+}
+
+/// Renders `resolved` for `targets`. With more than one target, each
+/// target's artifacts go under `<target>/`.
+pub fn render(
+    host: &PluginHost,
+    plugins: &PluginSet,
+    resolved: &Resolved,
+    targets: &[Target],
+    store: &SecretStore,
+) -> Result<Rendered, Failure> {
+    let config = &resolved.config;
+    let mut diagnostics = host_rules(resolved)?;
+    let config_value = serde_json::to_value(config).map_err(internal)?;
+    let strategy = plan_strategy(host, plugins, resolved, &config_value, &mut diagnostics)?;
+
+    let mut jobs = Vec::new();
+    for &target in targets {
+        let secrets = crate::secrets::resolve(config, target, store).map_err(|mut ds| {
+            resolved.attach_locations(&mut ds);
+            Failure::invalid(ds)
+        })?;
+        let input =
+            input_document(config, &config_value, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets);
+        for plugin in plugins.generators.iter().filter(|p| serves(p, target)) {
+            jobs.push((target, plugin, input.clone()));
+        }
+    }
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(target, plugin, input)| s.spawn(move || (*target, *plugin, host.generate(plugin, input))))
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+
+    let prefix = |target: Target| if targets.len() > 1 { format!("{}/", target_name(target)) } else { String::new() };
+    let mut set = ArtifactSet::new();
+    let mut refusals = Vec::new();
+    let mut reports = Vec::new();
+    for (target, plugin, result) in results {
+        let run = result?;
+        reports.push((plugin.info.name.clone(), target, run.report));
+        match run.value {
+            Err(ds) => refusals.extend(ds),
+            Ok(generated) => {
+                diagnostics.extend(generated.diagnostics);
+                for mut artifact in generated.artifacts {
+                    artifact.path = format!("{}{}", prefix(target), artifact.path);
+                    insert(&mut set, artifact)?;
+                }
+            }
+        }
+    }
+    if let Some((name, plan)) = &strategy {
+        for artifact in &plan.artifacts {
+            for &target in targets {
+                let mut a = artifact.clone();
+                a.path = format!("{}{}", prefix(target), a.path);
+                a.plugin.clone_from(name);
+                insert(&mut set, a)?;
+            }
+        }
+    }
+    for &target in targets.iter().filter(|t| **t != Target::Kubernetes) {
+        for artifact in secret_files(config, target, store)? {
+            let mut a = artifact;
+            a.path = format!("{}{}", prefix(target), a.path);
+            insert(&mut set, a)?;
+        }
+    }
+    if !refusals.is_empty() {
+        resolved.attach_locations(&mut refusals);
+        refusals.extend(diagnostics);
+        return Err(Failure::invalid(refusals));
+    }
+    Ok(Rendered { artifacts: set, diagnostics, reports })
+}
+
+/// Host validation: errors stop the render; warnings travel along.
+pub fn host_rules(resolved: &Resolved) -> Result<Vec<Diagnostic>, Failure> {
+    let diagnostics = redplate_config::validate(resolved);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(Failure::invalid(diagnostics));
+    }
+    Ok(diagnostics)
+}
+
+fn insert(set: &mut ArtifactSet, artifact: Artifact) -> Result<(), Failure> {
+    let (path, plugin) = (artifact.path.clone(), artifact.plugin.clone());
+    set.insert(artifact).map_err(|rejected| {
+        let e = match rejected {
+            Rejected::UnsafePath(reason) => PluginError::UnsafePath { plugin, path, reason },
+            Rejected::Duplicate { first_plugin } => {
+                PluginError::DuplicatePath { plugin: format!("{plugin}` (and `{first_plugin}"), path }
+            }
+        };
+        Failure::from(e)
+    })
+}
+
+/// The JSON document every generator receives (see wit/INPUT.md).
+pub fn input_document(
+    config: &Config,
+    config_value: &Value,
+    target: Target,
+    strategy: Option<(&str, &StrategyPlan)>,
+    secrets: Value,
+) -> String {
+    let topology = Topology::derive(config, target);
+    let strategy = strategy
+        .map(|(name, plan)| json!({ "name": name, "directives": plan.directives, "key_rules": plan.key_rules }));
+    json!({
+        "contract": crate::plugin::HOST_CONTRACT,
+        "name": config.deployment.name,
+        "target": target,
+        "config": config_value,
+        "topology": topology,
+        "strategy": strategy,
+        "secrets": secrets,
+    })
+    .to_string()
+}
+
+/// Runs the selected strategy's `plan` and checks its directives against
+/// what the user set explicitly: a conflict is an error naming both.
+fn plan_strategy(
+    host: &PluginHost,
+    plugins: &PluginSet,
+    resolved: &Resolved,
+    config_value: &Value,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Option<(String, StrategyPlan)>, Failure> {
+    let name = resolved.config.cache.strategy.as_str();
+    if name.is_empty() || name == "none" {
+        return Ok(None);
+    }
+    let Some(plugin) = plugins.strategy(name) else {
+        let known: Vec<&str> = plugins.strategies.iter().map(|p| p.info.name.as_str()).collect();
+        let mut d = Diagnostic::error(
+            "cache.unknown-strategy",
+            "/cache/strategy",
+            format!("no cache-strategy plugin provides `{name}`"),
+        )
+        .with_hint(format!("known strategies: {}; add a plugin with `plugins:` or `--plugin-dir`", known.join(", ")));
+        d.location = resolved.locate("/cache/strategy");
+        return Err(Failure::invalid(vec![d]));
+    };
+    let input = input_document(&resolved.config, config_value, Target::Local, None, json!({ "users": {} }));
+    let mut checks = host.validate(plugin, &input)?.value;
+    let plan = match host.plan(plugin, &input)?.value {
+        Ok(plan) => plan,
+        Err(ds) => {
+            checks.extend(ds);
+            resolved.attach_locations(&mut checks);
+            return Err(Failure::invalid(checks));
+        }
+    };
+    let mut conflicts: Vec<Diagnostic> = checks.into_iter().filter(Diagnostic::is_error).collect();
+    for directive in &plan.directives {
+        let Some((pointer, current)) = setting_for(&directive.name, config_value) else { continue };
+        let explicit = resolved.locate(pointer).filter(|loc| !loc.file.starts_with("<preset:"));
+        if let Some(loc) = explicit
+            && current != directive.value
+        {
+            conflicts.push(
+                Diagnostic::error(
+                    "cache.strategy-conflict",
+                    pointer,
+                    format!(
+                        "the `{}` strategy needs `{} {}` ({}), but `{}` is set to `{current}`",
+                        plugin.info.name,
+                        directive.name,
+                        directive.value,
+                        directive.reason,
+                        pointer.trim_start_matches('/').replace('/', ".")
+                    ),
+                )
+                .with_hint("remove your setting to let the strategy choose, or pick another strategy")
+                .with_location(loc),
+            );
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Failure::invalid(conflicts));
+    }
+    diagnostics.extend(plan.diagnostics.iter().cloned());
+    Ok(Some((plugin.info.name.clone(), plan)))
+}
+
+/// The config setting behind a redis.conf directive, and its value as
+/// redis.conf would spell it.
+fn setting_for<'a>(directive: &str, config: &Value) -> Option<(&'a str, String)> {
+    let text = |ptr: &str| config.pointer(ptr).map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+    match directive {
+        "maxmemory-policy" => Some(("/memory/maxmemory_policy", text("/memory/maxmemory_policy")?.replace('_', "-"))),
+        "notify-keyspace-events" => Some(("/cache/keyspace_events", text("/cache/keyspace_events")?)),
+        "appendfsync" => Some(("/persistence/appendfsync", text("/persistence/appendfsync")?)),
+        "appendonly" => {
+            let mode = text("/persistence/mode")?;
+            Some((
+                "/persistence/mode",
+                if matches!(mode.as_str(), "aof" | "mixed") { "yes".into() } else { "no".into() },
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// `secrets/<user>.password` files (mode 0600) for local and compose.
+fn secret_files(config: &Config, target: Target, store: &SecretStore) -> Result<Vec<Artifact>, Failure> {
+    let secrets = crate::secrets::resolve(config, target, store).map_err(Failure::invalid)?;
+    let mut out = Vec::new();
+    if let Some(users) = secrets.get("users").and_then(Value::as_object) {
+        for (user, entry) in users {
+            if let Some(password) = entry.get("password").and_then(Value::as_str) {
+                out.push(Artifact {
+                    path: format!("secrets/{user}.password"),
+                    content: password.as_bytes().to_vec(),
+                    media_type: "text/plain".into(),
+                    executable: false,
+                    plugin: "redplate".into(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The target's name as used in paths and flags.
+pub fn target_name(target: Target) -> &'static str {
+    match target {
+        Target::Local => "local",
+        Target::Compose => "compose",
+        Target::Kubernetes => "kubernetes",
+    }
+}
+
+/// The artifacts as one multi-document YAML stream, like `helm template`:
+/// YAML files as they are, other files as `{path, content}` documents.
+pub fn yaml_stream(set: &ArtifactSet) -> String {
+    let mut out = String::new();
+    for a in set.iter() {
+        out.push_str("---\n# Source: ");
+        out.push_str(&a.path);
+        out.push('\n');
+        let text = String::from_utf8_lossy(&a.content);
+        if a.media_type.contains("yaml") {
+            out.push_str(&text);
+        } else {
+            out.push_str(&format!("path: {}\nmedia_type: {}\ncontent: |2\n", json!(a.path), json!(a.media_type)));
+            for line in text.lines() {
+                out.push_str("  ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn internal(e: serde_json::Error) -> Failure {
+    Failure::could_not_run(Diagnostic::error("internal.serialize", "", format!("cannot serialize the config: {e}")))
+}

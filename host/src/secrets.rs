@@ -1,0 +1,185 @@
+//! Passwords for a deployment's users, resolved on the host — plugins never
+//! read files or the environment. `generate: true` passwords are created once
+//! per deployment and kept in `$REDPLATE_HOME/secrets/<name>.json` (mode
+//! 0600), so re-rendering never re-randomises them.
+
+use redplate_config::model::SecretSource;
+use redplate_config::{Config, Diagnostic, Target};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+/// The folder for redplate's state: `$REDPLATE_HOME`, else the user's data
+/// folder (`~/.local/share/redplate`).
+pub fn redplate_home() -> PathBuf {
+    if let Some(dir) = std::env::var_os("REDPLATE_HOME") {
+        return PathBuf::from(dir);
+    }
+    directories::ProjectDirs::from("", "", "redplate")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".redplate"))
+}
+
+/// A user that needs a password: its name, where the password comes from,
+/// and the JSON pointer of that setting.
+struct Wanted {
+    user: String,
+    source: SecretSource,
+    pointer: String,
+}
+
+fn wanted(config: &Config) -> Vec<Wanted> {
+    let mut out = Vec::new();
+    if let Some(source) = &config.security.password {
+        out.push(Wanted { user: "default".into(), source: source.clone(), pointer: "/security/password".into() });
+    }
+    for (i, u) in config.security.users.iter().enumerate() {
+        if let Some(source) = &u.password {
+            out.push(Wanted {
+                user: u.name.clone(),
+                source: source.clone(),
+                pointer: format!("/security/users/{i}/password"),
+            });
+        }
+    }
+    if config.tenancy.enabled {
+        for (i, t) in config.tenancy.tenants.iter().enumerate() {
+            let source = t.password.clone().unwrap_or(SecretSource::Generate(true));
+            out.push(Wanted {
+                user: format!("tenant-{}", t.id),
+                source,
+                pointer: format!("/tenancy/tenants/{i}/password"),
+            });
+        }
+    }
+    out
+}
+
+/// The `secrets` part of the plugin input for one target. Clear-text
+/// passwords are included for the local and compose targets only.
+pub fn resolve(config: &Config, target: Target, store: &SecretStore) -> Result<Value, Vec<Diagnostic>> {
+    let name = &config.deployment.name;
+    let secret_name = format!("{name}-auth");
+    let mut users = Map::new();
+    let mut problems = Vec::new();
+    let mut generated = store.load(name);
+    let mut changed = false;
+    for w in wanted(config) {
+        let mut entry = Map::new();
+        let (k8s_name, k8s_key) = match &w.source {
+            SecretSource::Secret(r) => (r.name.clone(), r.key.clone()),
+            _ => (secret_name.clone(), w.user.clone()),
+        };
+        entry.insert("secret_name".into(), json!(k8s_name));
+        entry.insert("secret_key".into(), json!(k8s_key));
+        if target != Target::Kubernetes {
+            let password = match &w.source {
+                SecretSource::Value(v) => Ok(v.clone()),
+                SecretSource::File(path) => read_secret_file(Path::new(path)).map_err(|e| {
+                    Diagnostic::error(
+                        "secrets.unreadable",
+                        &w.pointer,
+                        format!("cannot read the password of `{}` from `{path}`: {e}", w.user),
+                    )
+                    .with_hint("create the file (mode 0600) or choose `password: { generate: true }`")
+                }),
+                SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                    Diagnostic::error(
+                        "secrets.env-missing",
+                        &w.pointer,
+                        format!("the environment variable `{var}` holding the password of `{}` is not set", w.user),
+                    )
+                    .with_hint(format!(
+                        "export {var}=… before running redplate, or choose `password: {{ generate: true }}`"
+                    ))
+                }),
+                // A Kubernetes secret cannot be read outside the cluster: local and
+                // compose deployments get a generated password, kept like any other.
+                SecretSource::Generate(_) | SecretSource::Secret(_) => Ok(match generated.get(&w.user) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = random_password();
+                        generated.insert(w.user.clone(), p.clone());
+                        changed = true;
+                        p
+                    }
+                }),
+            };
+            match password {
+                Ok(p) => {
+                    entry.insert("sha256".into(), json!(hex::encode(Sha256::digest(p.as_bytes()))));
+                    entry.insert("password".into(), json!(p));
+                }
+                Err(d) => problems.push(d),
+            }
+        }
+        users.insert(w.user, Value::Object(entry));
+    }
+    if changed && let Err(e) = store.save(name, &generated) {
+        problems.push(Diagnostic::error("secrets.store", "", format!("cannot keep the generated passwords: {e}")));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut secrets = Map::new();
+    secrets.insert("users".into(), Value::Object(users));
+    let tls = &config.security.tls;
+    if tls.enabled {
+        secrets.insert(
+            "tls".into(),
+            json!({ "cert_file": tls.cert_file, "key_file": tls.key_file, "ca_file": tls.ca_file }),
+        );
+    }
+    Ok(Value::Object(secrets))
+}
+
+fn read_secret_file(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(4096).read_to_string(&mut text)?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+fn random_password() -> String {
+    let mut bytes = [0u8; 24];
+    // /dev/urandom is always there on the systems redplate runs on; if not,
+    // fall back to a time-and-address mix rather than fail (still unique).
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let digest = Sha256::digest(format!("{seed}{}", std::process::id()));
+        bytes.copy_from_slice(&digest[..24]);
+    }
+    hex::encode(bytes)
+}
+
+/// Where generated passwords are kept.
+pub struct SecretStore {
+    dir: PathBuf,
+}
+
+impl SecretStore {
+    /// The store under `home` (usually [`redplate_home`]).
+    pub fn new(home: &Path) -> Self {
+        SecretStore { dir: home.join("secrets") }
+    }
+
+    fn path(&self, deployment: &str) -> PathBuf {
+        self.dir.join(format!("{deployment}.json"))
+    }
+
+    fn load(&self, deployment: &str) -> BTreeMap<String, String> {
+        std::fs::read(self.path(deployment)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    fn save(&self, deployment: &str, passwords: &BTreeMap<String, String>) -> std::io::Result<()> {
+        use std::io::Write as _;
+        std::fs::create_dir_all(&self.dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(&serde_json::to_vec_pretty(passwords).map_err(std::io::Error::other)?)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(self.path(deployment)).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
