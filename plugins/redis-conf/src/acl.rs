@@ -28,8 +28,16 @@ const SENTINEL: &[&str] = &[
     "+script|kill",
 ];
 /// Read-only server metrics for the Prometheus exporter; no keys.
-const EXPORTER: &[&str] =
-    &["+ping", "+info", "+config|get", "+slowlog|get", "+slowlog|len", "+latency|latest", "+cluster|info", "+memory|stats"];
+const EXPORTER: &[&str] = &[
+    "+ping",
+    "+info",
+    "+config|get",
+    "+slowlog|get",
+    "+slowlog|len",
+    "+latency|latest",
+    "+cluster|info",
+    "+memory|stats",
+];
 /// Data commands a tenant may use on its own keys and channels.
 const TENANT_GRANTS: &[&str] = &[
     "+@read",
@@ -178,10 +186,20 @@ pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
     let auth = cfg.bool("/security/auth_enabled").unwrap_or(false);
     let mut disabled = Vec::new();
     for (i, c) in cfg.strings("/security/disabled_categories").iter().enumerate() {
-        push_checked(&mut disabled, format!("-@{}", c.trim_start_matches(['-', '@'])), &format!("/config/security/disabled_categories/{i}"), out);
+        push_checked(
+            &mut disabled,
+            format!("-@{}", c.trim_start_matches(['-', '@'])),
+            &format!("/config/security/disabled_categories/{i}"),
+            out,
+        );
     }
     for (i, c) in cfg.strings("/security/disabled_commands").iter().enumerate() {
-        push_checked(&mut disabled, format!("-{}", c.trim_start_matches('-').to_ascii_lowercase()), &format!("/config/security/disabled_commands/{i}"), out);
+        push_checked(
+            &mut disabled,
+            format!("-{}", c.trim_start_matches('-').to_ascii_lowercase()),
+            &format!("/config/security/disabled_commands/{i}"),
+            out,
+        );
     }
     let ctx = Ctx { input, auth, disabled };
     let mut acc = Accounts::default();
@@ -190,7 +208,8 @@ pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
     let mut users = vec![default_user(&ctx, cfg, out)];
     for i in 0..declared {
         let ptr = format!("/security/users/{i}");
-        let (Some(name), role) = (cfg.str(&format!("{ptr}/name")), cfg.str(&format!("{ptr}/role")).unwrap_or("app")) else {
+        let (Some(name), role) = (cfg.str(&format!("{ptr}/name")), cfg.str(&format!("{ptr}/role")).unwrap_or("app"))
+        else {
             continue;
         };
         roles_seen.push(role.to_owned());
@@ -316,8 +335,12 @@ pub fn push_checked(rules: &mut Vec<String>, rule: String, pointer: &str, out: &
 pub fn push_pattern(rules: &mut Vec<String>, sigil: char, pattern: &str, pointer: &str, out: &mut Vec<Diagnostic>) {
     if pattern.is_empty() || pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
         out.push(
-            Diagnostic::error("redis-conf.bad-pattern", pointer, format!("acl pattern `{pattern}` is empty or holds whitespace"))
-                .with_hint("acl files split rules on spaces: use a glob without spaces"),
+            Diagnostic::error(
+                "redis-conf.bad-pattern",
+                pointer,
+                format!("acl pattern `{pattern}` is empty or holds whitespace"),
+            )
+            .with_hint("acl files split rules on spaces: use a glob without spaces"),
         );
     } else {
         rules.push(format!("{sigil}{pattern}"));

@@ -171,7 +171,11 @@ mod tests {
         let o = |n: &str, v: &str| Directive { name: n.into(), args: vec![v.into()] };
         apply_overrides(
             &mut sections,
-            &[o("maxmemory-policy", "allkeys-lru"), o("notify-keyspace-events", "Ex"), o("notify-keyspace-events", "Kx")],
+            &[
+                o("maxmemory-policy", "allkeys-lru"),
+                o("notify-keyspace-events", "Ex"),
+                o("notify-keyspace-events", "Kx"),
+            ],
             "strategy",
         );
         let lines: Vec<String> = sections.iter().flat_map(|s| s.directives.iter().map(Directive::line)).collect();

@@ -72,7 +72,8 @@ impl Generator for RedisConf {
             artifacts.push(Artifact::text("redis/users.acl", text));
         }
         for (node, sections) in &plan.sentinels {
-            let text = render("sentinel.conf", SENTINEL_CONF, json!({"node": node, "sections": sections_json(sections)}))?;
+            let text =
+                render("sentinel.conf", SENTINEL_CONF, json!({"node": node, "sections": sections_json(sections)}))?;
             artifacts.push(Artifact::text(format!("sentinel/{}/sentinel.conf", node.name), text));
         }
         Ok(Output { artifacts, diagnostics: plan.diagnostics })

@@ -85,7 +85,9 @@ fn check_tls(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) {
                 "/secrets/tls",
                 "tls is on but `secrets.tls` does not name the certificate, key and ca files for this target",
             )
-            .with_hint("set `security.tls.cert_source` so the host can provide the files, or turn `security.tls.enabled` off"),
+            .with_hint(
+                "set `security.tls.cert_source` so the host can provide the files, or turn `security.tls.enabled` off",
+            ),
         );
     }
 }
@@ -105,13 +107,17 @@ fn check_accounts(input: &Input, cfg: &Cfg, acc: &Accounts, out: &mut Vec<Diagno
     }
     if input.clear_secrets() {
         for (who, account) in [("replication", &acc.replication), ("sentinel", &acc.sentinel)] {
-            let needed = auth && (who == "replication" && replicated || who == "sentinel" && input.topology.sentinels().next().is_some());
+            let needed = auth
+                && (who == "replication" && replicated
+                    || who == "sentinel" && input.topology.sentinels().next().is_some());
             if let (true, Some((name, None))) = (needed, account) {
                 out.push(
                     Diagnostic::error(
                         "redis-conf.missing-secret",
                         format!("/secrets/users/{name}/password"),
-                        format!("the {who} user `{name}` has no clear-text password in `secrets.users` for this target"),
+                        format!(
+                            "the {who} user `{name}` has no clear-text password in `secrets.users` for this target"
+                        ),
                     )
                     .with_hint("the host resolves every user's `password` source into `secrets.users`"),
                 );
@@ -126,10 +132,12 @@ fn strategy_directives(input: &Input, out: &mut Vec<Diagnostic>) -> Vec<Directiv
     let Some(strategy) = &input.strategy else { return Vec::new() };
     let mut list = Vec::new();
     for (i, d) in strategy.directives.iter().enumerate() {
-        let name_ok = !d.name.is_empty() && d.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let name_ok =
+            !d.name.is_empty() && d.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         let value_ok = !d.value.chars().any(char::is_control);
         if !name_ok || !value_ok {
-            let (field, what) = if name_ok { ("value", "holds control characters") } else { ("name", "is not a redis directive name") };
+            let (field, what) =
+                if name_ok { ("value", "holds control characters") } else { ("name", "is not a redis directive name") };
             out.push(
                 Diagnostic::error(
                     "redis-conf.bad-strategy-directive",

@@ -79,7 +79,9 @@ fn general(cfg: &Cfg) -> Section {
 fn tls(input: &Input, cfg: &Cfg) -> Section {
     let mut s = Section::new("tls");
     if let Some(files) = &input.secrets.tls {
-        s.set("tls-cert-file", &files.cert_file).set("tls-key-file", &files.key_file).set("tls-ca-cert-file", &files.ca_file);
+        s.set("tls-cert-file", &files.cert_file)
+            .set("tls-key-file", &files.key_file)
+            .set("tls-ca-cert-file", &files.ca_file);
     }
     let auth = cfg.str("/security/tls/client_auth").map(|a| match a {
         "required" => "yes",
@@ -152,7 +154,9 @@ fn replication(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut 
         }
     }
     let replicated = topo.nodes.iter().any(|n| n.role == "replica");
-    if let (true, Some((user, password))) = (replicated && cfg.bool("/security/auth_enabled").unwrap_or(false), &acc.replication) {
+    if let (true, Some((user, password))) =
+        (replicated && cfg.bool("/security/auth_enabled").unwrap_or(false), &acc.replication)
+    {
         s.set("masteruser", user);
         if let Some(p) = password {
             s.set("masterauth", p);
@@ -171,7 +175,10 @@ fn replication(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut 
                 Diagnostic::warning(
                     "redis-conf.min-replicas-capped",
                     "/config/replication/min_replicas_to_write",
-                    format!("`min_replicas_to_write: {wanted}` but `{}` has {available} replicas: rendered as {n}", node.name),
+                    format!(
+                        "`min_replicas_to_write: {wanted}` but `{}` has {available} replicas: rendered as {n}",
+                        node.name
+                    ),
                 )
                 .with_hint("lower `replication.min_replicas_to_write` or add replicas"),
             );
@@ -222,7 +229,10 @@ fn security(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut Vec
                 Diagnostic::error(
                     "redis-conf.absolute-local-data-dir",
                     "/topology/nodes",
-                    format!("node `{}` has an absolute data dir on the local target: `aclfile` cannot be located", node.name),
+                    format!(
+                        "node `{}` has an absolute data dir on the local target: `aclfile` cannot be located",
+                        node.name
+                    ),
                 )
                 .with_hint("local data dirs are relative to the deployment folder (`data/<node>`)"),
             ),

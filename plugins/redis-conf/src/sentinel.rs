@@ -10,7 +10,8 @@ use crate::redis::service_port;
 use redplate_plugin_sdk::Diagnostic;
 
 pub fn sections(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut Vec<Diagnostic>) -> Vec<Section> {
-    let tls_on = cfg.bool("/security/tls/enabled").unwrap_or(false) && cfg.bool("/security/tls/sentinel").unwrap_or(true);
+    let tls_on =
+        cfg.bool("/security/tls/enabled").unwrap_or(false) && cfg.bool("/security/tls/sentinel").unwrap_or(true);
     let auth = cfg.bool("/security/auth_enabled").unwrap_or(false);
     let mut process = Section::new("sentinel process");
     let bind = cfg.strings("/network/bind");
@@ -36,7 +37,9 @@ pub fn sections(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut
     if tls_on {
         let mut tls = Section::new("tls");
         if let Some(files) = &input.secrets.tls {
-            tls.set("tls-cert-file", &files.cert_file).set("tls-key-file", &files.key_file).set("tls-ca-cert-file", &files.ca_file);
+            tls.set("tls-cert-file", &files.cert_file)
+                .set("tls-key-file", &files.key_file)
+                .set("tls-ca-cert-file", &files.ca_file);
         }
         let client_auth = match cfg.str("/security/tls/client_auth") {
             Some("required") => "yes",

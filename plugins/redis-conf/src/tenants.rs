@@ -44,8 +44,12 @@ pub fn users(ctx: &Ctx, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Vec<User> {
             && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !valid {
             out.push(
-                Diagnostic::error("redis-conf.bad-tenant-id", format!("/config{ptr}"), format!("tenant id `{id}` is not lowercase letters, digits, `-` and `_`"))
-                    .with_hint("tenant ids end up in key globs; keep them plain"),
+                Diagnostic::error(
+                    "redis-conf.bad-tenant-id",
+                    format!("/config{ptr}"),
+                    format!("tenant id `{id}` is not lowercase letters, digits, `-` and `_`"),
+                )
+                .with_hint("tenant ids end up in key globs; keep them plain"),
             );
             continue;
         }
@@ -53,7 +57,13 @@ pub fn users(ctx: &Ctx, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Vec<User> {
         let mut rules = vec!["on".to_owned()];
         rules.extend(ctx.password(&name, out));
         rules.push("resetkeys".into());
-        push_pattern(&mut rules, '~', &format!("{}*", prefix_pattern.replace("{tenantId}", id)), &format!("/config{ptr}"), out);
+        push_pattern(
+            &mut rules,
+            '~',
+            &format!("{}*", prefix_pattern.replace("{tenantId}", id)),
+            &format!("/config{ptr}"),
+            out,
+        );
         rules.push("resetchannels".into());
         if !channel_pattern.is_empty() {
             let chan = channel_pattern.replace("{tenantId}", id);

@@ -62,17 +62,24 @@ fn tls_without_files_is_a_pointed_error() {
 
 #[test]
 fn unknown_command_names_are_refused_before_redis_sees_them() {
-    let doc = input(json!({"security": {"disabled_commands": ["flushall", "waitaof"], "users": [
-        {"name": "app", "role": "app", "commands": ["+@read", "+@dangerzone"], "keys": ["app:*"]}
-    ]}}), nodes());
+    let doc = input(
+        json!({"security": {"disabled_commands": ["flushall", "waitaof"], "users": [
+            {"name": "app", "role": "app", "commands": ["+@read", "+@dangerzone"], "keys": ["app:*"]}
+        ]}}),
+        nodes(),
+    );
     let ds = RedisConf::validate(&doc.to_string());
-    let paths: Vec<_> = ds.iter().filter(|d| d.code == "redis-conf.unknown-acl-rule").map(|d| d.path.as_str()).collect();
+    let paths: Vec<_> =
+        ds.iter().filter(|d| d.code == "redis-conf.unknown-acl-rule").map(|d| d.path.as_str()).collect();
     assert_eq!(paths, ["/config/security/disabled_commands/1", "/config/security/users/0/commands/1"], "{ds:?}");
 }
 
 #[test]
 fn auth_without_secrets_is_refused() {
-    let doc = input(json!({"security": {"auth_enabled": true, "system_users": true, "default_user_enabled": false}}), nodes());
+    let doc = input(
+        json!({"security": {"auth_enabled": true, "system_users": true, "default_user_enabled": false}}),
+        nodes(),
+    );
     let ds = RedisConf::validate(&doc.to_string());
     assert!(ds.iter().any(|d| d.path == "/secrets/users/replication"), "{ds:?}");
 }
@@ -88,7 +95,10 @@ fn tenant_users_are_bound_to_their_prefix() {
     let out = RedisConf::generate(&doc.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:?}"));
     let acl = file(&out, "redis/users.acl");
     let line = acl.lines().find(|l| l.starts_with("user tenant-acme ")).unwrap_or_default();
-    assert!(line.contains(&format!(" #{} resetkeys ~tenant:acme:* resetchannels &tenant:acme:* -@all ", "a".repeat(64))), "{line}");
+    assert!(
+        line.contains(&format!(" #{} resetkeys ~tenant:acme:* resetchannels &tenant:acme:* -@all ", "a".repeat(64))),
+        "{line}"
+    );
     for denied in [" -scan ", " -keys ", " -flushall ", " -config ", " -info ", " -select "] {
         assert!(line.contains(denied), "{denied} in {line}");
     }
@@ -97,7 +107,10 @@ fn tenant_users_are_bound_to_their_prefix() {
 
 #[test]
 fn a_prefix_without_terminator_is_refused() {
-    let doc = input(json!({"tenancy": {"enabled": true, "prefix_pattern": "tenant{tenantId}", "tenants": [{"id": "a"}]}}), nodes());
+    let doc = input(
+        json!({"tenancy": {"enabled": true, "prefix_pattern": "tenant{tenantId}", "tenants": [{"id": "a"}]}}),
+        nodes(),
+    );
     let ds = RedisConf::validate(&doc.to_string());
     assert!(ds.iter().any(|d| d.code == "redis-conf.bad-tenant-prefix"), "{ds:?}");
 }

@@ -1,0 +1,377 @@
+//! Boots what the plugin renders on this machine: a preset (× a mode) loaded
+//! through `redplate-config`, the topology's ports moved to free loopback
+//! ports, secrets and a throwaway CA generated here, the files written into a
+//! temp folder laid out like the local backend's, and real `redis-server` /
+//! `redis-sentinel` processes started from them (killed on drop, panics
+//! included). Every wait is a bounded poll that fails with the nodes' logs.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod expect;
+pub mod tls;
+
+use plugin_redis_conf::RedisConf;
+use redplate_config::model::Environment;
+use redplate_config::{Config, Format, Role, Target, Topology};
+use redplate_plugin_sdk::{Artifact, Generator, NativeHost};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// Whether the Redis tools and openssl are here; without them a test skips
+/// loudly, or fails when `CI` is set.
+pub fn tools_present(test: &str) -> bool {
+    let missing: Vec<&str> = [("redis-server", "--version"), ("redis-sentinel", "--version"), ("redis-cli", "--version"), ("openssl", "version")]
+        .into_iter()
+        .filter(|(tool, arg)| Command::new(tool).arg(arg).output().map(|o| !o.status.success()).unwrap_or(true))
+        .map(|(tool, _)| tool)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(!ci, "{test}: CI is set but {missing:?} is not installed");
+    eprintln!("SKIPPED {test}: {missing:?} not installed (set CI=true to make this a failure)");
+    false
+}
+
+/// What to deploy: a preset, a mode and extra template text / `--set`s.
+pub struct Spec {
+    pub preset: Environment,
+    pub mode: &'static str,
+    pub yaml: String,
+    pub sets: Vec<String>,
+}
+
+/// Processes killed (and reaped) when dropped.
+#[derive(Default)]
+pub struct Procs(Vec<(String, Child)>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+        }
+        for (_, child) in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A running deployment. Field order matters: processes die before the
+/// folder is removed.
+pub struct Deployment {
+    pub procs: Procs,
+    pub config: Config,
+    pub topology: Topology,
+    pub input: Value,
+    pub artifacts: Vec<Artifact>,
+    pub passwords: BTreeMap<String, String>,
+    pub tls: Option<tls::Files>,
+    pub root: tempfile::TempDir,
+}
+
+/// Random hex from the kernel.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("read /dev/urandom");
+    hex::encode(buf)
+}
+
+/// `n` distinct free loopback ports (held together while picked).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
+}
+
+impl Deployment {
+    /// Loads the spec, renders it (twice, checking the bytes agree), writes
+    /// the files and starts every node; returns once every node answers.
+    pub fn start(spec: &Spec) -> Deployment {
+        let mut sets = vec![format!("deployment.mode={}", spec.mode), "network.bind=[\"127.0.0.1\"]".to_owned()];
+        sets.extend(spec.sets.iter().cloned());
+        let resolved = redplate_config::load_str(&spec.yaml, Format::Yaml, "test.yaml", Some(spec.preset), &sets)
+            .unwrap_or_else(|e| panic!("the template does not load: {e}"));
+        let config = resolved.config;
+        let mut topology = Topology::derive(&config, Target::Local);
+        let slots: usize = topology.nodes.iter().map(|n| [n.ports.client, n.ports.tls, n.ports.cluster_bus, n.ports.sentinel].iter().flatten().count()).sum();
+        let mut ports = free_ports(slots).into_iter();
+        for n in &mut topology.nodes {
+            for p in [&mut n.ports.client, &mut n.ports.tls, &mut n.ports.cluster_bus, &mut n.ports.sentinel] {
+                if p.is_some() {
+                    *p = ports.next();
+                }
+            }
+        }
+        let root = tempfile::Builder::new().prefix("redplate-redis-conf-").tempdir().expect("temp dir");
+        let tls = config.security.tls.enabled.then(|| tls::generate(&root.path().join("tls")));
+        let mut names: Vec<String> = ["default", "replication", "sentinel", "exporter", "probe"].map(String::from).to_vec();
+        names.extend(config.security.users.iter().map(|u| u.name.clone()));
+        names.extend(config.tenancy.tenants.iter().map(|t| plugin_redis_conf::tenants::user_name(&t.id)));
+        let passwords: BTreeMap<String, String> = names.into_iter().map(|n| (n, random_hex(16))).collect();
+        let users: serde_json::Map<String, Value> = passwords
+            .iter()
+            .map(|(n, p)| {
+                let sha = hex::encode(Sha256::digest(p.as_bytes()));
+                (n.clone(), json!({"password": p, "sha256": sha, "secret_name": "t-auth", "secret_key": n}))
+            })
+            .collect();
+        let mut secrets = json!({ "users": users });
+        if let Some(t) = &tls {
+            secrets["tls"] = json!({"cert_file": t.cert, "key_file": t.key, "ca_file": t.ca});
+        }
+        let config_json: Value = serde_json::from_str(&redplate_config::export(&config)).expect("export is JSON");
+        let input = json!({
+            "contract": "0.1.0", "name": config.deployment.name, "target": "local", "config": config_json,
+            "topology": serde_json::to_value(&topology).expect("topology is JSON"), "strategy": null, "secrets": secrets,
+        });
+        let artifacts = render(&input);
+        assert_eq!(artifacts, render(&input), "rendering twice must give the same bytes");
+        let mut d = Deployment { procs: Procs::default(), config, topology, input, artifacts, passwords, tls, root };
+        d.write();
+        d.boot();
+        d
+    }
+
+    fn write(&self) {
+        for a in &self.artifacts {
+            let path = self.root.path().join(&a.path);
+            std::fs::create_dir_all(path.parent().expect("artifact has a folder")).expect("mkdir");
+            std::fs::write(&path, &a.content).expect("write artifact");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
+        }
+        for n in &self.topology.nodes {
+            std::fs::create_dir_all(self.root.path().join(&n.data_dir)).expect("mkdir data dir");
+        }
+        std::fs::create_dir_all(self.root.path().join("logs")).expect("mkdir logs");
+    }
+
+    fn boot(&mut self) {
+        for n in self.topology.nodes.clone() {
+            let (bin, conf) = match n.role {
+                Role::Sentinel => ("redis-sentinel", format!("sentinel/{}/sentinel.conf", n.name)),
+                _ => ("redis-server", format!("redis/{}/redis.conf", n.name)),
+            };
+            let log = std::fs::File::create(self.log_path(&n.name)).expect("log file");
+            let child = Command::new(bin)
+                .arg(self.root.path().join(conf))
+                .current_dir(self.root.path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+            self.procs.0.push((n.name.clone(), child));
+        }
+        for n in self.topology.nodes.clone() {
+            let who = if n.role == Role::Sentinel { Who::Sentinel } else { self.pinger() };
+            self.wait(&format!("`{}` answers PING", n.name), TIMEOUT, || {
+                self.exited()?;
+                Ok(self.cli(&n, who, &["PING"]).stdout == "PONG")
+            });
+        }
+    }
+
+    fn log_path(&self, node: &str) -> PathBuf {
+        self.root.path().join("logs").join(format!("{node}.log"))
+    }
+
+    /// An error naming a node that died.
+    fn exited(&self) -> Result<(), String> {
+        for (name, _) in &self.procs.0 {
+            let log = std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
+            if log.contains("FATAL CONFIG FILE ERROR") || log.contains("Aborting") {
+                return Err(format!("`{name}` refused to start"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tail of every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        for n in &self.topology.nodes {
+            let log = std::fs::read_to_string(self.log_path(&n.name)).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            s.push_str(&format!("\n--- {} (last lines) ---\n{}", n.name, lines[lines.len().saturating_sub(12)..].join("\n")));
+        }
+        s
+    }
+
+    /// Polls `check` every 50 ms until it holds; panics after `timeout` with
+    /// the last error and the logs.
+    pub fn wait(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> Result<bool, String>) {
+        let start = Instant::now();
+        let mut last = String::new();
+        loop {
+            match check() {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) if e.contains("refused to start") => panic!("waiting for {what}: {e}{}", self.logs()),
+                Err(e) => last = e,
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out after {timeout:?} waiting for {what} (last: {last}){}", self.logs());
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    pub fn auth(&self) -> bool {
+        self.config.security.auth_enabled
+    }
+
+    /// Who PINGs: the probe user when auth is on.
+    fn pinger(&self) -> Who {
+        if self.auth() { Who::User("probe") } else { Who::Default }
+    }
+
+    /// The admin: the `admin` user the tests declare, or `default` without auth.
+    pub fn admin(&self) -> Who {
+        if self.auth() { Who::User("admin") } else { Who::Default }
+    }
+
+    pub fn node(&self, name: &str) -> &redplate_config::topology::Node {
+        self.topology.nodes.iter().find(|n| n.name == name).expect("node")
+    }
+
+    pub fn data_nodes(&self) -> Vec<redplate_config::topology::Node> {
+        self.topology.nodes.iter().filter(|n| n.role != Role::Sentinel).cloned().collect()
+    }
+
+    /// The port clients use: TLS when on.
+    pub fn port(&self, n: &redplate_config::topology::Node) -> u16 {
+        match n.role {
+            Role::Sentinel => n.ports.sentinel,
+            _ if self.tls.is_some() => n.ports.tls,
+            _ => n.ports.client,
+        }
+        .expect("node port")
+    }
+
+    /// Runs `redis-cli` against a node; the password goes through `REDISCLI_AUTH`.
+    pub fn cli(&self, n: &redplate_config::topology::Node, who: Who, args: &[&str]) -> Reply {
+        self.cli_opts(n, who, &[], args, None)
+    }
+
+    pub fn cli_opts(&self, n: &redplate_config::topology::Node, who: Who, opts: &[&str], args: &[&str], stdin: Option<&str>) -> Reply {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port(n).to_string(), "--no-auth-warning"]);
+        self.tls_and_auth(&mut cmd, who);
+        cmd.args(opts).args(args);
+        run(cmd, stdin, TIMEOUT)
+    }
+
+    /// Adds TLS flags and credentials to a `redis-cli` command.
+    pub fn tls_and_auth(&self, cmd: &mut Command, who: Who) {
+        let sentinel_tls = self.config.security.tls.sentinel;
+        if let Some(t) = &self.tls
+            && (who != Who::Sentinel || sentinel_tls)
+        {
+            cmd.args(["--tls", "--cacert", &t.ca, "--cert", &t.cert, "--key", &t.key]);
+        }
+        match who {
+            Who::Default => {}
+            Who::User(u) => {
+                cmd.args(["--user", u]).env("REDISCLI_AUTH", &self.passwords[u]);
+            }
+            Who::Sentinel if self.auth() => {
+                cmd.env("REDISCLI_AUTH", &self.passwords["sentinel"]);
+            }
+            Who::Sentinel => {}
+        }
+    }
+
+    /// A rendered file.
+    pub fn artifact(&self, path: &str) -> String {
+        let a = self.artifacts.iter().find(|a| a.path == path).unwrap_or_else(|| panic!("no artifact `{path}`"));
+        String::from_utf8(a.content.clone()).expect("utf-8")
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+}
+
+/// Who a command runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// No credentials (the `default` user).
+    Default,
+    /// An ACL user, with the password generated for it.
+    User(&'static str),
+    /// A sentinel client (the sentinel's `requirepass`).
+    Sentinel,
+}
+
+/// What `redis-cli` printed.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Reply {
+    pub fn denied(&self) -> bool {
+        self.stdout.contains("NOPERM") || self.stderr.contains("NOPERM")
+    }
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Runs a command with a deadline; the child is killed past it.
+pub fn run(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Reply {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    // Read the pipes while waiting, so a large reply never blocks the child.
+    let mut out_pipe = child.stdout.take().expect("stdout pipe");
+    let mut err_pipe = child.stderr.take().expect("stderr pipe");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Reply {
+        stdout: out_reader.join().unwrap_or_default().trim_end().to_owned(),
+        stderr: err_reader.join().unwrap_or_default().trim_end().to_owned(),
+    }
+}
+
+/// Renders the input natively, as the host would through wasm.
+pub fn render(input: &Value) -> Vec<Artifact> {
+    match RedisConf::generate(&input.to_string(), &NativeHost::default()) {
+        Ok(out) => {
+            let errors: Vec<_> = out.diagnostics.iter().filter(|d| d.severity == redplate_plugin_sdk::Severity::Error).collect();
+            assert!(errors.is_empty(), "{errors:?}");
+            out.artifacts
+        }
+        Err(d) => panic!("the plugin refused the input: {d:#?}"),
+    }
+}
