@@ -1,0 +1,159 @@
+//! The ConfigMaps' contents: config files and scripts, each rendered through
+//! the host's Handlebars `render` so a user can override any of them by name
+//! (`kubernetes/redis.conf`, `kubernetes/init.sh`, ...).
+
+use crate::conf;
+use crate::ctx::{Ctx, RUN_DIR, SECRETS_DIR, TEMPLATES_DIR, User};
+use crate::input::{Get, Input};
+use redplate_plugin_sdk::{Diagnostic, Host};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const REDIS_CONF: &str = include_str!("templates/redis.conf.hbs");
+const SENTINEL_CONF: &str = include_str!("templates/sentinel.conf.hbs");
+const USERS_ACL: &str = include_str!("templates/users.acl.hbs");
+const INIT_SH: &str = include_str!("templates/init.sh.hbs");
+const SENTINEL_INIT_SH: &str = include_str!("templates/sentinel-init.sh.hbs");
+const PROBE_SH: &str = include_str!("templates/probe.sh.hbs");
+const PRESTOP_SH: &str = include_str!("templates/prestop.sh.hbs");
+const CLUSTER_INIT_SH: &str = include_str!("templates/cluster-init.sh.hbs");
+const BACKUP_SH: &str = include_str!("templates/backup.sh.hbs");
+
+/// Where the exporter's password file is written (an in-memory volume).
+pub const EXPORTER_DIR: &str = "/var/run/redplate/exporter";
+
+/// The two ConfigMaps' data: config files, and scripts.
+pub struct Files {
+    pub config: BTreeMap<String, String>,
+    pub scripts: BTreeMap<String, String>,
+}
+
+/// A user as the scripts see it: the file its password is mounted as.
+fn user_json(u: Option<&User>) -> Value {
+    match u {
+        Some(u) => json!({ "name": u.name, "file": u.name }),
+        None => Value::Null,
+    }
+}
+
+fn render(host: &dyn Host, name: &str, template: &str, data: &Value) -> Result<String, Diagnostic> {
+    host.render(&format!("kubernetes/{name}"), template, &data.to_string()).map_err(|e| {
+        Diagnostic::error("kubernetes.render", "", e)
+            .with_hint(format!("check the override of `kubernetes/{name}` given with `--templates`"))
+    })
+}
+
+/// The hosts a backup streams from: one node per shard, a replica when asked
+/// and one exists.
+pub fn backup_hosts(input: &Input, ctx: &Ctx) -> Vec<String> {
+    let from_replica = input.config.backup.b("from_replica", true);
+    (0..ctx.shards)
+        .map(|s| {
+            let replica = input
+                .topology
+                .nodes
+                .iter()
+                .find(|n| n.role == "replica" && u64::from(n.shard.unwrap_or(0)) == s && from_replica);
+            let ordinal = replica.map(|n| u64::from(n.ordinal)).unwrap_or(s);
+            ctx.fqdn(&ctx.name, ordinal)
+        })
+        .collect()
+}
+
+pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnostic> {
+    let mut config = BTreeMap::new();
+    let mut scripts = BTreeMap::new();
+    let redis_tls = ctx.cli_tls(ctx.tls);
+    let sentinel_tls = ctx.cli_tls(ctx.tls_sentinel);
+    let master_name = conf::sentinel_master_name(input);
+    let sentinel = ctx.mode == "sentinel";
+    let cluster = ctx.mode == "cluster";
+    let with_secret: Vec<Value> = ctx
+        .users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.secret.is_some())
+        .map(|(i, u)| json!({"index": i, "name": u.name, "file": u.name}))
+        .collect();
+    let replication = ctx.user_with_role("replication");
+    let probe = ctx.user_with_role("probe").or(replication);
+    let base = json!({
+        "name": ctx.name,
+        "namespace": ctx.namespace,
+        "domain": ctx.domain,
+        "headless": ctx.headless(&ctx.name),
+        "sentinel_headless": ctx.headless(&ctx.sentinel_sts()),
+        "sentinel_service": ctx.svc_fqdn(&ctx.sentinel_sts()),
+        "sentinel_port": ctx.sentinel_port,
+        "sentinel_tls": sentinel_tls,
+        "redis_port": ctx.redis_port(),
+        "redis_tls": redis_tls,
+        "master_name": master_name,
+        "master_fqdn": ctx.fqdn(&ctx.name, 0),
+        "run_dir": RUN_DIR,
+        "templates_dir": TEMPLATES_DIR,
+        "secrets_dir": SECRETS_DIR,
+        "exporter_dir": EXPORTER_DIR,
+        "auth": ctx.auth,
+        "users": with_secret,
+        "replication_user": user_json(replication.filter(|_| ctx.mode != "standalone")),
+        "probe_user": user_json(probe),
+        "exporter_user": user_json(ctx.user_with_role("exporter").filter(|_| ctx.exporter)),
+        "sentinel_user": user_json(ctx.user_with_role("sentinel")),
+        "role_user": user_json(ctx.user_with_role("sentinel").or(ctx.user_with_role("admin"))),
+        "admin_user": user_json(ctx.user_with_role("admin").or(replication)),
+        "exporter_scheme": if ctx.tls { "rediss" } else { "redis" },
+        "announce": input.config.network.b("announce_hostname", true),
+        "announce_cluster": ctx.major >= 7 && input.config.cluster.b("announce_hostnames", true),
+        "cluster": cluster,
+        "sentinel": sentinel,
+        "replication": ctx.mode == "replication",
+        "has_master": sentinel || ctx.mode == "replication",
+    });
+    let with = |extra: Value| {
+        let mut d = base.clone();
+        if let (Value::Object(m), Value::Object(e)) = (&mut d, extra) {
+            m.extend(e);
+        }
+        d
+    };
+    let directives = conf::redis_directives(input, ctx);
+    config.insert("redis.conf".into(), render(host, "redis.conf", REDIS_CONF, &with(json!({"directives": directives})))?);
+    if ctx.auth {
+        let users = conf::acl_users(ctx);
+        config.insert("users.acl".into(), render(host, "users.acl", USERS_ACL, &json!({ "users": users }))?);
+    }
+    scripts.insert("init.sh".into(), render(host, "init.sh", INIT_SH, &base)?);
+    scripts.insert("probe.sh".into(), render(host, "probe.sh", PROBE_SH, &base)?);
+    if sentinel {
+        let directives = conf::sentinel_directives(input, ctx);
+        config.insert(
+            "sentinel.conf".into(),
+            render(host, "sentinel.conf", SENTINEL_CONF, &with(json!({"directives": directives})))?,
+        );
+        scripts.insert("sentinel-init.sh".into(), render(host, "sentinel-init.sh", SENTINEL_INIT_SH, &base)?);
+        scripts.insert("prestop.sh".into(), render(host, "prestop.sh", PRESTOP_SH, &base)?);
+    }
+    if cluster {
+        let nodes: Vec<String> = (0..ctx.data_nodes).map(|i| ctx.fqdn(&ctx.name, i)).collect();
+        let data = with(json!({"nodes": nodes, "replicas": ctx.replicas_per_master}));
+        scripts.insert("cluster-init.sh".into(), render(host, "cluster-init.sh", CLUSTER_INIT_SH, &data)?);
+    }
+    let backup = &input.config.backup;
+    if backup.b("enabled", false) {
+        let retention = backup.n("retention_count", 7).max(1);
+        let data = with(json!({
+            "dest": crate::ops::BACKUP_DIR,
+            "retention": retention,
+            "keep_from": retention + 1,
+            "hosts": backup_hosts(input, ctx),
+            "user": user_json(replication),
+            "timeout": (backup.millis("timeout", 3_600_000) / 1000).max(60),
+            "gzip": backup.s("compression", "zstd") != "none",
+            "level": backup.n("compression_level", 3).clamp(1, 9),
+            "verify": backup.b("verify", true),
+        }));
+        scripts.insert("backup.sh".into(), render(host, "backup.sh", BACKUP_SH, &data)?);
+    }
+    Ok(Files { config, scripts })
+}

@@ -1,0 +1,140 @@
+//! Shared helpers for the kubernetes generator's integration tests: real
+//! inputs built from the presets and examples with `redplate-config`, native
+//! rendering through the SDK's `NativeHost`, and the external tools
+//! (kubernetes-validate, checkov) from the project's Python virtualenv.
+
+#![allow(dead_code)]
+
+use plugin_kubernetes::Plugin;
+use redplate_config::model::{Environment, SecretSource};
+use redplate_config::{Format, Target, Topology};
+use redplate_plugin_sdk::{Generator, NativeHost, Output};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+pub const MODES: [&str; 4] = ["standalone", "replication", "sentinel", "cluster"];
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A clear-text password the test puts in the input; it must never reach a manifest.
+pub fn fake_password(user: &str) -> String {
+    format!("pw-{user}-Zq8xT4vLr2")
+}
+
+/// The input document the host sends (wit/INPUT.md), built from a config.
+/// With `with_passwords`, the secrets carry clear-text passwords and hashes
+/// as they would for the local target, to prove the generator ignores them.
+pub fn input_for(config: &redplate_config::Config, with_passwords: bool) -> String {
+    let topology = Topology::derive(config, Target::Kubernetes);
+    let name = &config.deployment.name;
+    let mut users = serde_json::Map::new();
+    let sec = &config.security;
+    let mut add = |user: &str, source: Option<&SecretSource>| {
+        let (secret_name, secret_key) = match source {
+            Some(SecretSource::Secret(r)) => (r.name.clone(), r.key.clone()),
+            _ => (format!("{name}-auth"), user.to_owned()),
+        };
+        let mut entry = json!({ "secret_name": secret_name, "secret_key": secret_key });
+        if with_passwords {
+            entry["password"] = json!(fake_password(user));
+            entry["sha256"] = json!("0".repeat(64));
+        }
+        users.insert(user.to_owned(), entry);
+    };
+    if sec.auth_enabled {
+        if let Some(p) = &sec.password {
+            add("default", Some(p));
+        }
+        for u in &sec.users {
+            if let Some(p) = &u.password {
+                add(&u.name, Some(p));
+            }
+        }
+        if sec.system_users {
+            for role in ["replication", "sentinel", "exporter", "probe"] {
+                if !sec.users.iter().any(|u| u.name == role) {
+                    add(role, None);
+                }
+            }
+        }
+    }
+    let config_json: Value = serde_json::from_str(&redplate_config::export(config)).expect("export is JSON");
+    json!({
+        "contract": "0.1.0",
+        "name": name,
+        "target": "kubernetes",
+        "config": config_json,
+        "topology": topology,
+        "strategy": null,
+        "secrets": { "users": users },
+    })
+    .to_string()
+}
+
+pub fn preset_config(env: Environment, mode: &str) -> redplate_config::Config {
+    let sets = vec![format!("deployment.mode={mode}"), format!("deployment.name={}-{mode}", env.as_str())];
+    redplate_config::load_str("", Format::Yaml, "<test>", Some(env), &sets).expect("preset loads").config
+}
+
+pub fn example_configs() -> Vec<(String, redplate_config::Config)> {
+    let dir = workspace_root().join("examples");
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("examples dir").flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let req = redplate_config::LoadRequest { path: Some(path.clone()), preset: None, sets: vec![] };
+        let resolved = redplate_config::load(&req).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("example").to_owned();
+        out.push((stem, resolved.config));
+    }
+    out
+}
+
+pub fn render(input: &str) -> Output {
+    Plugin::generate(input, &NativeHost::default()).unwrap_or_else(|ds| panic!("render failed: {ds:#?}"))
+}
+
+/// Writes the artifacts under `dir` (paths as given, `kubernetes/...`).
+pub fn write(out: &Output, dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for a in &out.artifacts {
+        let p = dir.join(&a.path);
+        std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
+        std::fs::write(&p, &a.content).expect("write");
+        files.push(p);
+    }
+    files
+}
+
+/// A tool from the virtualenv (`REDPLATE_VENV`, default `<workspace>/.venv`).
+/// Missing: `None` with a visible message locally; a panic with `CI=true`.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("REDPLATE_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"));
+    let path = venv.join("bin").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    let msg = format!("`{name}` not found at {}: install it in the virtualenv or set REDPLATE_VENV", path.display());
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// Every (case name, config) the tests cover: presets × modes, then examples.
+pub fn all_cases() -> Vec<(String, redplate_config::Config)> {
+    let mut cases = Vec::new();
+    for env in Environment::ALL {
+        for mode in MODES {
+            cases.push((format!("{env}-{mode}"), preset_config(env, mode)));
+        }
+    }
+    cases.extend(example_configs());
+    cases
+}

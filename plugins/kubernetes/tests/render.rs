@@ -1,0 +1,145 @@
+//! Rendering properties that need no external tool: every preset × mode and
+//! every example renders, deterministically, without a clear-text password,
+//! with the objects each mode needs.
+
+mod common;
+
+use common::{all_cases, fake_password, input_for, render};
+use std::collections::BTreeSet;
+
+fn paths(out: &redplate_plugin_sdk::Output) -> BTreeSet<String> {
+    out.artifacts.iter().map(|a| a.path.clone()).collect()
+}
+
+#[test]
+fn rendering_twice_gives_identical_bytes() {
+    for (case, config) in all_cases() {
+        let input = input_for(&config, true);
+        let a = render(&input);
+        let b = render(&input);
+        assert_eq!(a.artifacts, b.artifacts, "{case}: two renders differ");
+    }
+}
+
+#[test]
+fn no_clear_text_password_reaches_a_manifest() {
+    for (case, config) in all_cases() {
+        let out = render(&input_for(&config, true));
+        let users: Vec<String> = config.security.users.iter().map(|u| u.name.clone()).chain(
+            ["default", "replication", "sentinel", "exporter", "probe"].iter().map(|s| s.to_string()),
+        ).collect();
+        for a in &out.artifacts {
+            let text = String::from_utf8_lossy(&a.content);
+            for u in &users {
+                assert!(!text.contains(&fake_password(u)), "{case}: {} contains the password of `{u}`", a.path);
+            }
+            assert!(!text.contains(" -a "), "{case}: {} passes a password with `-a`", a.path);
+            assert!(!text.contains("secretKeyRef") || !text.contains("value: \"pw-"), "{case}: {}", a.path);
+        }
+    }
+}
+
+#[test]
+fn each_mode_gets_its_objects() {
+    for (case, config) in all_cases() {
+        let out = render(&input_for(&config, false));
+        let p = paths(&out);
+        let name = &config.deployment.name;
+        let ns = &config.kubernetes.namespace;
+        let has = |f: &str| p.contains(&format!("kubernetes/{f}.yaml"));
+        assert!(has(&format!("namespace-{ns}")), "{case}: {p:?}");
+        assert!(has(&format!("statefulset-{name}")), "{case}: {p:?}");
+        assert!(has(&format!("service-{name}-headless")) && has(&format!("service-{name}")), "{case}: {p:?}");
+        assert!(has(&format!("configmap-{name}-config")), "{case}: {p:?}");
+        let mode = format!("{:?}", config.deployment.mode).to_lowercase();
+        assert_eq!(has(&format!("statefulset-{name}-sentinel")), mode == "sentinel", "{case}: {p:?}");
+        assert_eq!(has(&format!("service-{name}-master")), mode == "sentinel" || mode == "replication", "{case}");
+        assert_eq!(has(&format!("job-{name}-cluster-init")), mode == "cluster", "{case}: {p:?}");
+        assert_eq!(has(&format!("cronjob-{name}-backup")), config.backup.enabled, "{case}: {p:?}");
+        assert_eq!(has(&format!("poddisruptionbudget-{name}")), config.kubernetes.pdb, "{case}");
+        assert_eq!(has(&format!("networkpolicy-{name}")), config.security.network_policy, "{case}");
+        let sm = config.monitoring.exporter && config.monitoring.service_monitor;
+        assert_eq!(has(&format!("servicemonitor-{name}")), sm, "{case}");
+        for a in &out.artifacts {
+            let text = String::from_utf8_lossy(&a.content);
+            assert!(!text.contains("namespace: \"default\""), "{case}: {}", a.path);
+        }
+    }
+}
+
+#[test]
+fn production_statefulset_is_hardened_and_rolls_on_config_change() {
+    let config = common::preset_config(redplate_config::model::Environment::Production, "sentinel");
+    let out = render(&input_for(&config, false));
+    let sts = out
+        .artifacts
+        .iter()
+        .find(|a| a.path == "kubernetes/statefulset-production-sentinel.yaml")
+        .expect("statefulset");
+    let text = String::from_utf8_lossy(&sts.content);
+    for needle in [
+        "runAsNonRoot: true",
+        "runAsUser: 1001",
+        "readOnlyRootFilesystem: true",
+        "allowPrivilegeEscalation: false",
+        "automountServiceAccountToken: false",
+        "- \"ALL\"",
+        "type: \"RuntimeDefault\"",
+        "checksum/config: \"",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        "\"oliver006/redis_exporter:v1.67.0\"",
+        "\"--redis.addr=rediss://$(POD_NAME).production-sentinel-headless.redis.svc.cluster.local:6380\"",
+        "image: \"redis:7.4\"",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in\n{text}");
+    }
+    // A config change changes the checksum on the pod template.
+    let mut changed = config.clone();
+    changed.performance.maxclients = 1234;
+    let out2 = render(&input_for(&changed, false));
+    let sum = |o: &redplate_plugin_sdk::Output| {
+        o.artifacts
+            .iter()
+            .find(|a| a.path == sts.path)
+            .map(|a| String::from_utf8_lossy(&a.content).lines().find(|l| l.contains("checksum/config")).map(str::to_owned))
+    };
+    assert_ne!(sum(&out), sum(&out2));
+    // PDB: minAvailable ⌊3/2⌋+1 = 2 in production.
+    let pdb = out.artifacts.iter().find(|a| a.path == "kubernetes/poddisruptionbudget-production-sentinel.yaml");
+    let pdb = String::from_utf8_lossy(&pdb.expect("pdb").content).into_owned();
+    assert!(pdb.contains("minAvailable: 2"), "{pdb}");
+}
+
+#[test]
+fn the_default_namespace_is_refused_unless_asked() {
+    let mut config = common::preset_config(redplate_config::model::Environment::Development, "standalone");
+    config.kubernetes.namespace = "default".into();
+    let input = input_for(&config, false);
+    let ds = <plugin_kubernetes::Plugin as redplate_plugin_sdk::Generator>::validate(&input);
+    assert_eq!(ds[0].code, "kubernetes.default-namespace");
+    assert_eq!(ds[0].path, "/config/kubernetes/namespace");
+    config.kubernetes.allow_default_namespace = true;
+    let out = render(&input_for(&config, false));
+    assert!(out.artifacts.iter().any(|a| a.path == "kubernetes/namespace-default.yaml"));
+}
+
+#[test]
+fn malformed_input_is_a_diagnostic() {
+    let ds = <plugin_kubernetes::Plugin as redplate_plugin_sdk::Generator>::validate("{not json");
+    assert_eq!(ds[0].code, "kubernetes.bad-input");
+}
+
+/// `REDPLATE_K8S_DUMP=/some/dir cargo test -p plugin-kubernetes --test render -- --ignored dump`
+/// writes every case's manifests for reading.
+#[test]
+#[ignore = "writes files for inspection"]
+fn dump() {
+    let Some(dir) = std::env::var_os("REDPLATE_K8S_DUMP") else { return };
+    for (case, config) in all_cases() {
+        let out = render(&input_for(&config, false));
+        common::write(&out, &std::path::Path::new(&dir).join(&case));
+        for d in &out.diagnostics {
+            println!("{case}: {:?} {} {} {}", d.severity, d.code, d.path, d.message);
+        }
+    }
+}
