@@ -1,0 +1,153 @@
+//! Builds real input documents (wit/INPUT.md) from presets and examples with
+//! `redplate-config`, and lays out a rendered tree on disk.
+
+#![allow(dead_code)]
+
+use redplate_config::model::Environment;
+use redplate_config::{Format, Target, Topology, export, load_str};
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A named case: a template and the target it renders for.
+pub struct Case {
+    pub name: String,
+    pub input: Value,
+}
+
+/// Every preset × mode, then every example.
+pub fn all_cases(target: Target) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for env in Environment::ALL {
+        for mode in ["standalone", "replication", "sentinel", "cluster"] {
+            let name = format!("{env}-{mode}");
+            let sets = vec![format!("deployment.mode={mode}"), format!("deployment.name=rp-{mode}")];
+            cases.push(Case { input: input_for("", &name, Some(env), &sets, target), name });
+        }
+    }
+    let dir = workspace_root().join("examples");
+    let mut examples: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    examples.sort();
+    assert!(!examples.is_empty(), "no examples in {}", dir.display());
+    for path in examples {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        cases.push(Case { input: input_for(&text, &path.display().to_string(), None, &[], target), name });
+    }
+    cases
+}
+
+/// Loads a template the way the host does and builds the input document.
+pub fn input_for(text: &str, file: &str, preset: Option<Environment>, sets: &[String], target: Target) -> Value {
+    let resolved = load_str(text, Format::Yaml, file, preset, sets).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let config = resolved.config;
+    let config_json: Value = serde_json::from_str(&export(&config)).unwrap_or_else(|e| panic!("{file}: export: {e}"));
+    let topology = serde_json::to_value(Topology::derive(&config, target)).unwrap_or_else(|e| panic!("{e}"));
+    let target_name = match target {
+        Target::Local => "local",
+        Target::Compose => "compose",
+        Target::Kubernetes => "kubernetes",
+    };
+    let mut users = Map::new();
+    let sec = &config.security;
+    let mut add = |name: &str| {
+        users.insert(
+            name.to_owned(),
+            json!({
+                "password": format!("pw-{name}-Zq9"),
+                "sha256": "0".repeat(64),
+                "secret_name": format!("{}-auth", config.deployment.name),
+                "secret_key": name,
+            }),
+        );
+    };
+    for u in &sec.users {
+        if u.password.is_some() {
+            add(&u.name);
+        }
+    }
+    if sec.system_users {
+        for name in ["replication", "sentinel", "exporter", "probe"] {
+            add(name);
+        }
+    }
+    if sec.password.is_some() {
+        add("default");
+    }
+    let mut secrets = json!({ "users": users });
+    if sec.tls.enabled {
+        let or = |s: &str, d: &str| if s.is_empty() { d.to_owned() } else { s.to_owned() };
+        secrets["tls"] = json!({
+            "cert_file": or(&sec.tls.cert_file, "/etc/redis/tls/tls.crt"),
+            "key_file": or(&sec.tls.key_file, "/etc/redis/tls/tls.key"),
+            "ca_file": or(&sec.tls.ca_file, "/etc/redis/tls/ca.crt"),
+        });
+    }
+    json!({
+        "contract": "0.1.0",
+        "name": config.deployment.name,
+        "target": target_name,
+        "config": config_json,
+        "topology": topology,
+        "strategy": null,
+        "secrets": secrets,
+    })
+}
+
+/// Writes placeholder files for everything a rendered tree holds next to
+/// the plugin's own artifact, so every relative path resolves.
+pub fn write_placeholders(root: &Path, input: &Value) {
+    let nodes = input["topology"]["nodes"].as_array().cloned().unwrap_or_default();
+    for n in &nodes {
+        let name = n["name"].as_str().unwrap_or_default();
+        let (dir, file) = match n["role"].as_str() {
+            Some("sentinel") => ("sentinel", "sentinel.conf"),
+            _ => ("redis", "redis.conf"),
+        };
+        write(&root.join(dir).join(name).join(file), "# placeholder\n");
+    }
+    write(&root.join("redis/users.acl"), "# placeholder\n");
+    if let Some(users) = input["secrets"]["users"].as_object() {
+        for (name, u) in users {
+            write(&root.join("secrets").join(format!("{name}.password")), u["password"].as_str().unwrap_or_default());
+        }
+    }
+    for f in ["tls.crt", "tls.key", "ca.crt"] {
+        write(&root.join("tls").join(f), "placeholder\n");
+    }
+    if let Some(tls) = input["secrets"]["tls"].as_object() {
+        for v in tls.values() {
+            if let Some(base) = v.as_str().and_then(|p| p.rsplit('/').next()) {
+                write(&root.join("tls").join(base), "placeholder\n");
+            }
+        }
+    }
+}
+
+pub fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
+    }
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Whether tests must fail (CI) rather than skip when a tool is missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skips (locally) or fails (CI) because `tool` is missing.
+pub fn missing_tool(tool: &str, why: &str) {
+    if in_ci() {
+        panic!("`{tool}` is required in CI ({why}) but was not found");
+    }
+    eprintln!("SKIPPED: `{tool}` not found ({why}); install it or set CI=true to make this a failure");
+}
