@@ -209,6 +209,11 @@ impl Conn {
         self.cmd(&all)
     }
 
+    /// Reads the next reply without sending anything (pub/sub messages).
+    pub fn next(&mut self) -> Reply {
+        self.read().unwrap_or_else(|e| panic!("no message: {e}"))
+    }
+
     fn line(&mut self) -> std::io::Result<String> {
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
