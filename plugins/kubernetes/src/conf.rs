@@ -54,7 +54,7 @@ pub fn redis_directives(input: &Input, ctx: &Ctx) -> Value {
     // Pods are reached through their Service and NetworkPolicy: listen on all
     // interfaces of the pod network namespace, whatever `bind` says locally.
     c.set("bind", if net.b("ipv6", false) { "* -::*" } else { "0.0.0.0" });
-    c.set("protected-mode", yn(sec.protected_mode && !ctx.auth));
+    c.set("protected-mode", yn(sec.protected_mode));
     c.set("port", if ctx.plain { ctx.port.to_string() } else { "0".into() });
     if ctx.tls {
         c.set("tls-port", ctx.tls_port.to_string());

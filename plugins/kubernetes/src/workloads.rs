@@ -133,7 +133,8 @@ pub fn redis_statefulset(input: &Input, ctx: &Ctx, checksum: &str) -> Value {
     let users: Vec<&User> = ctx.users.iter().filter(|u| u.secret.is_some()).collect();
     let with_secrets = !users.is_empty();
     let mut mounts = script_mounts(ctx, with_secrets);
-    mounts.push(mount("run", RUN_DIR, true));
+    // Writable: Sentinel's `CONFIG REWRITE` after a failover and `ACL SAVE` write here.
+    mounts.push(mount("run", RUN_DIR, false));
     mounts.push(mount("data", &data_dir, false));
     redis["volumeMounts"] = json!(mounts);
     probes(&mut redis, "redis");
