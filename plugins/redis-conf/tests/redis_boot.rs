@@ -216,7 +216,9 @@ fn check_replication(d: &Deployment) {
     });
     if opts.is_empty() {
         for r in &replicas {
-            d.wait(&format!("the key on `{}`", r.name), TIMEOUT, || Ok(d.cli(r, d.admin(), &["GET", &key]).stdout == value));
+            d.wait(&format!("the key on `{}`", r.name), TIMEOUT, || {
+                Ok(d.cli(r, d.admin(), &["GET", &key]).stdout == value)
+            });
         }
     } else {
         // Only the replica of the slot's master has the key; it serves it after READONLY.
@@ -243,7 +245,8 @@ fn check_sentinels(d: &Deployment) {
             }
             let info = d.cli(s, Who::Sentinel, &["SENTINEL", "master", &name]).stdout;
             let fields: Vec<&str> = info.lines().collect();
-            let field = |k: &str| fields.iter().position(|f| *f == k).and_then(|i| fields.get(i + 1)).copied().unwrap_or("");
+            let field =
+                |k: &str| fields.iter().position(|f| *f == k).and_then(|i| fields.get(i + 1)).copied().unwrap_or("");
             let ok = field("flags") == "master"
                 && field("num-slaves") == replicas.to_string()
                 && field("num-other-sentinels") == (sentinels.len() - 1).to_string();

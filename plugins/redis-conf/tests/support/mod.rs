@@ -28,11 +28,16 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// Whether the Redis tools and openssl are here; without them a test skips
 /// loudly, or fails when `CI` is set.
 pub fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = [("redis-server", "--version"), ("redis-sentinel", "--version"), ("redis-cli", "--version"), ("openssl", "version")]
-        .into_iter()
-        .filter(|(tool, arg)| Command::new(tool).arg(arg).output().map(|o| !o.status.success()).unwrap_or(true))
-        .map(|(tool, _)| tool)
-        .collect();
+    let missing: Vec<&str> = [
+        ("redis-server", "--version"),
+        ("redis-sentinel", "--version"),
+        ("redis-cli", "--version"),
+        ("openssl", "version"),
+    ]
+    .into_iter()
+    .filter(|(tool, arg)| Command::new(tool).arg(arg).output().map(|o| !o.status.success()).unwrap_or(true))
+    .map(|(tool, _)| tool)
+    .collect();
     if missing.is_empty() {
         return true;
     }
@@ -87,7 +92,8 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// `n` distinct free loopback ports (held together while picked).
 fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")).collect();
+    let listeners: Vec<_> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")).collect();
     listeners.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
 }
 
@@ -101,7 +107,11 @@ impl Deployment {
             .unwrap_or_else(|e| panic!("the template does not load: {e}"));
         let config = resolved.config;
         let mut topology = Topology::derive(&config, Target::Local);
-        let slots: usize = topology.nodes.iter().map(|n| [n.ports.client, n.ports.tls, n.ports.cluster_bus, n.ports.sentinel].iter().flatten().count()).sum();
+        let slots: usize = topology
+            .nodes
+            .iter()
+            .map(|n| [n.ports.client, n.ports.tls, n.ports.cluster_bus, n.ports.sentinel].iter().flatten().count())
+            .sum();
         let mut ports = free_ports(slots).into_iter();
         for n in &mut topology.nodes {
             for p in [&mut n.ports.client, &mut n.ports.tls, &mut n.ports.cluster_bus, &mut n.ports.sentinel] {
@@ -112,7 +122,8 @@ impl Deployment {
         }
         let root = tempfile::Builder::new().prefix("redplate-redis-conf-").tempdir().expect("temp dir");
         let tls = config.security.tls.enabled.then(|| tls::generate(&root.path().join("tls")));
-        let mut names: Vec<String> = ["default", "replication", "sentinel", "exporter", "probe"].map(String::from).to_vec();
+        let mut names: Vec<String> =
+            ["default", "replication", "sentinel", "exporter", "probe"].map(String::from).to_vec();
         names.extend(config.security.users.iter().map(|u| u.name.clone()));
         names.extend(config.tenancy.tenants.iter().map(|t| plugin_redis_conf::tenants::user_name(&t.id)));
         let passwords: BTreeMap<String, String> = names.into_iter().map(|n| (n, random_hex(16))).collect();
@@ -201,7 +212,11 @@ impl Deployment {
         for n in &self.topology.nodes {
             let log = std::fs::read_to_string(self.log_path(&n.name)).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
-            s.push_str(&format!("\n--- {} (last lines) ---\n{}", n.name, lines[lines.len().saturating_sub(12)..].join("\n")));
+            s.push_str(&format!(
+                "\n--- {} (last lines) ---\n{}",
+                n.name,
+                lines[lines.len().saturating_sub(12)..].join("\n")
+            ));
         }
         s
     }
@@ -262,7 +277,14 @@ impl Deployment {
         self.cli_opts(n, who, &[], args, None)
     }
 
-    pub fn cli_opts(&self, n: &redplate_config::topology::Node, who: Who, opts: &[&str], args: &[&str], stdin: Option<&str>) -> Reply {
+    pub fn cli_opts(
+        &self,
+        n: &redplate_config::topology::Node,
+        who: Who,
+        opts: &[&str],
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Reply {
         let mut cmd = Command::new("redis-cli");
         cmd.args(["-h", "127.0.0.1", "-p", &self.port(n).to_string(), "--no-auth-warning"]);
         self.tls_and_auth(&mut cmd, who);
@@ -330,7 +352,9 @@ impl Reply {
 
 /// Runs a command with a deadline; the child is killed past it.
 pub fn run(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Reply {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         use std::io::Write;
@@ -368,7 +392,8 @@ pub fn run(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Reply {
 pub fn render(input: &Value) -> Vec<Artifact> {
     match RedisConf::generate(&input.to_string(), &NativeHost::default()) {
         Ok(out) => {
-            let errors: Vec<_> = out.diagnostics.iter().filter(|d| d.severity == redplate_plugin_sdk::Severity::Error).collect();
+            let errors: Vec<_> =
+                out.diagnostics.iter().filter(|d| d.severity == redplate_plugin_sdk::Severity::Error).collect();
             assert!(errors.is_empty(), "{errors:?}");
             out.artifacts
         }

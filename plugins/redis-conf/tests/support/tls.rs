@@ -45,10 +45,28 @@ pub fn generate(dir: &Path) -> Files {
     csr.extend(ec);
     csr.extend(["-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=localhost"]);
     openssl(dir, &csr);
-    openssl(dir, &[
-        "x509", "-req", "-in", "node.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-        "-extfile", "openssl.cnf", "-extensions", "v3_node", "-out", "node.crt",
-    ]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "node.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "openssl.cnf",
+            "-extensions",
+            "v3_node",
+            "-out",
+            "node.crt",
+        ],
+    );
     let abs = |f: &str| dir.join(f).to_string_lossy().into_owned();
     Files { ca: abs("ca.crt"), cert: abs("node.crt"), key: abs("node.key") }
 }
