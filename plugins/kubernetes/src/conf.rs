@@ -35,7 +35,10 @@ fn tls_files(c: &mut Conf, tls: &Value) {
     };
     c.set("tls-auth-clients", auth_clients);
     let protocols = tls.list("protocols");
-    c.set("tls-protocols", format!("\"{}\"", if protocols.is_empty() { "TLSv1.2 TLSv1.3".into() } else { protocols.join(" ") }));
+    c.set(
+        "tls-protocols",
+        format!("\"{}\"", if protocols.is_empty() { "TLSv1.2 TLSv1.3".into() } else { protocols.join(" ") }),
+    );
     let suites = tls.s("ciphersuites", "");
     if !suites.is_empty() {
         c.set("tls-ciphersuites", suites);

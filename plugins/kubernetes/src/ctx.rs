@@ -63,18 +63,16 @@ impl Ctx {
         let major = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(7);
         let repo = dep.s("image", "redis");
         let tag = dep.s("image_tag", "");
-        let image = if repo.contains('@') {
-            repo
-        } else {
-            format!("{repo}:{}", if tag.is_empty() { &version } else { &tag })
-        };
+        let image =
+            if repo.contains('@') { repo } else { format!("{repo}:{}", if tag.is_empty() { &version } else { &tag }) };
         let tls_on = tls.b("enabled", false);
         let cert_source = tls.s("cert_source", "files");
         let tls_secret = match cert_source.as_str() {
             "secret" if !tls.s("secret_name", "").is_empty() => tls.s("secret_name", ""),
             _ => format!("{name}-tls"),
         };
-        let mode = if input.topology.mode.is_empty() { dep.s("mode", "standalone") } else { input.topology.mode.clone() };
+        let mode =
+            if input.topology.mode.is_empty() { dep.s("mode", "standalone") } else { input.topology.mode.clone() };
         let data_nodes = input.topology.nodes.iter().filter(|n| n.role != "sentinel").count() as u64;
         let sentinels = input.topology.nodes.iter().filter(|n| n.role == "sentinel").count() as u64;
         let shards = u64::from(input.topology.shards.max(1));

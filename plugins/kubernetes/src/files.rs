@@ -118,7 +118,8 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
         d
     };
     let directives = conf::redis_directives(input, ctx);
-    config.insert("redis.conf".into(), render(host, "redis.conf", REDIS_CONF, &with(json!({"directives": directives})))?);
+    config
+        .insert("redis.conf".into(), render(host, "redis.conf", REDIS_CONF, &with(json!({"directives": directives})))?);
     if ctx.auth {
         let users = conf::acl_users(ctx);
         config.insert("users.acl".into(), render(host, "users.acl", USERS_ACL, &json!({ "users": users }))?);

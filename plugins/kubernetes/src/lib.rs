@@ -46,7 +46,9 @@ impl Generator for Plugin {
     fn validate(input_json: &str) -> Vec<Diagnostic> {
         match parse_input::<Input>(NAME, input_json) {
             Err(ds) => ds,
-            Ok(input) => check(&input).into_iter().filter(|d| d.severity == redplate_plugin_sdk::Severity::Error).collect(),
+            Ok(input) => {
+                check(&input).into_iter().filter(|d| d.severity == redplate_plugin_sdk::Severity::Error).collect()
+            }
         }
     }
 

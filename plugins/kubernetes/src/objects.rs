@@ -137,7 +137,14 @@ fn sentinel_services(input: &Input, ctx: &Ctx) -> Vec<Value> {
             ctx.selector("sentinel"),
             json!({ "clusterIP": "None", "publishNotReadyAddresses": true, "ports": sentinel_port() }),
         ),
-        service(input, ctx, &s, "sentinel", ctx.selector("sentinel"), json!({ "type": "ClusterIP", "ports": sentinel_port() })),
+        service(
+            input,
+            ctx,
+            &s,
+            "sentinel",
+            ctx.selector("sentinel"),
+            json!({ "type": "ClusterIP", "ports": sentinel_port() }),
+        ),
     ]
 }
 
@@ -189,7 +196,8 @@ pub fn network_policy(input: &Input, ctx: &Ctx) -> Value {
     } else {
         cidrs.iter().map(|c| json!({ "ipBlock": { "cidr": c } })).collect()
     };
-    let mut ingress = vec![json!({ "from": [{ "podSelector": instance }] }), json!({ "from": from, "ports": client_ports })];
+    let mut ingress =
+        vec![json!({ "from": [{ "podSelector": instance }] }), json!({ "from": from, "ports": client_ports })];
     if ctx.exporter {
         ingress.push(json!({ "from": [{ "namespaceSelector": {} }], "ports": [tcp(ctx.metrics_port)] }));
     }

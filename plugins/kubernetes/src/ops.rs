@@ -47,11 +47,12 @@ pub fn prometheus_rule(input: &Input, ctx: &Ctx) -> Value {
     labels.entry("severity".into()).or_insert_with(|| "critical".into());
     let mut warn = labels.clone();
     warn.insert("severity".into(), "warning".into());
-    let rule = |alert: &str, expr: String, dur: String, labels: &std::collections::BTreeMap<String, String>, what: &str| {
-        json!({ "alert": alert, "expr": expr, "for": dur, "labels": labels,
+    let rule =
+        |alert: &str, expr: String, dur: String, labels: &std::collections::BTreeMap<String, String>, what: &str| {
+            json!({ "alert": alert, "expr": expr, "for": dur, "labels": labels,
             "annotations": { "summary": format!("{} {what}", ctx.name),
                 "description": format!("{{{{ $labels.pod }}}} of `{}`: {what}.", ctx.name) } })
-    };
+        };
     let mut rules = vec![rule(
         "RedisDown",
         format!("redis_up{{{sel}}} == 0"),
@@ -112,7 +113,14 @@ pub fn prometheus_rule(input: &Input, ctx: &Ctx) -> Value {
     })
 }
 
-fn job_pod(input: &Input, ctx: &Ctx, name: &str, script: &str, user: Option<&User>, extra: Vec<(Value, Value)>) -> Value {
+fn job_pod(
+    input: &Input,
+    ctx: &Ctx,
+    name: &str,
+    script: &str,
+    user: Option<&User>,
+    extra: Vec<(Value, Value)>,
+) -> Value {
     let users: Vec<&User> = user.into_iter().collect();
     let secrets = secrets_volume(&users);
     let mut c = container(

@@ -147,7 +147,8 @@ pub fn secrets_volume(users: &[&User]) -> Option<Value> {
             })
         })
         .collect();
-    (!sources.is_empty()).then(|| json!({ "name": "secrets", "projected": { "defaultMode": 0o440, "sources": sources } }))
+    (!sources.is_empty())
+        .then(|| json!({ "name": "secrets", "projected": { "defaultMode": 0o440, "sources": sources } }))
 }
 
 pub fn mount(name: &str, path: &str, read_only: bool) -> Value {

@@ -6,7 +6,7 @@ use crate::ctx::{Ctx, RUN_DIR, SCRIPTS_DIR, TLS_DIR, User};
 use crate::files::EXPORTER_DIR;
 use crate::input::{Get, Input};
 use crate::pods::{
-    config_volume, container, empty_dir, exec_probe, mount, mem_quantity, pod_spec, resources, script_mounts,
+    config_volume, container, empty_dir, exec_probe, mem_quantity, mount, pod_spec, resources, script_mounts,
     secrets_volume, templates_mount, tls_volume,
 };
 use serde_json::{Value, json};
@@ -139,7 +139,8 @@ pub fn redis_statefulset(input: &Input, ctx: &Ctx, checksum: &str) -> Value {
     redis["volumeMounts"] = json!(mounts);
     probes(&mut redis, "redis");
     if ctx.mode == "sentinel" {
-        redis["lifecycle"] = json!({ "preStop": { "exec": { "command": ["sh", format!("{SCRIPTS_DIR}/prestop.sh")] } } });
+        redis["lifecycle"] =
+            json!({ "preStop": { "exec": { "command": ["sh", format!("{SCRIPTS_DIR}/prestop.sh")] } } });
     }
     let exporter_secret = ctx.exporter && ctx.user_with_role("exporter").is_some();
     let init_extra = if exporter_secret { vec![mount("exporter", EXPORTER_DIR, false)] } else { vec![] };

@@ -25,9 +25,13 @@ fn rendering_twice_gives_identical_bytes() {
 fn no_clear_text_password_reaches_a_manifest() {
     for (case, config) in all_cases() {
         let out = render(&input_for(&config, true));
-        let users: Vec<String> = config.security.users.iter().map(|u| u.name.clone()).chain(
-            ["default", "replication", "sentinel", "exporter", "probe"].iter().map(|s| s.to_string()),
-        ).collect();
+        let users: Vec<String> = config
+            .security
+            .users
+            .iter()
+            .map(|u| u.name.clone())
+            .chain(["default", "replication", "sentinel", "exporter", "probe"].iter().map(|s| s.to_string()))
+            .collect();
         for a in &out.artifacts {
             let text = String::from_utf8_lossy(&a.content);
             for u in &users {
@@ -98,10 +102,9 @@ fn production_statefulset_is_hardened_and_rolls_on_config_change() {
     changed.performance.maxclients = 1234;
     let out2 = render(&input_for(&changed, false));
     let sum = |o: &redplate_plugin_sdk::Output| {
-        o.artifacts
-            .iter()
-            .find(|a| a.path == sts.path)
-            .map(|a| String::from_utf8_lossy(&a.content).lines().find(|l| l.contains("checksum/config")).map(str::to_owned))
+        o.artifacts.iter().find(|a| a.path == sts.path).map(|a| {
+            String::from_utf8_lossy(&a.content).lines().find(|l| l.contains("checksum/config")).map(str::to_owned)
+        })
     };
     assert_ne!(sum(&out), sum(&out2));
     // PDB: minAvailable ⌊3/2⌋+1 = 2 in production.

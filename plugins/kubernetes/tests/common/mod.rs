@@ -111,20 +111,61 @@ pub fn write(out: &Output, dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// A tool from the virtualenv (`REDPLATE_VENV`, default `<workspace>/.venv`).
-/// Missing: `None` with a visible message locally; a panic with `CI=true`.
+/// A tool from the virtualenv (`REDPLATE_VENV`, default `<workspace>/.venv`),
+/// or from `REDPLATE_<NAME>` (e.g. `REDPLATE_KUBERNETES_VALIDATE`) when a tool
+/// lives in its own environment. Missing: `None` with a visible message
+/// locally; a panic with `CI=true`.
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let venv = std::env::var_os("REDPLATE_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"));
-    let path = venv.join("bin").join(name);
+    let var = format!("REDPLATE_{}", name.to_ascii_uppercase().replace('-', "_"));
+    let path = match std::env::var_os(&var) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let venv =
+                std::env::var_os("REDPLATE_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"));
+            venv.join("bin").join(name)
+        }
+    };
     if path.is_file() {
         return Some(path);
     }
-    let msg = format!("`{name}` not found at {}: install it in the virtualenv or set REDPLATE_VENV", path.display());
+    unavailable(&format!(
+        "`{name}` not found at {}: install it in the virtualenv, or set REDPLATE_VENV or {var}",
+        path.display()
+    ));
+    None
+}
+
+/// Reports a tool that cannot run: a panic with `CI=true`, else a visible skip.
+pub fn unavailable(msg: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg}");
     }
-    eprintln!("SKIPPED: {msg}");
-    None
+    // Written to the stderr handle directly so the test harness does not
+    // capture it: a skip must be visible in a normal `cargo test` run.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {msg}");
+}
+
+/// Custom resources kubernetes-validate has no schema for.
+pub fn is_crd(path: &Path) -> bool {
+    let f = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+    ["servicemonitor-", "prometheusrule-", "certificate-"].iter().any(|p| f.starts_with(p))
+}
+
+/// Parses YAML files with PyYAML (next to `tool_path`, in the same
+/// virtualenv) and returns them as JSON values, in order.
+pub fn parse_yaml(tool_path: &Path, files: &[PathBuf]) -> Option<Vec<Value>> {
+    let python = tool_path.parent()?.join("python");
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg("import json, sys, yaml\nprint(json.dumps([yaml.safe_load(open(f)) for f in sys.argv[1:]]))")
+        .args(files)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        panic!("PyYAML could not read the manifests: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 /// Every (case name, config) the tests cover: presets × modes, then examples.
@@ -137,4 +178,10 @@ pub fn all_cases() -> Vec<(String, redplate_config::Config)> {
     }
     cases.extend(example_configs());
     cases
+}
+
+/// A temporary folder whose name does not start with `.` (checkov skips
+/// hidden folders, and `tempfile`'s default names are hidden).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("redplate-k8s-").tempdir().expect("tempdir")
 }
