@@ -190,3 +190,8 @@ fn the_redis_harness_fails_on_a_directive_redis_rejects() {
         panic!("exited: skipped, redis-server is missing");
     }
 }
+
+#[test]
+fn multi_tenant_plan_matches_its_snapshot() {
+    support::snapshot_plan("multi-tenant", &plan(&example_input("multi-tenant", NAME, &[])));
+}

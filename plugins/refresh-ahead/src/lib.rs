@@ -70,7 +70,7 @@ fn plan(config: &Config) -> Plan {
     let mut diagnostics = checks::rule_warnings(NAME, config, &key_rules, true);
     diagnostics.extend(refresh_warnings(config, &key_rules));
     diagnostics.extend(checks::unlimited_memory_warning(NAME, config, &directives[1].value));
-    diagnostics.extend(checks::scripts_warning(NAME, config, "the refresh and stampede locks"));
+    diagnostics.extend(checks::scripts_warning(NAME, config, "the stampede and refresh locks"));
     let mut artifacts = common::lock_artifacts(config);
     artifacts.push(common::json_artifact("cache/refresh-ahead.json", &spec(config)));
     Plan { directives, key_rules, artifacts, diagnostics }
@@ -97,10 +97,19 @@ fn eviction(config: &Config, key_rules: &[KeyRule]) -> Directive {
             &format!(
                 "keys matching {} have no TTL and are never refreshed or reloaded, so only keys with a TTL (which \
                  refresh-ahead reloads) may be evicted",
-                pinned.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                named(&pinned)
             ),
         )
     }
+}
+
+/// Up to five patterns in backticks, then how many more.
+fn named(patterns: &[&str]) -> String {
+    let mut text = patterns.iter().take(5).map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    if patterns.len() > 5 {
+        text.push_str(&format!(" and {} more", patterns.len() - 5));
+    }
+    text
 }
 
 fn refresh_warnings(config: &Config, key_rules: &[KeyRule]) -> Vec<Diagnostic> {

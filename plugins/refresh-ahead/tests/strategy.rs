@@ -148,3 +148,8 @@ fn redis_7_accepts_the_directives_and_publishes_expired_events() {
         assert_eq!(message, ["message", "__keyevent@0__:expired", "tenant:acme:profile:1"]);
     }
 }
+
+#[test]
+fn multi_tenant_plan_matches_its_snapshot() {
+    support::snapshot_plan("multi-tenant", &plan(&example_input("multi-tenant", NAME, &[])));
+}

@@ -119,7 +119,7 @@ fn plan(config: &Config) -> Plan {
     );
     let mut diagnostics = checks::rule_warnings(NAME, config, &key_rules, false);
     diagnostics.extend(durability_warnings(config, &key_rules));
-    diagnostics.extend(checks::scripts_warning(NAME, config, "the write-behind queue"));
+    diagnostics.extend(checks::scripts_warning(NAME, config, "the queue operations"));
     let artifacts = vec![
         common::lua_artifact(queue::SCRIPT_PATH, queue::SCRIPT),
         common::json_artifact(queue::SPEC_PATH, &queue::spec(config)),

@@ -203,3 +203,8 @@ fn redis_7_accepts_the_directives_and_runs_the_queue_script() {
         matches!(c.eval(&script, &keys, &["frobnicate"]), Reply::Error(e) if e.contains("unknown write-behind operation"))
     );
 }
+
+#[test]
+fn multi_tenant_plan_matches_its_snapshot() {
+    support::snapshot_plan("multi-tenant", &plan(&example_input("multi-tenant", NAME, &[])));
+}

@@ -96,3 +96,8 @@ fn redis_7_accepts_the_directives() {
         }
     }
 }
+
+#[test]
+fn multi_tenant_plan_matches_its_snapshot() {
+    support::snapshot_plan("multi-tenant", &plan(&example_input("multi-tenant", NAME, &[])));
+}

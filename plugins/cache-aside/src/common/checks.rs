@@ -202,7 +202,7 @@ pub fn scripts_warning(plugin: &str, config: &Config, what: &str) -> Option<Diag
         Diagnostic::warning(
             format!("{plugin}.tenants-cannot-run-scripts"),
             "/config/tenancy/allow_scripts",
-            format!("{what} uses Lua scripts, but tenant users may not run scripts"),
+            format!("`{plugin}` runs Lua scripts ({what}), but tenant users may not run scripts"),
         )
         .with_hint("set `tenancy.allow_scripts: true`, or run the scripts with a non-tenant user")
     })

@@ -52,6 +52,46 @@ pub fn example_input(name: &str, strategy: &str, extra_sets: &[&str]) -> String 
     input(&text, None, &sets)
 }
 
+/// Compares `actual` with `tests/snapshots/<name>` of the crate under test.
+/// A missing snapshot is written (outside CI) for review; `UPDATE_SNAPSHOTS=1`
+/// rewrites a changed one.
+pub fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    if update || (!path.exists() && std::env::var("CI").as_deref() != Ok("true")) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        }
+        std::fs::write(&path, actual).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        eprintln!("wrote snapshot {}", path.display());
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("snapshot {}: {e}", path.display()));
+    assert!(
+        expected == actual,
+        "snapshot `{name}` changed; review the diff and rerun with UPDATE_SNAPSHOTS=1:\n{actual}"
+    );
+}
+
+/// Snapshots a whole plan: directives, key rules and diagnostics as JSON,
+/// and every artifact as its own file under `<name>/`.
+pub fn snapshot_plan(name: &str, plan: &redplate_plugin_sdk::Plan) {
+    let summary = serde_json::json!({
+        "directives": plan.directives,
+        "key_rules": plan.key_rules,
+        "diagnostics": plan.diagnostics,
+        "artifacts": plan.artifacts.iter().map(|a| {
+            serde_json::json!({ "path": a.path, "media_type": a.media_type, "executable": a.executable })
+        }).collect::<Vec<_>>(),
+    });
+    let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    text.push('\n');
+    snapshot(&format!("{name}.plan.json"), &text);
+    for a in &plan.artifacts {
+        snapshot(&format!("{name}/{}", a.path), &String::from_utf8_lossy(&a.content));
+    }
+}
+
 /// A `redis-server` started for one test; killed and cleaned up on drop.
 pub struct Redis {
     child: Child,
