@@ -287,7 +287,11 @@ pub fn tenant_rules(scripts: bool, cluster: bool, disabled: &[String]) -> Vec<St
         rules.extend(own(TENANT_CLUSTER));
     }
     rules.extend(own(TENANT_DENIALS));
-    rules.extend(disabled.iter().cloned());
+    for d in disabled {
+        if !rules.contains(d) {
+            rules.push(d.clone());
+        }
+    }
     rules
 }
 

@@ -46,6 +46,16 @@ pub fn plan(input: &Input) -> Plan {
             .with_hint("on the local target with a distribution redis, set `memory.active_defrag: false`"),
         );
     }
+    if !input.clear_secrets() && cfg.bool("/security/auth_enabled") == Some(true) {
+        out.push(
+            Diagnostic::info(
+                "redis-conf.secrets-injected-later",
+                "/secrets/users",
+                "for kubernetes, users.acl has no password hashes and redis.conf/sentinel.conf no `masterauth`/`auth-pass`",
+            )
+            .with_hint("the kubernetes generator adds them at start from each user's `secret_name`/`secret_key`"),
+        );
+    }
     let mut redis_files = Vec::new();
     for (_, node) in input.topology.data_nodes() {
         let mut sections = redis::sections(input, &cfg, node, &accounts, &mut out);

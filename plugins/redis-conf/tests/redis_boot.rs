@@ -46,17 +46,22 @@ fn spec(preset: Environment, mode: &'static str) -> Spec {
         // (the plugin warns about it on the local target); upstream images accept it.
         sets.push("memory.active_defrag=false".into());
     }
-    Spec { preset, mode, yaml, sets }
+    Spec { preset, mode, yaml, sets, strategy: None }
 }
 
 /// Boots one preset × mode and runs every check that applies.
 fn prove(preset: Environment, mode: &'static str) {
+    prove_spec(&spec(preset, mode));
+}
+
+fn prove_spec(spec: &Spec) {
+    let (preset, mode) = (spec.preset, spec.mode);
     let test = format!("{preset} × {mode}");
     if !tools_present(&test) {
         return;
     }
     let started = std::time::Instant::now();
-    let d = Deployment::start(&spec(preset, mode));
+    let d = Deployment::start(spec);
     let booted = started.elapsed();
     if mode == "cluster" {
         form_cluster(&d);
@@ -279,6 +284,23 @@ fn form_cluster(d: &Deployment) {
             if ok { Ok(true) } else { Err(info) }
         });
     }
+}
+
+/// A strategy's directives replace the config's own in real Redis: each is
+/// written once and `CONFIG GET` reports the strategy's value.
+#[test]
+fn strategy_directives_win_in_real_redis() {
+    let mut s = spec(Environment::Staging, "replication");
+    s.strategy = Some(serde_json::json!({
+        "name": "test-strategy",
+        "directives": [
+            {"name": "maxmemory-policy", "value": "allkeys-lfu", "reason": "hot keys"},
+            {"name": "notify-keyspace-events", "value": "Ex", "reason": "expiry events"},
+            {"name": "lazyfree-lazy-expire", "value": "no", "reason": "test"}
+        ],
+        "key_rules": []
+    }));
+    prove_spec(&s);
 }
 
 macro_rules! matrix {

@@ -13,7 +13,7 @@ fn yn(b: bool) -> String {
 }
 
 /// Directive → value `CONFIG GET` must report, from the typed config alone.
-pub fn from_config(d: &Deployment, n: &Node) -> Vec<(&'static str, String)> {
+pub fn from_config(d: &Deployment, n: &Node) -> Vec<(String, String)> {
     let c = &d.config;
     let tls = d.tls.as_ref();
     let mut e: Vec<(&'static str, String)> = vec![
@@ -115,7 +115,25 @@ pub fn from_config(d: &Deployment, n: &Node) -> Vec<(&'static str, String)> {
         let port = if tls.is_some() && c.security.tls.replication { m.ports.tls } else { m.ports.client };
         e.push(("replicaof", format!("{} {}", m.hostname, port.unwrap_or(0))));
     }
+    // The strategy's directives replace the config's own.
+    let mut e: Vec<(String, String)> = e.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+    let directives = d.input["strategy"]["directives"].as_array().cloned().unwrap_or_default();
+    for sd in directives {
+        let (Some(name), Some(value)) = (sd["name"].as_str(), sd["value"].as_str()) else { continue };
+        e.retain(|(n, _)| *n != name);
+        e.push((name.to_owned(), value.to_owned()));
+    }
     e
+}
+
+/// Redis reports `notify-keyspace-events` flags in its own order.
+fn normalize(name: &str, value: &str) -> String {
+    if name == "notify-keyspace-events" {
+        let mut flags: Vec<char> = value.chars().collect();
+        flags.sort_unstable();
+        return flags.into_iter().collect();
+    }
+    value.to_owned()
 }
 
 /// `CONFIG GET *` on a node, as a map.
@@ -196,17 +214,18 @@ pub fn check_node(d: &Deployment, n: &Node) -> Vec<String> {
             _ => value.clone(),
         };
         match got.get(name) {
-            Some(v) if *v == want => {}
+            Some(v) if normalize(name, v) == normalize(name, &want) => {}
             Some(v) => bad.push(format!("rendered `{name} {want}` but CONFIG GET says `{v}`")),
             None => bad.push(format!("rendered `{name}` but CONFIG GET does not know it")),
         }
     }
     for (name, want) in from_config(d, n) {
+        let name = name.as_str();
         if !rendered.iter().any(|(r, _)| r == name) {
             bad.push(format!("the config sets `{name}` but the file does not render it"));
         }
         match got.get(name) {
-            Some(v) if *v == want => {}
+            Some(v) if normalize(name, v) == normalize(name, &want) => {}
             other => bad.push(format!("config wants `{name} {want}`, CONFIG GET says {other:?}")),
         }
     }

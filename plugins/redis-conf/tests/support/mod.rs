@@ -53,6 +53,8 @@ pub struct Spec {
     pub mode: &'static str,
     pub yaml: String,
     pub sets: Vec<String>,
+    /// The cache strategy's plan (`strategy` in the input), if any.
+    pub strategy: Option<Value>,
 }
 
 /// Processes killed (and reaped) when dropped.
@@ -122,27 +124,11 @@ impl Deployment {
         }
         let root = tempfile::Builder::new().prefix("redplate-redis-conf-").tempdir().expect("temp dir");
         let tls = config.security.tls.enabled.then(|| tls::generate(&root.path().join("tls")));
-        let mut names: Vec<String> =
-            ["default", "replication", "sentinel", "exporter", "probe"].map(String::from).to_vec();
-        names.extend(config.security.users.iter().map(|u| u.name.clone()));
-        names.extend(config.tenancy.tenants.iter().map(|t| plugin_redis_conf::tenants::user_name(&t.id)));
-        let passwords: BTreeMap<String, String> = names.into_iter().map(|n| (n, random_hex(16))).collect();
-        let users: serde_json::Map<String, Value> = passwords
-            .iter()
-            .map(|(n, p)| {
-                let sha = hex::encode(Sha256::digest(p.as_bytes()));
-                (n.clone(), json!({"password": p, "sha256": sha, "secret_name": "t-auth", "secret_key": n}))
-            })
-            .collect();
-        let mut secrets = json!({ "users": users });
-        if let Some(t) = &tls {
-            secrets["tls"] = json!({"cert_file": t.cert, "key_file": t.key, "ca_file": t.ca});
+        let passwords = passwords_for(&config);
+        let mut input = build_input(&config, &topology, "local", &passwords, tls.as_ref());
+        if let Some(plan) = &spec.strategy {
+            input["strategy"] = plan.clone();
         }
-        let config_json: Value = serde_json::from_str(&redplate_config::export(&config)).expect("export is JSON");
-        let input = json!({
-            "contract": "0.1.0", "name": config.deployment.name, "target": "local", "config": config_json,
-            "topology": serde_json::to_value(&topology).expect("topology is JSON"), "strategy": null, "secrets": secrets,
-        });
         let artifacts = render(&input);
         assert_eq!(artifacts, render(&input), "rendering twice must give the same bytes");
         let mut d = Deployment { procs: Procs::default(), config, topology, input, artifacts, passwords, tls, root };
@@ -386,6 +372,46 @@ pub fn run(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Reply {
         stdout: out_reader.join().unwrap_or_default().trim_end().to_owned(),
         stderr: err_reader.join().unwrap_or_default().trim_end().to_owned(),
     }
+}
+
+/// A random password for every user the config can produce: `default`, the
+/// system users, the declared users and one per tenant.
+pub fn passwords_for(config: &Config) -> BTreeMap<String, String> {
+    let mut names: Vec<String> = ["default", "replication", "sentinel", "exporter", "probe"].map(String::from).to_vec();
+    names.extend(config.security.users.iter().map(|u| u.name.clone()));
+    names.extend(config.tenancy.tenants.iter().map(|t| plugin_redis_conf::tenants::user_name(&t.id)));
+    names.into_iter().map(|n| (n, random_hex(16))).collect()
+}
+
+/// The input document of wit/INPUT.md, as the host builds it for `target`
+/// (kubernetes gets secret references only).
+pub fn build_input(
+    config: &Config,
+    topology: &Topology,
+    target: &str,
+    passwords: &BTreeMap<String, String>,
+    tls: Option<&tls::Files>,
+) -> Value {
+    let users: serde_json::Map<String, Value> = passwords
+        .iter()
+        .map(|(n, p)| {
+            let mut secret = json!({"secret_name": format!("{}-auth", config.deployment.name), "secret_key": n});
+            if target != "kubernetes" {
+                secret["password"] = json!(p);
+                secret["sha256"] = json!(hex::encode(Sha256::digest(p.as_bytes())));
+            }
+            (n.clone(), secret)
+        })
+        .collect();
+    let mut secrets = json!({ "users": users });
+    if let Some(t) = tls {
+        secrets["tls"] = json!({"cert_file": t.cert, "key_file": t.key, "ca_file": t.ca});
+    }
+    let config_json: Value = serde_json::from_str(&redplate_config::export(config)).expect("export is JSON");
+    json!({
+        "contract": "0.1.0", "name": config.deployment.name, "target": target, "config": config_json,
+        "topology": serde_json::to_value(topology).expect("topology is JSON"), "strategy": null, "secrets": secrets,
+    })
 }
 
 /// Renders the input natively, as the host would through wasm.
