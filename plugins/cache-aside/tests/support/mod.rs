@@ -109,6 +109,19 @@ impl Redis {
             eprintln!("SKIPPED: redis-server is not installed");
             return None;
         }
+        // Another test may grab the free port between probe and bind: retry then.
+        for attempt in 1..=3 {
+            let mut redis = Redis::spawn(directives);
+            match redis.wait_ready() {
+                Ok(()) => return Some(redis),
+                Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("redis-server exited before accepting connections:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(directives: &[(String, String)]) -> Redis {
         let port = free_port();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!("redplate-strategy-{}-{port}-{nanos}", std::process::id()));
@@ -125,23 +138,25 @@ impl Redis {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
-        let mut redis = Redis { child, port, dir };
-        redis.wait_ready();
-        Some(redis)
+        Redis { child, port, dir }
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits (at most 10 s) until *this* server answers: a server of another
+    /// test on the same port does not count. `Err` carries the log of a
+    /// server that exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let ours = format!("process_id:{}\r\n", self.child.id());
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("redis-server exited with {status} before accepting connections:\n{}", self.log());
+                return Err(format!("exit status {status}\n{}", self.log()));
             }
             if let Ok(mut c) = Conn::open(self.port)
-                && c.cmd(&["PING"]) == Reply::Simple("PONG".into())
+                && c.cmd(&["INFO", "server"]).text().contains(&ours)
             {
-                return;
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer PING within 10s:\n{}", self.log());
+            assert!(Instant::now() < deadline, "redis-server did not answer within 10s:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
