@@ -303,6 +303,49 @@ fn strategy_directives_win_in_real_redis() {
     prove_spec(&s);
 }
 
+/// Sentinel fails over with the rendered users: the master is killed, the
+/// sentinels (as the `sentinel` ACL user, over TLS) promote a replica, and the
+/// other replica follows it with `masteruser`/`masterauth`.
+#[test]
+fn production_sentinel_fails_over() {
+    let mut s = spec(Environment::Production, "sentinel");
+    s.sets.extend(["sentinel.down_after=1s".into(), "sentinel.failover_timeout=10s".into()]);
+    if !tools_present("production sentinel failover") {
+        return;
+    }
+    let mut d = Deployment::start(&s);
+    check_replication(&d);
+    check_sentinels(&d);
+    let old = master(&d);
+    let name = d.topology.master_name.clone().expect("master name");
+    let sentinels: Vec<_> = d.topology.nodes.iter().filter(|n| n.role == Role::Sentinel).cloned().collect();
+    d.kill(&old.name);
+    let old_port = d.port(&old).to_string();
+    let mut promoted = String::new();
+    d.wait("the sentinels to promote a replica", Duration::from_secs(40), || {
+        let addrs: Vec<String> = sentinels
+            .iter()
+            .map(|s| d.cli(s, Who::Sentinel, &["SENTINEL", "get-master-addr-by-name", &name]).lines().join(":"))
+            .collect();
+        let agreed = addrs.iter().all(|a| *a == addrs[0]) && !addrs[0].ends_with(&format!(":{old_port}"));
+        promoted = addrs[0].clone();
+        if agreed { Ok(true) } else { Err(format!("sentinels answer {addrs:?}")) }
+    });
+    let replicas: Vec<_> = d.topology.nodes.iter().filter(|n| n.role == Role::Replica).cloned().collect();
+    let new_master =
+        replicas.iter().find(|r| promoted.ends_with(&format!(":{}", d.port(r)))).expect("a replica was promoted");
+    d.wait("the promoted replica to be a master", TIMEOUT, || {
+        Ok(d.cli(new_master, d.admin(), &["ROLE"]).lines().first() == Some(&"master"))
+    });
+    for r in replicas.iter().filter(|r| r.name != new_master.name) {
+        d.wait(&format!("`{}` to follow the new master", r.name), Duration::from_secs(40), || {
+            let info = d.cli(r, d.admin(), &["INFO", "replication"]).stdout;
+            let follows = info.contains(&format!("master_port:{}", d.port(new_master)));
+            Ok(follows && info.contains("master_link_status:up"))
+        });
+    }
+}
+
 macro_rules! matrix {
     ($($name:ident: $preset:ident, $mode:literal;)*) => {
         $(

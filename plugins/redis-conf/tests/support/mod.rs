@@ -177,6 +177,13 @@ impl Deployment {
         }
     }
 
+    /// Kills one node's process (a crash, as far as the others can tell).
+    pub fn kill(&mut self, node: &str) {
+        let (_, child) = self.procs.0.iter_mut().find(|(n, _)| n == node).expect("a running node");
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+    }
+
     fn log_path(&self, node: &str) -> PathBuf {
         self.root.path().join("logs").join(format!("{node}.log"))
     }
