@@ -235,3 +235,31 @@ impl<'de> Deserialize<'de> for Millis {
         d.deserialize_any(MillisVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_config_exports_them() {
+        assert_eq!(parse_millis("15m"), Ok(900_000));
+        assert_eq!(parse_millis("500ms"), Ok(500));
+        assert_eq!(parse_millis("0s"), Ok(0));
+        assert_eq!(parse_millis("1500"), Ok(1500));
+        assert!(parse_millis("5 weeks").is_err());
+        assert!(parse_millis("99999999999999999999d").is_err());
+        let cache: Cache = serde_json::from_str(r#"{"default_ttl": 2500, "lock_ttl": "2d"}"#).unwrap_or_default();
+        assert_eq!((cache.default_ttl, cache.lock_ttl), (Millis(2500), Millis(172_800_000)));
+        assert!(serde_json::from_str::<Cache>(r#"{"default_ttl": -1}"#).is_err());
+    }
+
+    #[test]
+    fn maxmemory_zero_in_any_form_is_unlimited() {
+        for (v, unlimited) in
+            [("0", true), ("\"0\"", true), ("\"0b\"", true), ("\"80%\"", false), ("1073741824", false)]
+        {
+            let m: Memory = serde_json::from_str(&format!(r#"{{"maxmemory": {v}}}"#)).unwrap_or_default();
+            assert_eq!(m.unlimited(), unlimited, "{v}");
+        }
+    }
+}
