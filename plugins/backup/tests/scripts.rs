@@ -1,0 +1,123 @@
+//! The scripts, checked by tools we did not write: `shellcheck` and `bash -n`
+//! for every preset × mode, every example and every target; `--help` runs.
+
+#[path = "../../compose/tests/common/mod.rs"]
+mod common;
+
+use common::{Case, all_cases, missing_tool};
+use plugin_backup::{BACKUP, Plugin, RESTORE};
+use redplate_config::Target;
+use redplate_plugin_sdk::{Generator, NativeHost, Severity};
+use std::path::Path;
+use std::process::Command;
+
+fn render(case: &Case) -> Vec<(String, Vec<u8>)> {
+    let out = Plugin::generate(&case.input.to_string(), &NativeHost::default())
+        .unwrap_or_else(|d| panic!("{}: generate failed: {d:#?}", case.name));
+    assert!(out.diagnostics.iter().all(|d| d.severity != Severity::Error), "{}: {:#?}", case.name, out.diagnostics);
+    let paths: Vec<_> = out.artifacts.iter().map(|a| a.path.as_str()).collect();
+    assert_eq!(paths, [BACKUP, RESTORE], "{}", case.name);
+    for a in &out.artifacts {
+        assert!(a.executable, "{}: {} must be executable", case.name, a.path);
+        assert_eq!(a.media_type, "text/x-shellscript");
+    }
+    out.artifacts.into_iter().map(|a| (a.path, a.content)).collect()
+}
+
+fn cases() -> Vec<Case> {
+    let mut all = all_cases(Target::Local);
+    for mut c in all_cases(Target::Compose).into_iter().chain(all_cases(Target::Kubernetes)) {
+        c.name = format!("{}@{}", c.name, c.input["target"].as_str().unwrap_or_default());
+        all.push(c);
+    }
+    all
+}
+
+fn has(tool: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+}
+
+fn write_script(dir: &Path, path: &str, content: &[u8]) -> std::path::PathBuf {
+    let file = dir.join(path);
+    common::write(&file, &String::from_utf8_lossy(content));
+    file
+}
+
+#[test]
+fn scripts_pass_shellcheck_for_every_preset_mode_example_and_target() {
+    if !has("shellcheck") {
+        return missing_tool("shellcheck", "apt-get install shellcheck");
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut files = Vec::new();
+    for (i, case) in cases().iter().enumerate() {
+        for (path, content) in render(case) {
+            let file =
+                write_script(&dir.path().join(format!("{i:03}-{}", case.name.replace('@', "-"))), &path, &content);
+            let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap_or_else(|e| panic!("bash: {e}"));
+            assert!(syntax.status.success(), "{} {path}: {}", case.name, String::from_utf8_lossy(&syntax.stderr));
+            files.push(file);
+        }
+    }
+    // One run over every script; default checks at the lowest severity (style).
+    let out = Command::new("shellcheck")
+        .args(["--shell=bash", "--severity=style", "--external-sources"])
+        .args(&files)
+        .output()
+        .unwrap_or_else(|e| panic!("shellcheck: {e}"));
+    assert!(out.status.success(), "shellcheck found problems:\n{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("shellcheck passed for {} scripts", files.len());
+}
+
+#[test]
+fn a_bad_script_is_caught_by_shellcheck() {
+    // The proof above only counts if shellcheck flags a real mistake here.
+    if !has("shellcheck") {
+        return missing_tool("shellcheck", "apt-get install shellcheck");
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = write_script(dir.path(), "bad.sh", b"#!/usr/bin/env bash\nrm -rf $DIR/*\n");
+    let out = Command::new("shellcheck").arg(&file).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success());
+}
+
+#[test]
+fn help_runs_and_needs_nothing() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for case in all_cases(Target::Local).into_iter().take(4) {
+        for (path, content) in render(&case) {
+            let file = write_script(dir.path(), &path, &content);
+            let out = Command::new("bash").arg(&file).arg("--help").output().unwrap_or_else(|e| panic!("{e}"));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{} {path} --help: {}", case.name, String::from_utf8_lossy(&out.stderr));
+            assert!(text.starts_with("Usage: "), "{text}");
+            assert!(text.contains("REDIS_PASSWORD_FILE"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn scripts_never_pass_a_password_on_a_command_line() {
+    for case in cases() {
+        for (path, content) in render(&case) {
+            let text = String::from_utf8_lossy(&content);
+            assert!(!text.contains(" -a "), "{} {path}: `-a`", case.name);
+            assert!(text.contains("REDISCLI_AUTH"), "{} {path}", case.name);
+            assert!(text.starts_with("#!/usr/bin/env bash\n"), "{} {path}", case.name);
+            assert!(text.contains("\nset -euo pipefail\n"), "{} {path}", case.name);
+            if let Some(users) = case.input["secrets"]["users"].as_object() {
+                for u in users.values() {
+                    let pw = u["password"].as_str().unwrap_or("x");
+                    assert!(!text.contains(pw), "{} {path}: a password is in the script", case.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for case in cases() {
+        assert_eq!(render(&case), render(&case), "{}", case.name);
+    }
+}
