@@ -250,7 +250,9 @@ impl Cli {
                 } else {
                     let host = self.host(Limits::default(), None)?;
                     let extra = ops::render::template_plugins(&resolved.config, Some(&template.template));
-                    let set = ops::render::PluginSet::load(&host, &extra, dirs)?;
+                    let all = TargetArg::All.targets();
+                    let set =
+                        ops::render::PluginSet::load(&host, &all, Some(&resolved.config.cache.strategy), &extra, dirs)?;
                     ops::config::validate(&resolved, Some((&host, &set)), &store())?
                 };
                 print::validation(&validation, &template.template, *format, self.global.quiet);
@@ -260,8 +262,10 @@ impl Cli {
                 let resolved = load(template)?;
                 let host = self.host(limits.limits(), templates.clone())?;
                 let extra = ops::render::template_plugins(&resolved.config, Some(&template.template));
-                let set = ops::render::PluginSet::load(&host, &extra, dirs)?;
-                let rendered = ops::render::render(&host, &set, &resolved, &target.targets(), &store())?;
+                let targets = target.targets();
+                let set =
+                    ops::render::PluginSet::load(&host, &targets, Some(&resolved.config.cache.strategy), &extra, dirs)?;
+                let rendered = ops::render::render(&host, &set, &resolved, &targets, &store())?;
                 print::diagnostics(&rendered.diagnostics, self.global.quiet);
                 if *stdout {
                     print!("{}", ops::render::yaml_stream(&rendered.artifacts));

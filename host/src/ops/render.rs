@@ -9,17 +9,21 @@ use redplate_config::{Config, Diagnostic, Resolved, Target, Topology};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// Which built-in generator serves which targets; third-party generators
-/// serve every target.
-fn serves(plugin: &Plugin, target: Target) -> bool {
-    if plugin.source != crate::plugin::PluginSource::Builtin {
-        return true;
-    }
-    match plugin.info.name.as_str() {
+/// Which built-in generator serves which target.
+fn builtin_serves(name: &str, target: Target) -> bool {
+    match name {
         "redis-conf" | "backup" => matches!(target, Target::Local | Target::Compose),
         "compose" => target == Target::Compose,
         "kubernetes" => target == Target::Kubernetes,
-        _ => true,
+        _ => false,
+    }
+}
+
+/// Built-ins serve the targets above; third-party generators serve every target.
+fn serves(plugin: &Plugin, target: Target) -> bool {
+    match plugin.source {
+        crate::plugin::PluginSource::Builtin => builtin_serves(&plugin.info.name, target),
+        crate::plugin::PluginSource::File(_) => true,
     }
 }
 
@@ -30,14 +34,29 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    /// The built-ins plus every plugin in `paths` (files) and `dirs`.
-    pub fn load(host: &PluginHost, paths: &[PathBuf], dirs: &[PathBuf]) -> Result<Self, Failure> {
+    /// The built-in generators serving `targets`, the built-in strategy
+    /// named by `strategy` (if it is one), and every third-party plugin in
+    /// `paths` (files) and `dirs`. Loads run in parallel: each is a cache
+    /// read and a pre-link.
+    pub fn load(
+        host: &PluginHost,
+        targets: &[Target],
+        strategy: Option<&str>,
+        paths: &[PathBuf],
+        dirs: &[PathBuf],
+    ) -> Result<Self, Failure> {
+        let builtins: Vec<&str> = crate::plugin::builtin_names()
+            .filter(|n| targets.iter().any(|t| builtin_serves(n, *t)) || Some(*n) == strategy)
+            .collect();
         let mut loaded: Vec<Result<Plugin, PluginError>> = std::thread::scope(|s| {
-            let handles: Vec<_> =
-                crate::plugin::builtin_names().map(|n| s.spawn(move || host.load_builtin(n))).collect();
+            let handles: Vec<_> = builtins.iter().map(|n| s.spawn(move || host.load_builtin(n))).collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(PluginError::NotFound { name: "?".into(), known: vec![] })))
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(PluginError::NotFound { name: "a built-in plugin".into(), known: vec![] })
+                    })
+                })
                 .collect()
         });
         loaded.extend(paths.iter().map(|p| host.load_file(p)));
@@ -55,7 +74,8 @@ impl PluginSet {
         Ok(set)
     }
 
-    fn strategy(&self, name: &str) -> Option<&Plugin> {
+    /// The strategy plugin providing `name`.
+    pub fn strategy(&self, name: &str) -> Option<&Plugin> {
         self.strategies.iter().find(|p| p.info.name == name || p.info.outputs.iter().any(|o| o == name))
     }
 }

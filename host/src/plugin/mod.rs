@@ -124,7 +124,12 @@ impl PluginHost {
             .epoch_interruption(true)
             .cranelift_nan_canonicalization(true)
             .parallel_compilation(true);
-        let engine = Engine::new(&config).map_err(|e| HostError::Engine(e.to_string()))?;
+        // A pool of pre-reserved instance slots makes instantiation cheap (no
+        // mmap per call); where the address space is too small for it, fall
+        // back to on-demand allocation.
+        let engine = Engine::new(config.clone().allocation_strategy(pooling(&options.limits)))
+            .or_else(|_| Engine::new(&config))
+            .map_err(|e| HostError::Engine(e.to_string()))?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| HostError::Engine(e.to_string()))?;
@@ -440,6 +445,23 @@ fn wrong_kind(plugin: &Plugin, call: &'static str) -> PluginError {
         plugin: plugin.info.name.clone(),
         reason: format!("it is a {} and has no `{call}`", plugin.info.kind),
     }
+}
+
+/// Instance slots for concurrent calls (parallel generators, `--batch`).
+fn pooling(limits: &Limits) -> wasmtime::InstanceAllocationStrategy {
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(64)
+        .total_core_instances(512)
+        .total_memories(128)
+        .total_tables(256)
+        .total_stacks(64)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(8)
+        .max_tables_per_component(16)
+        .table_elements(100_000)
+        // The `StoreLimits` cap decides; the pool only needs to be larger.
+        .max_memory_size(limits.memory_bytes.saturating_add(64 << 20));
+    wasmtime::InstanceAllocationStrategy::Pooling(pool)
 }
 
 /// Drives epoch deadlines: one thread per engine, ending with the engine.

@@ -1,0 +1,151 @@
+//! The template commands through the real binary: validate (exit codes,
+//! pointed errors, JSON), schema, presets, adapt, export/import.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn redplate(args: &[&str]) -> Output {
+    let cache = std::env::temp_dir().join(format!("redplate-cli-cache-{}", std::process::id()));
+    Command::new(env!("CARGO_BIN_EXE_redplate"))
+        .args(args)
+        .current_dir(root())
+        .env("REDPLATE_CACHE_DIR", cache)
+        .env("REDPLATE_HOME", std::env::temp_dir().join(format!("redplate-cli-home-{}", std::process::id())))
+        .output()
+        .expect("redplate runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn presets_and_examples_validate_with_plugins() {
+    let mut templates: Vec<String> =
+        ["development", "staging", "production"].iter().map(|e| format!("presets/{e}.yaml")).collect();
+    for e in std::fs::read_dir(root().join("examples")).expect("examples").filter_map(Result::ok) {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.ends_with(".yaml") {
+            templates.push(format!("examples/{n}"));
+        }
+    }
+    for t in &templates {
+        let o = redplate(&["validate", t]);
+        assert_eq!(o.status.code(), Some(0), "{t}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is valid"), "{t}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn an_invalid_template_exits_1_with_a_pointed_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path().join("bad.yaml");
+    std::fs::write(&t, "extends: production\ndeployment:\n  name: shop\n  mode: cluster\ncluster:\n  shards: 2\n")
+        .expect("write");
+    let o = redplate(&["validate", t.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("bad.yaml:6:") && e.contains("/cluster/shards"), "{e}");
+    // The same as JSON, for CI.
+    let o = redplate(&["validate", t.to_str().expect("utf-8"), "--format", "json", "--no-plugins"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["valid"], false);
+    let d = v["diagnostics"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|d| d["pointer"] == "/cluster/shards")
+        .expect("shards diagnostic");
+    assert_eq!(d["location"]["line"], 6);
+}
+
+#[test]
+fn unknown_keys_get_a_did_you_mean_hint_and_a_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path().join("typo.yaml");
+    std::fs::write(&t, "deployment:\n  name: shop\nmemory:\n  maxmemory_polcy: allkeys-lru\n").expect("write");
+    let o = redplate(&["validate", t.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("maxmemory_policy") && e.contains("typo.yaml:4:3"), "{e}");
+}
+
+#[test]
+fn a_missing_template_exits_2() {
+    let o = redplate(&["validate", "no/such/template.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no/such/template.yaml"));
+}
+
+#[test]
+fn set_overrides_are_typed() {
+    let o = redplate(&["validate", "presets/development.yaml", "--no-plugins", "--set", "replication.replicas=many"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("replication"), "{}", stderr(&o));
+    let o = redplate(&["export", "presets/development.yaml", "--set", "memory.maxmemory_policy=allkeys-lfu"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["memory"]["maxmemory_policy"], "allkeys-lfu");
+}
+
+#[test]
+fn schema_describes_the_options() {
+    let o = redplate(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json schema");
+    assert!(v.get("$schema").is_some() || v.get("properties").is_some(), "{v}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.matches("\"description\"").count() >= 200, "fewer than 200 described options");
+}
+
+#[test]
+fn presets_list_and_show() {
+    let o = redplate(&["presets", "list"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for env in ["development", "staging", "production"] {
+        assert!(out.contains(env), "{out}");
+    }
+    let o = redplate(&["presets", "show", "production"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("appendfsync: everysec"));
+    let o = redplate(&["presets", "show", "prod"]);
+    assert_eq!(o.status.code(), Some(2), "clap refuses an unknown environment");
+}
+
+#[test]
+fn export_then_import_is_the_identity() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for t in ["presets/production.yaml", "examples/multi-tenant.yaml", "examples/cluster-production.yaml"] {
+        let o = redplate(&["export", t]);
+        assert_eq!(o.status.code(), Some(0), "{t}: {}", stderr(&o));
+        let file = tmp.path().join("export.json");
+        std::fs::write(&file, &o.stdout).expect("write");
+        let back = redplate(&["import", file.to_str().expect("utf-8")]);
+        assert_eq!(back.status.code(), Some(0), "{t}: {}", stderr(&back));
+        assert_eq!(back.stdout, o.stdout, "{t}: import∘export changed the document");
+    }
+}
+
+#[test]
+fn adapt_shows_the_difference_and_writes_a_valid_template() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("adapted.yaml");
+    let o = redplate(&[
+        "adapt",
+        "examples/standalone-development.yaml",
+        "--to",
+        "production",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let e = stderr(&o);
+    assert!(e.contains("/persistence/mode") || e.contains("persistence"), "no persistence change shown: {e}");
+    let text = std::fs::read_to_string(&out).expect("adapted template");
+    assert!(text.contains("extends: production"), "{text}");
+    let v = redplate(&["validate", out.to_str().expect("utf-8"), "--no-plugins"]);
+    assert_eq!(v.status.code(), o.status.code(), "adapt and validate agree: {}", stderr(&v));
+}
