@@ -12,7 +12,8 @@ mod support;
 use redplate_config::model::Environment;
 use redplate_config::topology::Role;
 use std::time::Duration;
-use support::{Deployment, Spec, TIMEOUT, Who, expect, random_hex, tools_present};
+use support::cli::Who;
+use support::{Deployment, Spec, TIMEOUT, expect, random_hex, tools_present};
 
 /// Users and tenants added to the auth presets, to exercise users.acl.
 const USERS: &str = r#"
@@ -196,7 +197,7 @@ fn check_acl(d: &Deployment) {
         cmd.args(["-h", "127.0.0.1", "-p", &d.port(&m).to_string(), "--no-auth-warning"]);
         d.tls_and_auth(&mut cmd, Who::Default);
         cmd.args(["GET", "x"]);
-        let reply = support::run(cmd, None, TIMEOUT);
+        let reply = support::cli::run(cmd, None, TIMEOUT);
         assert!(reply.stdout.contains("NOAUTH") || reply.stdout.contains("NOPERM"), "default user: {reply:?}");
     }
 }
@@ -271,7 +272,7 @@ fn form_cluster(d: &Deployment) {
     }
     let replicas = d.config.cluster.replicas_per_shard.to_string();
     cmd.args(["--cluster-replicas", &replicas, "--cluster-yes"]);
-    let reply = support::run(cmd, None, Duration::from_secs(60));
+    let reply = support::cli::run(cmd, None, Duration::from_secs(60));
     assert!(reply.stdout.contains("All 16384 slots covered"), "cluster create: {reply:?}{}", d.logs());
     let known = nodes.len().to_string();
     for n in &nodes {

@@ -7,8 +7,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cli;
 pub mod expect;
 pub mod tls;
+
+use cli::Who;
 
 use plugin_redis_conf::RedisConf;
 use redplate_config::model::Environment;
@@ -92,17 +95,51 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// `n` distinct free loopback ports (held together while picked).
+/// `n` distinct free loopback ports, below the kernel's ephemeral range (so
+/// no outgoing connection takes one before Redis binds it), from a random
+/// offset (so parallel tests rarely probe the same ones).
 fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")).collect();
-    listeners.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()))
+        .unwrap_or(32768)
+        .clamp(12_000, 65_535);
+    let floor = 10_000u32;
+    let span = ephemeral_low - floor;
+    let start = u32::from_str_radix(&random_hex(4), 16).unwrap_or(0) % span;
+    let mut held = Vec::new();
+    for i in 0..span {
+        if held.len() == n {
+            break;
+        }
+        let port = u16::try_from(floor + (start + i) % span).expect("port fits");
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    assert_eq!(held.len(), n, "not enough free loopback ports");
+    held.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
 }
 
 impl Deployment {
     /// Loads the spec, renders it (twice, checking the bytes agree), writes
     /// the files and starts every node; returns once every node answers.
     pub fn start(spec: &Spec) -> Deployment {
+        // A port taken between picking and binding (another test, another
+        // build) is retried with fresh ports; any other failure is final.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut d = Self::prepare(spec);
+            match d.boot() {
+                Ok(()) => return d,
+                Err(e) if e.contains("port taken") && attempt < 3 => eprintln!("retrying with other ports: {e}"),
+                Err(e) => panic!("{e}{}", d.logs()),
+            }
+        }
+    }
+
+    fn prepare(spec: &Spec) -> Deployment {
         let mut sets = vec![format!("deployment.mode={}", spec.mode), "network.bind=[\"127.0.0.1\"]".to_owned()];
         sets.extend(spec.sets.iter().cloned());
         let resolved = redplate_config::load_str(&spec.yaml, Format::Yaml, "test.yaml", Some(spec.preset), &sets)
@@ -131,9 +168,8 @@ impl Deployment {
         }
         let artifacts = render(&input);
         assert_eq!(artifacts, render(&input), "rendering twice must give the same bytes");
-        let mut d = Deployment { procs: Procs::default(), config, topology, input, artifacts, passwords, tls, root };
+        let d = Deployment { procs: Procs::default(), config, topology, input, artifacts, passwords, tls, root };
         d.write();
-        d.boot();
         d
     }
 
@@ -151,7 +187,7 @@ impl Deployment {
         std::fs::create_dir_all(self.root.path().join("logs")).expect("mkdir logs");
     }
 
-    fn boot(&mut self) {
+    fn boot(&mut self) -> Result<(), String> {
         for n in self.topology.nodes.clone() {
             let (bin, conf) = match n.role {
                 Role::Sentinel => ("redis-sentinel", format!("sentinel/{}/sentinel.conf", n.name)),
@@ -170,11 +206,20 @@ impl Deployment {
         }
         for n in self.topology.nodes.clone() {
             let who = if n.role == Role::Sentinel { Who::Sentinel } else { self.pinger() };
-            self.wait(&format!("`{}` answers PING", n.name), TIMEOUT, || {
+            let start = Instant::now();
+            loop {
                 self.exited()?;
-                Ok(self.cli(&n, who, &["PING"]).stdout == "PONG")
-            });
+                let reply = self.cli(&n, who, &["PING"]);
+                if reply.stdout == "PONG" {
+                    break;
+                }
+                if start.elapsed() > TIMEOUT {
+                    return Err(format!("`{}` did not answer PING within {TIMEOUT:?}: {reply:?}", n.name));
+                }
+                std::thread::sleep(POLL);
+            }
         }
+        Ok(())
     }
 
     /// Kills one node's process (a crash, as far as the others can tell).
@@ -192,6 +237,9 @@ impl Deployment {
     fn exited(&self) -> Result<(), String> {
         for (name, _) in &self.procs.0 {
             let log = std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
+            if log.contains("Address already in use") {
+                return Err(format!("port taken: `{name}` could not bind its port"));
+            }
             if log.contains("FATAL CONFIG FILE ERROR") || log.contains("Aborting") {
                 return Err(format!("`{name}` refused to start"));
             }
@@ -265,46 +313,6 @@ impl Deployment {
         .expect("node port")
     }
 
-    /// Runs `redis-cli` against a node; the password goes through `REDISCLI_AUTH`.
-    pub fn cli(&self, n: &redplate_config::topology::Node, who: Who, args: &[&str]) -> Reply {
-        self.cli_opts(n, who, &[], args, None)
-    }
-
-    pub fn cli_opts(
-        &self,
-        n: &redplate_config::topology::Node,
-        who: Who,
-        opts: &[&str],
-        args: &[&str],
-        stdin: Option<&str>,
-    ) -> Reply {
-        let mut cmd = Command::new("redis-cli");
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port(n).to_string(), "--no-auth-warning"]);
-        self.tls_and_auth(&mut cmd, who);
-        cmd.args(opts).args(args);
-        run(cmd, stdin, TIMEOUT)
-    }
-
-    /// Adds TLS flags and credentials to a `redis-cli` command.
-    pub fn tls_and_auth(&self, cmd: &mut Command, who: Who) {
-        let sentinel_tls = self.config.security.tls.sentinel;
-        if let Some(t) = &self.tls
-            && (who != Who::Sentinel || sentinel_tls)
-        {
-            cmd.args(["--tls", "--cacert", &t.ca, "--cert", &t.cert, "--key", &t.key]);
-        }
-        match who {
-            Who::Default => {}
-            Who::User(u) => {
-                cmd.args(["--user", u]).env("REDISCLI_AUTH", &self.passwords[u]);
-            }
-            Who::Sentinel if self.auth() => {
-                cmd.env("REDISCLI_AUTH", &self.passwords["sentinel"]);
-            }
-            Who::Sentinel => {}
-        }
-    }
-
     /// A rendered file.
     pub fn artifact(&self, path: &str) -> String {
         let a = self.artifacts.iter().find(|a| a.path == path).unwrap_or_else(|| panic!("no artifact `{path}`"));
@@ -313,71 +321,6 @@ impl Deployment {
 
     pub fn root(&self) -> &Path {
         self.root.path()
-    }
-}
-
-/// Who a command runs as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Who {
-    /// No credentials (the `default` user).
-    Default,
-    /// An ACL user, with the password generated for it.
-    User(&'static str),
-    /// A sentinel client (the sentinel's `requirepass`).
-    Sentinel,
-}
-
-/// What `redis-cli` printed.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Reply {
-    pub fn denied(&self) -> bool {
-        self.stdout.contains("NOPERM") || self.stderr.contains("NOPERM")
-    }
-    pub fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-}
-
-/// Runs a command with a deadline; the child is killed past it.
-pub fn run(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Reply {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        use std::io::Write;
-        let _ = pipe.write_all(text.as_bytes());
-    }
-    // Read the pipes while waiting, so a large reply never blocks the child.
-    let mut out_pipe = child.stdout.take().expect("stdout pipe");
-    let mut err_pipe = child.stderr.take().expect("stderr pipe");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    while child.try_wait().ok().flatten().is_none() {
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Reply {
-        stdout: out_reader.join().unwrap_or_default().trim_end().to_owned(),
-        stderr: err_reader.join().unwrap_or_default().trim_end().to_owned(),
     }
 }
 
