@@ -184,12 +184,14 @@ fn own(list: &[&str]) -> Vec<String> {
 /// Builds the accounts; problems go to `out`.
 pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
     let auth = cfg.bool("/security/auth_enabled").unwrap_or(false);
+    let strict = strict_names(input, cfg);
     let mut disabled = Vec::new();
     for (i, c) in cfg.strings("/security/disabled_categories").iter().enumerate() {
         push_checked(
             &mut disabled,
             format!("-@{}", c.trim_start_matches(['-', '@'])),
             &format!("/config/security/disabled_categories/{i}"),
+            strict,
             out,
         );
     }
@@ -198,6 +200,7 @@ pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
             &mut disabled,
             format!("-{}", c.trim_start_matches('-').to_ascii_lowercase()),
             &format!("/config/security/disabled_commands/{i}"),
+            strict,
             out,
         );
     }
@@ -228,7 +231,7 @@ pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
                 }
                 rules.push("-@all".into());
                 for (j, r) in cfg.strings(&format!("{ptr}/commands")).iter().enumerate() {
-                    push_checked(&mut rules, (*r).to_owned(), &format!("/config{ptr}/commands/{j}"), out);
+                    push_checked(&mut rules, (*r).to_owned(), &format!("/config{ptr}/commands/{j}"), strict, out);
                 }
                 rules.extend(ctx.disabled.iter().cloned());
             }
@@ -326,14 +329,39 @@ fn default_user(ctx: &Ctx, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> User {
     User { name: "default".into(), rules }
 }
 
-pub fn push_checked(rules: &mut Vec<String>, rule: String, pointer: &str, out: &mut Vec<Diagnostic>) {
-    match check_rule(&rule) {
-        Ok(()) => rules.push(rule),
-        Err(e) => out.push(
+/// Checks a rule against Redis 7.0. On the local target (this machine's
+/// redis) or a declared version before 7.2 an unknown name is an error; for an
+/// image of 7.2 or later it may be a newer command, so it is kept with a warning.
+pub fn push_checked(rules: &mut Vec<String>, rule: String, pointer: &str, strict: bool, out: &mut Vec<Diagnostic>) {
+    let Err(e) = check_rule(&rule) else {
+        rules.push(rule);
+        return;
+    };
+    let newer = rule.trim_start_matches(['+', '-']).chars().all(|c| c.is_ascii_alphanumeric() || c == '|' || c == '_');
+    if strict || !newer {
+        out.push(
             Diagnostic::error("redis-conf.unknown-acl-rule", pointer, format!("{e}: redis 7.0 would refuse to start"))
                 .with_hint("see `ACL CAT` and `COMMAND LIST` on redis 7.0 for the names it knows"),
-        ),
+        );
+    } else {
+        out.push(
+            Diagnostic::warning(
+                "redis-conf.newer-acl-rule",
+                pointer,
+                format!("{e}: only a newer redis accepts `{rule}`"),
+            )
+            .with_hint("redis refuses to start with a command name it does not know: keep the image at 7.2 or later"),
+        );
+        rules.push(rule);
     }
+}
+
+/// Whether ACL names must be known to Redis 7.0 (see [`push_checked`]).
+fn strict_names(input: &Input, cfg: &Cfg) -> bool {
+    let version = cfg.str("/deployment/redis_version").unwrap_or("7.0");
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    input.target == "local" || (major, minor) < (7, 2)
 }
 
 pub fn push_pattern(rules: &mut Vec<String>, sigil: char, pattern: &str, pointer: &str, out: &mut Vec<Diagnostic>) {

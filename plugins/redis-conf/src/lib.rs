@@ -5,6 +5,25 @@
 //! diagnostic); the templates in `templates/` only lay the lines out, so a
 //! user can override them by name (`redis.conf`, `users.acl`,
 //! `sentinel.conf`). The WIT adapter is the `export_generator!` line.
+//!
+//! Data the templates get (for writing an override):
+//! - `redis.conf`, `sentinel.conf`: `{node, sections}` — `node` is the
+//!   topology node (`name`, `role`, `hostname`, `ports`, `data_dir`…),
+//!   `sections` a list of `{title, directives: [{name, value, line}]}` where
+//!   `value` is the quoted arguments and `line` the whole directive.
+//! - `users.acl`: `{users: [{name, rules}]}` (Redis 7.0 `users.acl` has no
+//!   comments: every line must be a `user` line).
+//!
+//! Conventions the other generators and the host rely on:
+//! - system users are named after their role (`replication`, `sentinel`,
+//!   `exporter`, `probe`); tenant users are `tenant-<id>`; their passwords
+//!   are looked up in `secrets.users` under those names;
+//! - on the `local` target `aclfile` is relative to the node's data dir
+//!   (`../../redis/users.acl`: `dir` changes Redis's working directory), so
+//!   Redis is started from the deployment folder; in containers `users.acl`
+//!   is expected at `/etc/redis/users.acl`;
+//! - with auth on, a Sentinel's own port takes the `sentinel` user's password
+//!   (`requirepass`, and `sentinel sentinel-pass` between sentinels).
 
 pub mod acl;
 pub mod cfg;

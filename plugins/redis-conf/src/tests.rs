@@ -127,3 +127,15 @@ fn a_topology_without_data_nodes_is_refused() {
     let ds = RedisConf::validate(&doc.to_string());
     assert!(ds.iter().any(|d| d.code == "redis-conf.no-data-nodes"), "{ds:?}");
 }
+
+#[test]
+fn a_newer_command_is_kept_for_a_newer_image_but_refused_locally() {
+    let config = json!({"deployment": {"redis_version": "7.4"}, "security": {"disabled_commands": ["waitaof"]}});
+    let mut doc = input(config, nodes());
+    let local = RedisConf::validate(&doc.to_string());
+    assert!(local.iter().any(|d| d.code == "redis-conf.unknown-acl-rule"), "{local:?}");
+    doc["target"] = json!("compose");
+    let compose = RedisConf::validate(&doc.to_string());
+    assert!(compose.iter().any(|d| d.code == "redis-conf.newer-acl-rule"), "{compose:?}");
+    assert!(!compose.iter().any(|d| d.severity == redplate_plugin_sdk::Severity::Error), "{compose:?}");
+}
