@@ -1,6 +1,7 @@
 //! Command-line arguments (clap structs only) and their dispatch to `ops`.
 //! Presentation — human text or JSON — lives in [`print`].
 
+mod deploy;
 mod print;
 
 use crate::exit::{ExitStatus, Failure};
@@ -104,6 +105,8 @@ pub enum Command {
     /// Work with plugins: list, inspect, test.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    #[command(flatten)]
+    Deployments(deploy::DeployCommand),
 }
 
 /// A template and its layers.
@@ -329,6 +332,7 @@ impl Cli {
                 println!("{}", redplate_config::export(&config));
                 Ok(ExitStatus::Ok)
             }
+            Command::Deployments(command) => deploy::run(command, &self.global),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);
