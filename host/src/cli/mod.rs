@@ -10,7 +10,7 @@ use crate::plugin::{HostOptions, Limits, PluginHost, default_cache_dir};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use redplate_config::model::Environment;
 use redplate_config::{Diagnostic, Target};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Render, validate, deploy and operate production Redis from one typed
@@ -55,8 +55,14 @@ pub enum Command {
     },
     /// Render the artifacts for one target or all of them.
     Render {
-        #[command(flatten)]
-        template: TemplateArgs,
+        /// The template (YAML, JSON or TOML); with `--batch`, a folder of templates.
+        template: PathBuf,
+        /// The preset to layer under it (overrides the template's `extends`).
+        #[arg(long, value_name = "ENV")]
+        preset: Option<Environment>,
+        /// Set a value: `--set memory.maxmemory_policy=allkeys-lru` (repeatable; typed).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
         /// Which target to render for.
         #[arg(long, value_enum, default_value_t = TargetArg::All)]
         target: TargetArg,
@@ -66,6 +72,12 @@ pub enum Command {
         /// Print a multi-document YAML stream instead of writing files.
         #[arg(long)]
         stdout: bool,
+        /// Render every template in the folder TEMPLATE into OUT/<name>/, in parallel.
+        #[arg(long, conflicts_with_all = ["stdout", "preset", "sets"])]
+        batch: bool,
+        /// Worker threads for `--batch` [default: the number of cores].
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
         /// Override plugin templates with `NAME.hbs` files from this folder.
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
@@ -261,14 +273,43 @@ impl Cli {
                 print::validation(&validation, &template.template, *format, self.global.quiet);
                 Ok(if validation.valid { ExitStatus::Ok } else { ExitStatus::Invalid })
             }
-            Command::Render { template, target, out, stdout, templates, limits } => {
-                let resolved = load(template)?;
+            Command::Render { template, preset, sets, target, out, stdout, batch, jobs, templates, limits } => {
                 let host = self.host(limits.limits(), templates.clone())?;
-                let extra = ops::render::template_plugins(&resolved.config, Some(&template.template));
                 let targets = target.targets();
+                if *batch {
+                    let out = out.as_deref().unwrap_or(Path::new("."));
+                    let list = ops::render::batch_templates(template)?;
+                    let set = ops::render::PluginSet::load_all(&host, dirs)?;
+                    let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+                    let started = std::time::Instant::now();
+                    let items = ops::render::render_batch(&host, &set, &list, &targets, out, &store(), threads);
+                    let failed: Vec<_> = items.iter().filter(|i| i.status != 0).collect();
+                    for item in &failed {
+                        eprintln!("{}:", item.template.display());
+                        print::diagnostics(&item.diagnostics, self.global.quiet);
+                    }
+                    if !self.global.quiet {
+                        let files: usize = items.iter().map(|i| i.files).sum();
+                        eprintln!(
+                            "rendered {} of {} templates ({files} files) into {} in {:.0} ms on {threads} threads",
+                            items.len() - failed.len(),
+                            items.len(),
+                            out.display(),
+                            started.elapsed().as_secs_f64() * 1000.0
+                        );
+                    }
+                    let worst = failed.iter().map(|i| i.status).max().unwrap_or(0);
+                    return Ok(match worst {
+                        0 => ExitStatus::Ok,
+                        1 => ExitStatus::Invalid,
+                        _ => ExitStatus::CouldNotRun,
+                    });
+                }
+                let resolved = ops::config::load(Some(template), *preset, sets)?;
+                let extra = ops::render::template_plugins(&resolved.config, Some(template));
                 let set =
                     ops::render::PluginSet::load(&host, &targets, Some(&resolved.config.cache.strategy), &extra, dirs)?;
-                let rendered = ops::render::render(&host, &set, &resolved, &targets, &store())?;
+                let rendered = ops::render::render(&host, &set, &resolved, &targets, &store(), true)?;
                 print::diagnostics(&rendered.diagnostics, self.global.quiet);
                 if *stdout {
                     print!("{}", ops::render::yaml_stream(&rendered.artifacts));

@@ -74,6 +74,25 @@ impl PluginSet {
         Ok(set)
     }
 
+    /// Every built-in plus the plugins in `dirs` (for `--batch`, where
+    /// templates differ in targets and strategies).
+    pub fn load_all(host: &PluginHost, dirs: &[PathBuf]) -> Result<Self, Failure> {
+        let all = [Target::Local, Target::Compose, Target::Kubernetes];
+        let mut set = Self::load(host, &all, None, &[], dirs)?;
+        for name in crate::plugin::builtin_names() {
+            if !set.strategies.iter().any(|p| p.info.name == name)
+                && !set.generators.iter().any(|p| p.info.name == name)
+            {
+                let plugin = host.load_builtin(name)?;
+                match plugin.info.kind {
+                    PluginKind::Generator => set.generators.push(plugin),
+                    PluginKind::CacheStrategy => set.strategies.push(plugin),
+                }
+            }
+        }
+        Ok(set)
+    }
+
     /// The strategy plugin providing `name`.
     pub fn strategy(&self, name: &str) -> Option<&Plugin> {
         self.strategies.iter().find(|p| p.info.name == name || p.info.outputs.iter().any(|o| o == name))
@@ -104,6 +123,7 @@ pub fn render(
     resolved: &Resolved,
     targets: &[Target],
     store: &SecretStore,
+    parallel: bool,
 ) -> Result<Rendered, Failure> {
     let config = &resolved.config;
     let mut diagnostics = host_rules(resolved)?;
@@ -122,13 +142,19 @@ pub fn render(
             jobs.push((target, plugin, input.clone()));
         }
     }
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .iter()
-            .map(|(target, plugin, input)| s.spawn(move || (*target, *plugin, host.generate(plugin, input))))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
+    // Generators run in parallel, except inside `--batch`, which already
+    // keeps every core busy with whole templates.
+    let results: Vec<_> = if parallel && jobs.len() > 1 {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|(target, plugin, input)| s.spawn(move || (*target, *plugin, host.generate(plugin, input))))
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        })
+    } else {
+        jobs.iter().map(|(target, plugin, input)| (*target, *plugin, host.generate(plugin, input))).collect()
+    };
 
     let prefix = |target: Target| if targets.len() > 1 { format!("{}/", target_name(target)) } else { String::new() };
     let mut set = ArtifactSet::new();
@@ -360,4 +386,90 @@ pub fn yaml_stream(set: &ArtifactSet) -> String {
 
 fn internal(e: serde_json::Error) -> Failure {
     Failure::could_not_run(Diagnostic::error("internal.serialize", "", format!("cannot serialize the config: {e}")))
+}
+
+/// One template's outcome in a batch.
+#[derive(Debug, serde::Serialize)]
+pub struct BatchItem {
+    pub template: PathBuf,
+    pub files: usize,
+    /// Empty when it rendered; otherwise why not.
+    pub diagnostics: Vec<Diagnostic>,
+    pub status: u8,
+}
+
+/// The templates (`*.yaml`, `*.yml`, `*.json`, `*.toml`) in a folder, sorted.
+pub fn batch_templates(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let rd = std::fs::read_dir(dir).map_err(|e| {
+        Failure::could_not_run(Diagnostic::error(
+            "batch.unreadable",
+            "",
+            format!("cannot read `{}`: {e}", dir.display()),
+        ))
+    })?;
+    let mut templates: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| matches!(e.to_str(), Some("yaml" | "yml" | "json" | "toml"))))
+        .collect();
+    templates.sort();
+    Ok(templates)
+}
+
+/// Renders every template into `out/<file stem>/`, on `threads` workers
+/// sharing one plugin host (compiled code, pre-linked instances, compiled
+/// templates). Each template's folder is written atomically on its own.
+pub fn render_batch(
+    host: &PluginHost,
+    plugins: &PluginSet,
+    templates: &[PathBuf],
+    targets: &[Target],
+    out: &Path,
+    store: &SecretStore,
+    threads: usize,
+) -> Vec<BatchItem> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let one = |template: &Path| -> BatchItem {
+        let result = crate::ops::config::load(Some(template), None, &[]).and_then(|resolved| {
+            let rendered = render(host, plugins, &resolved, targets, store, false)?;
+            let stem = template.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = out.join(stem);
+            rendered.artifacts.write_atomically(&dir).map_err(|e| {
+                Failure::could_not_run(Diagnostic::error(
+                    "output.write",
+                    "",
+                    format!("cannot write `{}`: {e}", dir.display()),
+                ))
+            })?;
+            Ok(rendered.artifacts.len())
+        });
+        match result {
+            Ok(files) => BatchItem { template: template.to_owned(), files, diagnostics: Vec::new(), status: 0 },
+            Err(f) => BatchItem {
+                template: template.to_owned(),
+                files: 0,
+                diagnostics: f.diagnostics,
+                status: f.status as u8,
+            },
+        }
+    };
+    let mut items: Vec<(usize, BatchItem)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(t) = templates.get(i) else { break };
+                        done.push((i, one(t)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect()
+    });
+    items.sort_by_key(|(i, _)| *i);
+    items.into_iter().map(|(_, item)| item).collect()
 }
