@@ -185,3 +185,26 @@ pub fn all_cases() -> Vec<(String, redplate_config::Config)> {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("redplate-k8s-").tempdir().expect("tempdir")
 }
+
+/// A program from `PATH` (shellcheck, redis-server...), with the same
+/// missing-tool rule as [`tool`].
+pub fn system_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        unavailable(&format!("`{name}` is not on PATH"));
+    }
+    found
+}
+
+/// The `data` of a rendered ConfigMap, parsed with PyYAML.
+pub fn config_map_data(python_tool: &Path, out: &Output, name: &str) -> std::collections::BTreeMap<String, String> {
+    let tmp = tempdir();
+    let files = write(out, tmp.path());
+    let file = files
+        .into_iter()
+        .find(|f| f.file_name().and_then(|n| n.to_str()) == Some(&format!("configmap-{name}.yaml")))
+        .unwrap_or_else(|| panic!("no ConfigMap `{name}`"));
+    let docs = parse_yaml(python_tool, &[file]).expect("PyYAML");
+    serde_json::from_value(docs[0]["data"].clone()).expect("string data")
+}
