@@ -35,6 +35,17 @@ pub fn users(ctx: &Ctx, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Vec<User> {
     if !check_prefix(prefix_pattern, out) {
         return Vec::new();
     }
+    if !channel_pattern.is_empty() && !channel_pattern.contains("{tenantId}") {
+        out.push(
+            Diagnostic::error(
+                "redis-conf.shared-tenant-channels",
+                "/config/tenancy/channel_pattern",
+                format!("the tenant channel pattern `{channel_pattern}` has no `{{tenantId}}`: every tenant would share its channels"),
+            )
+            .with_hint("use a pattern such as `tenant:{tenantId}:*`, or leave it empty for no channels"),
+        );
+        return Vec::new();
+    }
     let scripts = cfg.bool("/tenancy/allow_scripts").unwrap_or(false);
     let mut users = Vec::new();
     for i in 0..tenants {

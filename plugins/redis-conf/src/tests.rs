@@ -139,3 +139,10 @@ fn a_newer_command_is_kept_for_a_newer_image_but_refused_locally() {
     assert!(compose.iter().any(|d| d.code == "redis-conf.newer-acl-rule"), "{compose:?}");
     assert!(!compose.iter().any(|d| d.severity == redplate_plugin_sdk::Severity::Error), "{compose:?}");
 }
+
+#[test]
+fn tenants_never_share_channels() {
+    let t = json!({"enabled": true, "prefix_pattern": "t:{tenantId}:", "channel_pattern": "events:*", "tenants": [{"id": "a"}]});
+    let ds = RedisConf::validate(&input(json!({ "tenancy": t }), nodes()).to_string());
+    assert!(ds.iter().any(|d| d.path == "/config/tenancy/channel_pattern"), "{ds:?}");
+}
