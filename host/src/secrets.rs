@@ -135,6 +135,38 @@ pub fn resolve(config: &Config, target: Target, store: &SecretStore) -> Result<V
     Ok(Value::Object(secrets))
 }
 
+/// The same shape as [`resolve`] with placeholder passwords, for plugins'
+/// `validate`: checks the structure without reading or creating a secret.
+pub fn placeholders(config: &Config, target: Target) -> Value {
+    let name = &config.deployment.name;
+    let mut users = Map::new();
+    for w in wanted(config) {
+        let (secret_name, secret_key) = match &w.source {
+            SecretSource::Secret(r) => (r.name.clone(), r.key.clone()),
+            _ => (format!("{name}-auth"), w.user.clone()),
+        };
+        let mut entry = Map::new();
+        entry.insert("secret_name".into(), json!(secret_name));
+        entry.insert("secret_key".into(), json!(secret_key));
+        if target != Target::Kubernetes {
+            let placeholder = format!("validate-placeholder-{}", w.user);
+            entry.insert("sha256".into(), json!(hex::encode(Sha256::digest(placeholder.as_bytes()))));
+            entry.insert("password".into(), json!(placeholder));
+        }
+        users.insert(w.user, Value::Object(entry));
+    }
+    let mut secrets = Map::new();
+    secrets.insert("users".into(), Value::Object(users));
+    let tls = &config.security.tls;
+    if tls.enabled {
+        secrets.insert(
+            "tls".into(),
+            json!({ "cert_file": tls.cert_file, "key_file": tls.key_file, "ca_file": tls.ca_file }),
+        );
+    }
+    Value::Object(secrets)
+}
+
 fn read_secret_file(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
     std::fs::File::open(path)?.take(4096).read_to_string(&mut text)?;

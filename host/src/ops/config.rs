@@ -7,7 +7,6 @@ use crate::plugin::PluginHost;
 use crate::secrets::SecretStore;
 use redplate_config::model::Environment;
 use redplate_config::{Diagnostic, LoadError, LoadRequest, Resolved, Target};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// Loads and layers a template: preset ← file ← `--set`.
@@ -44,8 +43,9 @@ pub fn validate(
         let config_value = serde_json::to_value(&resolved.config)
             .map_err(|e| Failure::could_not_run(Diagnostic::error("internal.serialize", "", e.to_string())))?;
         for target in [Target::Local, Target::Compose, Target::Kubernetes] {
-            // Plugins validate shape, not secrets: no passwords are read here.
-            let input = input_document(&resolved.config, &config_value, target, None, json!({ "users": {} }));
+            // Plugins validate shape, not secrets: no password is read or made here.
+            let secrets = crate::secrets::placeholders(&resolved.config, target);
+            let input = input_document(&resolved.config, &config_value, target, None, secrets);
             let strategy = resolved.config.cache.strategy.as_str();
             let selected = set
                 .strategies

@@ -268,7 +268,8 @@ fn plan_strategy(
         d.location = resolved.locate("/cache/strategy");
         return Err(Failure::invalid(vec![d]));
     };
-    let input = input_document(&resolved.config, config_value, Target::Local, None, json!({ "users": {} }));
+    let secrets = crate::secrets::placeholders(&resolved.config, Target::Local);
+    let input = input_document(&resolved.config, config_value, Target::Local, None, secrets);
     let mut checks = host.validate(plugin, &input)?.value;
     let plan = match host.plan(plugin, &input)?.value {
         Ok(plan) => plan,
