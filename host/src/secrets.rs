@@ -125,12 +125,8 @@ pub fn resolve(config: &Config, target: Target, store: &SecretStore) -> Result<V
     }
     let mut secrets = Map::new();
     secrets.insert("users".into(), Value::Object(users));
-    let tls = &config.security.tls;
-    if tls.enabled {
-        secrets.insert(
-            "tls".into(),
-            json!({ "cert_file": tls.cert_file, "key_file": tls.key_file, "ca_file": tls.ca_file }),
-        );
+    if let Some(tls) = tls_files(config) {
+        secrets.insert("tls".into(), tls);
     }
     Ok(Value::Object(secrets))
 }
@@ -157,14 +153,28 @@ pub fn placeholders(config: &Config, target: Target) -> Value {
     }
     let mut secrets = Map::new();
     secrets.insert("users".into(), Value::Object(users));
-    let tls = &config.security.tls;
-    if tls.enabled {
-        secrets.insert(
-            "tls".into(),
-            json!({ "cert_file": tls.cert_file, "key_file": tls.key_file, "ca_file": tls.ca_file }),
-        );
+    if let Some(tls) = tls_files(config) {
+        secrets.insert("tls".into(), tls);
     }
     Value::Object(secrets)
+}
+
+/// Where the TLS files are: as configured, or — for self-signed
+/// certificates that name no files — `tls/{tls.crt,tls.key,ca.crt}` in the
+/// deployment's folder, where the local backend creates them.
+fn tls_files(config: &Config) -> Option<Value> {
+    let tls = &config.security.tls;
+    if !tls.enabled {
+        return None;
+    }
+    let or = |configured: &str, default: &str| {
+        if configured.is_empty() { default.to_owned() } else { configured.to_owned() }
+    };
+    Some(json!({
+        "cert_file": or(&tls.cert_file, "tls/tls.crt"),
+        "key_file": or(&tls.key_file, "tls/tls.key"),
+        "ca_file": or(&tls.ca_file, "tls/ca.crt"),
+    }))
 }
 
 fn read_secret_file(path: &Path) -> std::io::Result<String> {
