@@ -126,9 +126,11 @@ impl ArtifactSet {
             if let Some(p) = path.parent() {
                 std::fs::create_dir_all(p)?;
             }
+            // Atomicity comes from the final rename; rendered files can be
+            // re-rendered, so they are not fsynced one by one (that made
+            // `--batch` of 1,000 templates disk-bound).
             let mut file = std::fs::File::create(&path)?;
             file.write_all(&artifact.content)?;
-            file.sync_all()?;
             set_mode(&path, artifact)?;
         }
         // Swap: move the old folder aside, move the new one in, drop the old.
