@@ -5,107 +5,11 @@
 use crate::cfg::Cfg;
 use crate::commands::check_rule;
 use crate::input::Input;
+use crate::rules::system_rules;
 use redplate_plugin_sdk::Diagnostic;
 
 /// Roles the `system_users` switch creates, named after their role.
 pub const SYSTEM_ROLES: [&str; 4] = ["replication", "sentinel", "exporter", "probe"];
-
-/// What a replica needs to sync from its master.
-const REPLICATION: &[&str] = &["+psync", "+replconf", "+ping"];
-/// What Sentinel sends to the nodes it watches (Redis Sentinel docs, "ACL").
-const SENTINEL: &[&str] = &[
-    "+multi",
-    "+slaveof",
-    "+ping",
-    "+exec",
-    "+subscribe",
-    "+config|rewrite",
-    "+role",
-    "+publish",
-    "+info",
-    "+client|setname",
-    "+client|kill",
-    "+script|kill",
-];
-/// Read-only server metrics for the Prometheus exporter; no keys.
-const EXPORTER: &[&str] = &[
-    "+ping",
-    "+info",
-    "+config|get",
-    "+slowlog|get",
-    "+slowlog|len",
-    "+latency|latest",
-    "+cluster|info",
-    "+memory|stats",
-];
-/// Data commands a tenant may use on its own keys and channels.
-const TENANT_GRANTS: &[&str] = &[
-    "+@read",
-    "+@write",
-    "+@string",
-    "+@hash",
-    "+@list",
-    "+@set",
-    "+@sortedset",
-    "+@stream",
-    "+@bitmap",
-    "+@hyperloglog",
-    "+@geo",
-    "+@keyspace",
-    "+@transaction",
-    "+@pubsub",
-    "+@connection",
-];
-const TENANT_SCRIPTS: &[&str] =
-    &["+eval", "+evalsha", "+eval_ro", "+evalsha_ro", "+fcall", "+fcall_ro", "+script|load", "+script|exists"];
-/// What a cluster client needs to find the slots (never the key counts or names).
-const TENANT_CLUSTER: &[&str] =
-    &["+cluster|slots", "+cluster|shards", "+cluster|nodes", "+cluster|info", "+cluster|myid", "+cluster|keyslot"];
-/// Explicit denials after the categories: other tenants' key names and counts,
-/// server-wide information, global state (REFERENCE.md §4).
-const TENANT_DENIALS: &[&str] = &[
-    "-@admin",
-    "-@dangerous",
-    "-keys",
-    "-scan",
-    "-randomkey",
-    "-dbsize",
-    "-info",
-    "-slowlog",
-    "-latency",
-    "-config",
-    "-monitor",
-    "-acl",
-    "-memory|stats",
-    "-memory|doctor",
-    "-memory|malloc-stats",
-    "-memory|purge",
-    "-client|list",
-    "-client|kill",
-    "-client|pause",
-    "-client|tracking",
-    "-pubsub",
-    "-function",
-    "-script|flush",
-    "-script|kill",
-    "-script|debug",
-    "-flushall",
-    "-flushdb",
-    "-select",
-    "-swapdb",
-    "-move",
-    "-migrate",
-    "-replicaof",
-    "-slaveof",
-    "-shutdown",
-    "-bgsave",
-    "-bgrewriteaof",
-    "-save",
-    "-debug",
-    "-module",
-    "-cluster|getkeysinslot",
-    "-cluster|countkeysinslot",
-];
 
 /// One line of `users.acl`.
 #[derive(Debug, Clone)]
@@ -177,7 +81,7 @@ impl Ctx<'_> {
     }
 }
 
-fn own(list: &[&str]) -> Vec<String> {
+pub(crate) fn own(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
@@ -279,40 +183,6 @@ pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
     acc
 }
 
-/// The rules of a tenant user after its key and channel patterns.
-pub fn tenant_rules(scripts: bool, cluster: bool, disabled: &[String]) -> Vec<String> {
-    let mut rules = vec!["-@all".to_owned()];
-    rules.extend(own(TENANT_GRANTS));
-    if scripts {
-        rules.extend(own(TENANT_SCRIPTS));
-    }
-    if cluster {
-        rules.extend(own(TENANT_CLUSTER));
-    }
-    rules.extend(own(TENANT_DENIALS));
-    for d in disabled {
-        if !rules.contains(d) {
-            rules.push(d.clone());
-        }
-    }
-    rules
-}
-
-fn system_rules(role: &str) -> Vec<String> {
-    let mut rules = Vec::new();
-    if role == "sentinel" {
-        rules.push("&__sentinel__:hello".to_owned());
-    }
-    rules.push("-@all".to_owned());
-    rules.extend(own(match role {
-        "replication" => REPLICATION,
-        "sentinel" => SENTINEL,
-        "exporter" => EXPORTER,
-        _ => &["+ping"],
-    }));
-    rules
-}
-
 fn default_user(ctx: &Ctx, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> User {
     let enabled = cfg.bool("/security/default_user_enabled").unwrap_or(true);
     let rules = if !enabled {
@@ -376,19 +246,5 @@ pub fn push_pattern(rules: &mut Vec<String>, sigil: char, pattern: &str, pointer
         );
     } else {
         rules.push(format!("{sigil}{pattern}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_built_in_rule_names_a_redis_7_0_command() {
-        for list in [REPLICATION, SENTINEL, EXPORTER, TENANT_GRANTS, TENANT_SCRIPTS, TENANT_CLUSTER, TENANT_DENIALS] {
-            for rule in list {
-                assert_eq!(check_rule(rule), Ok(()), "{rule}");
-            }
-        }
     }
 }

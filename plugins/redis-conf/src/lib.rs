@@ -32,6 +32,7 @@ pub mod conf;
 pub mod input;
 pub mod plan;
 pub mod redis;
+pub mod rules;
 pub mod sentinel;
 pub mod tenants;
 

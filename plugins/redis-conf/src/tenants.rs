@@ -1,8 +1,9 @@
 //! One ACL user per tenant with `key_prefix` isolation: `tenant-<id>`, bound
 //! to `~<prefix>*` and its channels, data commands only (REFERENCE.md §4).
 
-use crate::acl::{Ctx, User, push_pattern, tenant_rules};
+use crate::acl::{Ctx, User, push_pattern};
 use crate::cfg::Cfg;
+use crate::rules::tenant_rules;
 use redplate_plugin_sdk::Diagnostic;
 
 /// The ACL user name of a tenant (its key in `secrets.users`).
