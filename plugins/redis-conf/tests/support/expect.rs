@@ -139,7 +139,11 @@ fn normalize(name: &str, value: &str) -> String {
 /// `CONFIG GET *` on a node, as a map.
 pub fn config_get_all(d: &Deployment, n: &Node) -> BTreeMap<String, String> {
     let reply = d.cli(n, d.admin(), &["CONFIG", "GET", "*"]);
-    let lines: Vec<&str> = reply.stdout.split('\n').collect();
+    let mut lines: Vec<&str> = reply.stdout.split('\n').collect();
+    // The reply is trimmed: a trailing empty value (`save ""` when it comes last) is restored.
+    if lines.len() % 2 == 1 {
+        lines.push("");
+    }
     assert!(lines.len() > 100, "CONFIG GET * on `{}` answered: {} {}", n.name, reply.stdout, reply.stderr);
     lines.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].to_owned(), p[1].to_owned())).collect()
 }
