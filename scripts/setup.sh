@@ -29,14 +29,23 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
-# The validators we did not write, in a virtualenv (.venv, or $REDPLATE_VENV):
-# kubernetes-validate, checkov, docker-compose 1.29 (which needs PyYAML 5.4.1,
-# built without build isolation, so cython<3 and wheel come first).
+# The validators we did not write, in virtualenvs. docker-compose 1.29 needs
+# PyYAML 5.4.1 (built without build isolation, so cython<3 and wheel come
+# first), which also fits checkov 2.2; kubernetes-validate needs a newer
+# jsonschema than that checkov accepts, so it lives in a second virtualenv
+# and is linked into the first: every tool is found in "$venv/bin".
 venv=${REDPLATE_VENV:-$PWD/.venv}
-if [ ! -x "$venv/bin/checkov" ] || [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/docker-compose" ]; then
+if [ ! -x "$venv/bin/checkov" ] || [ ! -x "$venv/bin/docker-compose" ]; then
   echo "setup: creating the validators' virtualenv in $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip wheel "cython<3"
   "$venv/bin/pip" install -q --no-build-isolation pyyaml==5.4.1
-  "$venv/bin/pip" install -q docker-compose kubernetes-validate checkov
+  "$venv/bin/pip" install -q docker-compose checkov
+fi
+if ! "$venv/bin/kubernetes-validate" --version >/dev/null 2>&1 || [ ! -L "$venv/bin/kubernetes-validate" ]; then
+  echo "setup: creating the kubernetes-validate virtualenv in $venv-kv"
+  python3 -m venv "$venv-kv"
+  "$venv-kv/bin/pip" install -q --upgrade pip
+  "$venv-kv/bin/pip" install -q kubernetes-validate
+  ln -sf "$venv-kv/bin/kubernetes-validate" "$venv/bin/kubernetes-validate"
 fi

@@ -112,7 +112,7 @@ fn presets_list_and_show() {
     }
     let o = redplate(&["presets", "show", "production"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("appendfsync: everysec"));
-    let o = redplate(&["presets", "show", "prod"]);
+    let o = redplate(&["presets", "show", "qa"]);
     assert_eq!(o.status.code(), Some(2), "clap refuses an unknown environment");
 }
 
