@@ -40,12 +40,12 @@ if [ ! -x "$venv/bin/checkov" ] || [ ! -x "$venv/bin/docker-compose" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip wheel "cython<3"
   "$venv/bin/pip" install -q --no-build-isolation pyyaml==5.4.1
-  "$venv/bin/pip" install -q docker-compose checkov
+  "$venv/bin/pip" install -q docker-compose==1.29.2 checkov==2.2.231
 fi
 if ! "$venv/bin/kubernetes-validate" --version >/dev/null 2>&1 || [ ! -L "$venv/bin/kubernetes-validate" ]; then
   echo "setup: creating the kubernetes-validate virtualenv in $venv-kv"
   python3 -m venv "$venv-kv"
   "$venv-kv/bin/pip" install -q --upgrade pip
-  "$venv-kv/bin/pip" install -q kubernetes-validate
+  "$venv-kv/bin/pip" install -q kubernetes-validate==1.37.0
   ln -sf "$venv-kv/bin/kubernetes-validate" "$venv/bin/kubernetes-validate"
 fi
