@@ -184,6 +184,8 @@ impl Default for Compose {
 
 #[derive(Debug, Deserialize)]
 pub struct Topology {
+    #[serde(default)]
+    pub mode: String,
     pub nodes: Vec<Node>,
 }
 

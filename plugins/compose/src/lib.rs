@@ -8,6 +8,7 @@
 //! every string quoted, then passed through the host's `render` with the
 //! overridable template `compose.yaml` (data: `project`, `body`, `document`).
 
+mod cluster;
 mod input;
 mod services;
 mod yaml;
@@ -134,7 +135,19 @@ fn plan(input: &Input) -> Result<Ctx<'_>, Vec<Diagnostic>> {
     } else {
         (None, None)
     };
-    for cred in probe.iter().chain(exporter.iter()) {
+    let admin = if input.topology.mode == "cluster" {
+        let admin = c.security.auth_enabled.then(|| credential(input, "admin")).flatten();
+        if c.security.auth_enabled && admin.is_none() {
+            diagnostics.push(
+                Diagnostic::warning("compose.no-cluster-admin", "/config/security/users", "auth is on but no admin, or `default`, password is known: the cluster is not formed automatically")
+                    .with_hint("add a user with `role: admin` and a password, then re-render; or run `redis-cli --cluster create` by hand"),
+            );
+        }
+        admin
+    } else {
+        None
+    };
+    for cred in probe.iter().chain(exporter.iter()).chain(admin.iter()) {
         if !shell_safe(&cred.user) {
             errors.push(
                 Diagnostic::error(
@@ -147,7 +160,7 @@ fn plan(input: &Input) -> Result<Ctx<'_>, Vec<Diagnostic>> {
         }
     }
     let tls = tls_paths(input, &mut errors);
-    Ok(Ctx { input, project, probe, exporter, tls, diagnostics, errors })
+    Ok(Ctx { input, project, probe, exporter, admin, tls, diagnostics, errors })
 }
 
 /// The user a container of `role` authenticates as: a config user with that
@@ -214,6 +227,10 @@ fn document(ctx: &Ctx<'_>) -> Yaml {
             _ => {}
         }
     }
+    let cluster_init = input.topology.mode == "cluster" && (ctx.admin.is_some() || !input.config.security.auth_enabled);
+    if cluster_init {
+        services.push(format!("{}-cluster-init", ctx.project), ctx.cluster_init_service(&data_nodes));
+    }
     if monitoring {
         if let Some(cred) = &ctx.exporter {
             services.push(format!("{}-exporter-auth", ctx.project), ctx.exporter_auth_service(cred, &data_nodes));
@@ -233,7 +250,8 @@ fn document(ctx: &Ctx<'_>) -> Yaml {
     }
     let mut secrets = MapBuilder::new();
     let mut seen = Vec::new();
-    for c in ctx.probe.iter().chain(ctx.exporter.iter().filter(|_| monitoring)) {
+    let admin = ctx.admin.iter().filter(|_| cluster_init);
+    for c in ctx.probe.iter().chain(ctx.exporter.iter().filter(|_| monitoring)).chain(admin) {
         if !seen.contains(&c.secret) {
             seen.push(c.secret.clone());
             secrets.push(

@@ -28,6 +28,8 @@ pub struct Ctx<'a> {
     pub project: String,
     pub probe: Option<Cred>,
     pub exporter: Option<Cred>,
+    /// Forms the cluster (mode `cluster`): an admin, or `default`.
+    pub admin: Option<Cred>,
     pub tls: Option<TlsPaths>,
     pub diagnostics: Vec<Diagnostic>,
     pub errors: Vec<Diagnostic>,
@@ -50,7 +52,7 @@ impl TlsPaths {
     fn mount(&self, path: &str) -> String {
         format!("../tls/{}:{path}:ro", base_name(path))
     }
-    fn cli_args(&self) -> String {
+    pub(crate) fn cli_args(&self) -> String {
         let mut s = format!(" --tls --cacert {}", self.ca);
         if self.client_cert {
             s.push_str(&format!(" --cert {} --key {}", self.cert, self.key));
@@ -90,7 +92,7 @@ impl Ctx<'_> {
         self.image(&format!("{}:{tag}", d.image))
     }
 
-    fn labels(&self, node: &str, role: &str) -> Yaml {
+    pub(crate) fn labels(&self, node: &str, role: &str) -> Yaml {
         let mut m = MapBuilder::new()
             .put("com.redplate.deployment", Yaml::s(&self.project))
             .put("com.redplate.node", Yaml::s(node))
@@ -102,7 +104,7 @@ impl Ctx<'_> {
     }
 
     /// The hardening every container gets.
-    fn harden(&self, m: MapBuilder, user: &str) -> MapBuilder {
+    pub(crate) fn harden(&self, m: MapBuilder, user: &str) -> MapBuilder {
         let sc = &self.input.config.kubernetes.security_context;
         let mut m = m.put("user", Yaml::s(user));
         if sc.read_only_root_filesystem {
@@ -117,7 +119,7 @@ impl Ctx<'_> {
         m
     }
 
-    fn restart(&self) -> Yaml {
+    pub(crate) fn restart(&self) -> Yaml {
         Yaml::s(match self.compose().restart.as_str() {
             "no" => "no",
             "always" => "always",
@@ -126,7 +128,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn networks(&self) -> Option<Yaml> {
+    pub(crate) fn networks(&self) -> Option<Yaml> {
         let n = &self.compose().network;
         (!n.is_empty()).then(|| Yaml::strs([n.clone()]))
     }
@@ -168,7 +170,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn tls_for(&self, node: &Node) -> Option<&TlsPaths> {
+    pub(crate) fn tls_for(&self, node: &Node) -> Option<&TlsPaths> {
         let tls = self.tls.as_ref()?;
         if node.is_data() || self.input.config.security.tls.sentinel { Some(tls) } else { None }
     }
@@ -209,7 +211,7 @@ impl Ctx<'_> {
         )
     }
 
-    fn healthy(names: impl IntoIterator<Item = String>) -> Yaml {
+    pub(crate) fn healthy(names: impl IntoIterator<Item = String>) -> Yaml {
         let mut m = MapBuilder::new();
         for n in names {
             m.push(n, MapBuilder::new().put("condition", Yaml::s("service_healthy")).build());

@@ -146,7 +146,12 @@ fn services_follow_the_topology_and_are_hardened() {
         let exporter = config["monitoring"]["exporter"].as_bool() == Some(true);
         let data = nodes.iter().filter(|n| n["role"] != "sentinel").count();
         let auth_init = usize::from(exporter && config["security"]["auth_enabled"].as_bool() == Some(true));
-        let expected = nodes.len() + if exporter { data + auth_init } else { 0 };
+        let auth = config["security"]["auth_enabled"].as_bool() == Some(true);
+        let users = case.input["secrets"]["users"].as_object().cloned().unwrap_or_default();
+        let cluster = case.input["topology"]["mode"] == "cluster";
+        let cluster_init =
+            usize::from(cluster && (!auth || users.contains_key("default") || users.contains_key("admin")));
+        let expected = nodes.len() + if exporter { data + auth_init } else { 0 } + cluster_init;
         assert_eq!(services.len(), expected, "{}: services {:?}", case.name, services.keys().collect::<Vec<_>>());
         let publish = config["compose"]["publish_ports"].as_bool() == Some(true);
         for (name, s) in services {
@@ -158,7 +163,11 @@ fn services_follow_the_topology_and_are_hardened() {
             assert!(!user.is_empty() && !user.starts_with("0") && !user.starts_with("root"), "{ctx}: user {user:?}");
             let image = s["image"].as_str().unwrap_or("");
             assert!(image.starts_with("redis:") || image.starts_with("oliver006/redis_exporter:"), "{ctx}: {image}");
-            assert_eq!(s.get("ports").is_some(), publish && !name.ends_with("exporter-auth"), "{ctx}: ports");
+            let one_shot = name.ends_with("-exporter-auth") || name.ends_with("-cluster-init");
+            assert_eq!(s.get("ports").is_some(), publish && !one_shot, "{ctx}: ports");
+            if one_shot {
+                assert_eq!(s["restart"], "no", "{ctx}");
+            }
         }
         for n in &nodes {
             let name = n["name"].as_str().unwrap_or_default();
