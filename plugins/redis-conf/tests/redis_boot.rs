@@ -258,6 +258,38 @@ fn check_sentinels(d: &Deployment) {
                 && field("num-other-sentinels") == (sentinels.len() - 1).to_string();
             if ok { Ok(true) } else { Err(format!("SENTINEL master: {}", fields.join(" "))) }
         });
+        check_sentinel_settings(d, s, &name);
+    }
+}
+
+/// What each sentinel reports equals what the config asked for.
+fn check_sentinel_settings(d: &Deployment, s: &redplate_config::topology::Node, name: &str) {
+    let c = &d.config.sentinel;
+    let pairs = |args: &[&str]| -> Vec<(String, String)> {
+        let reply = d.cli(s, Who::Sentinel, args).stdout;
+        let mut lines: Vec<&str> = reply.split('\n').collect();
+        if lines.len() % 2 == 1 {
+            lines.push("");
+        }
+        lines.chunks(2).map(|p| (p[0].to_owned(), p[1].to_owned())).collect()
+    };
+    let master = pairs(&["SENTINEL", "master", name]);
+    let config = pairs(&["SENTINEL", "CONFIG", "GET", "*"]);
+    let yn = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let announce_ip =
+        if c.announce_hostnames && d.config.network.announce_hostname { s.hostname.clone() } else { String::new() };
+    let want = [
+        (&master, "quorum", c.quorum.to_string()),
+        (&master, "down-after-milliseconds", c.down_after.as_millis().to_string()),
+        (&master, "failover-timeout", c.failover_timeout.as_millis().to_string()),
+        (&master, "parallel-syncs", c.parallel_syncs.to_string()),
+        (&config, "resolve-hostnames", yn(c.resolve_hostnames)),
+        (&config, "announce-hostnames", yn(c.announce_hostnames)),
+        (&config, "announce-ip", announce_ip),
+    ];
+    for (list, key, value) in want {
+        let got = list.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        assert_eq!(got, Some(value.as_str()), "`{}` reports `{key}`", s.name);
     }
 }
 
