@@ -379,6 +379,53 @@ fn production_sentinel_fails_over() {
     }
 }
 
+/// The branches the presets leave out: TLS next to a plain port with client
+/// certificates required, the `default` user on with a password, AOF only, an
+/// absolute `maxmemory`, and non-default timers.
+#[test]
+fn staging_variant_boots() {
+    let mut s = spec(Environment::Staging, "replication");
+    s.sets.extend(
+        [
+            "security.default_user_enabled=true",
+            "security.tls.disable_plain_port=false",
+            "security.tls.client_auth=required",
+            "persistence.mode=aof",
+            "persistence.appendfsync=always",
+            "memory.maxmemory=100mb",
+            "memory.maxmemory_policy=volatile-lfu",
+            "replication.diskless_load=on_empty_db",
+            "replication.replicas=1",
+            "performance.timeout=300s",
+            "performance.hz=20",
+            "performance.maxclients=500",
+            "performance.io_threads=2",
+        ]
+        .map(String::from),
+    );
+    if !tools_present("staging variant") {
+        return;
+    }
+    let d = Deployment::start(&s);
+    check_replication(&d);
+    for n in d.data_nodes() {
+        let bad = expect::check_node(&d, &n);
+        assert!(bad.is_empty(), "`{}` differs from its config:\n  {}", n.name, bad.join("\n  "));
+        assert!(n.ports.client.is_some() && n.ports.tls.is_some(), "both ports");
+    }
+    let m = master(&d);
+    assert_eq!(d.cli(&m, Who::User("default"), &["SET", "k", "v"]).stdout, "OK", "default user with its password");
+    let reply = d.cli(&m, Who::User("default"), &["FLUSHALL"]);
+    assert!(reply.denied(), "default keeps the disabled commands off: {reply:?}");
+    // `tls-auth-clients yes`: a client without a certificate is turned away.
+    let tls = d.tls.clone().expect("tls");
+    let mut cmd = std::process::Command::new("redis-cli");
+    cmd.args(["-h", "127.0.0.1", "-p", &d.port(&m).to_string(), "--tls", "--cacert", &tls.ca, "PING"]);
+    let reply = support::cli::run(cmd, None, TIMEOUT);
+    assert_ne!(reply.stdout, "PONG", "a client without a certificate was served");
+    check_acl(&d);
+}
+
 macro_rules! matrix {
     ($($name:ident: $preset:ident, $mode:literal;)*) => {
         $(
