@@ -7,7 +7,7 @@
 #[path = "../../compose/tests/common/mod.rs"]
 mod common;
 
-use common::{input_for, missing_tool, write, write_placeholders};
+use common::{input_for, make_certs, missing_tool, write, write_placeholders};
 use plugin_backup::Plugin;
 use redplate_config::Target;
 use redplate_config::model::Environment;
@@ -31,28 +31,37 @@ fn free_port() -> u16 {
 /// file); killed on drop, even when the test panics.
 struct Redis {
     port: u16,
+    /// The CA certificate, when the server speaks TLS only.
+    ca: Option<PathBuf>,
     conf: PathBuf,
     pidfile: PathBuf,
     log: PathBuf,
 }
 
 impl Redis {
-    fn start(root: &Path, aof: bool) -> Redis {
+    fn start(root: &Path, aof: bool, tls: Option<&Path>) -> Redis {
         let data = root.join("data");
         std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
         let port = free_port();
         let conf = root.join("redis.conf");
         let pidfile = root.join("redis.pid");
         let log = root.join("redis.log");
+        let listen = match tls {
+            Some(d) => format!(
+                "port 0\ntls-port {port}\ntls-cert-file {0}/tls.crt\ntls-key-file {0}/tls.key\ntls-ca-cert-file {0}/ca.crt\ntls-auth-clients no\ntls-replication yes\n",
+                d.display()
+            ),
+            None => format!("port {port}\n"),
+        };
         let text = format!(
-            "port {port}\nbind 127.0.0.1\ndir {}\ndbfilename dump.rdb\nappendonly {}\nappenddirname appendonlydir\nsave \"\"\ndaemonize yes\npidfile {}\nlogfile {}\nenable-debug-command yes\nuser default on >{PASSWORD} ~* &* +@all\n",
+            "{listen}bind 127.0.0.1\ndir {}\ndbfilename dump.rdb\nappendonly {}\nappenddirname appendonlydir\nsave \"\"\ndaemonize yes\npidfile {}\nlogfile {}\nenable-debug-command yes\nuser default on >{PASSWORD} ~* &* +@all\n",
             data.display(),
             if aof { "yes" } else { "no" },
             pidfile.display(),
             log.display(),
         );
         write(&conf, &text);
-        let r = Redis { port, conf, pidfile, log };
+        let r = Redis { port, ca: tls.map(|d| d.join("ca.crt")), conf, pidfile, log };
         let out = Command::new("redis-server").arg(&r.conf).output().unwrap_or_else(|e| panic!("redis-server: {e}"));
         assert!(out.status.success(), "redis-server failed: {}", String::from_utf8_lossy(&out.stderr));
         r.wait_up(Duration::from_secs(15));
@@ -81,12 +90,12 @@ impl Redis {
     }
 
     fn try_cli(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .env("REDISCLI_AUTH", PASSWORD)
-            .output()
-            .ok()?;
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some(ca) = &self.ca {
+            cmd.arg("--tls").arg("--cacert").arg(ca);
+        }
+        let out = cmd.args(args).env("REDISCLI_AUTH", PASSWORD).output().ok()?;
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
@@ -151,7 +160,7 @@ fn run(script: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
     Run { out: cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display())) }
 }
 
-fn round_trip(aof: bool, compression: &str, method: &str) {
+fn round_trip(aof: bool, compression: &str, method: &str, tls: bool) {
     for tool in ["redis-server", "redis-cli", "openssl", "sha256sum", "timeout", compression] {
         if !has(tool) {
             return missing_tool(tool, "the backup round trip");
@@ -159,6 +168,10 @@ fn round_trip(aof: bool, compression: &str, method: &str) {
     }
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let root = root.path();
+    let certs = root.join("certs");
+    if tls {
+        make_certs(&certs);
+    }
     // Render from a real template: development preset + auth + the backup settings under test.
     let sets = [
         "security.auth_enabled=true".to_owned(),
@@ -169,6 +182,15 @@ fn round_trip(aof: bool, compression: &str, method: &str) {
         "backup.retention_count=2".to_owned(),
         "backup.timeout=60s".to_owned(),
     ];
+    let tls_sets = [
+        "security.tls.enabled=true".to_owned(),
+        "security.tls.disable_plain_port=true".to_owned(),
+        "security.tls.cert_source=files".to_owned(),
+        format!("security.tls.cert_file={}/tls.crt", certs.display()),
+        format!("security.tls.key_file={}/tls.key", certs.display()),
+        format!("security.tls.ca_file={}/ca.crt", certs.display()),
+    ];
+    let sets: Vec<String> = sets.into_iter().chain(tls_sets.into_iter().filter(|_| tls)).collect();
     let input = input_for("deployment:\n  name: rt\n", "rt.yaml", Some(Environment::Development), &sets, Target::Local);
     write_placeholders(root, &input);
     let out = Plugin::generate(&input.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:#?}"));
@@ -179,7 +201,10 @@ fn round_trip(aof: bool, compression: &str, method: &str) {
     let rand = Command::new("openssl").args(["rand", "-hex", "32"]).output().unwrap_or_else(|e| panic!("{e}"));
     write(&key, &String::from_utf8_lossy(&rand.stdout));
 
-    let redis = Redis::start(root, aof);
+    let backup_sh = std::fs::read_to_string(root.join("backup/backup.sh")).unwrap_or_default();
+    // With TLS the rendered defaults alone must reach the server (only the port is overridden).
+    assert_eq!(backup_sh.contains("DEFAULT_REDIS_TLS='1'"), tls);
+    let redis = Redis::start(root, aof, tls.then_some(certs.as_path()));
     let keys = redis.cli(&["EVAL", FILL, "0"]);
     assert!(keys.parse::<u32>().unwrap_or(0) >= 3500, "only {keys} keys written");
     let digest = redis.cli(&["DEBUG", "DIGEST"]);
@@ -271,15 +296,20 @@ fn round_trip(aof: bool, compression: &str, method: &str) {
 
 #[test]
 fn rdb_only_zstd_encrypted_round_trip_from_the_data_dir() {
-    round_trip(false, "zstd", "datadir");
+    round_trip(false, "zstd", "datadir", false);
 }
 
 #[test]
 fn aof_gzip_encrypted_round_trip_over_redis_cli_rdb() {
-    round_trip(true, "gzip", "rdb");
+    round_trip(true, "gzip", "rdb", false);
 }
 
 #[test]
 fn aof_zstd_encrypted_round_trip() {
-    round_trip(true, "zstd", "auto");
+    round_trip(true, "zstd", "auto", false);
+}
+
+#[test]
+fn tls_only_round_trip_with_the_rendered_tls_settings() {
+    round_trip(true, "zstd", "rdb", true);
 }

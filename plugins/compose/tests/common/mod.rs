@@ -151,3 +151,54 @@ pub fn missing_tool(tool: &str, why: &str) {
     }
     eprintln!("SKIPPED: `{tool}` not found ({why}); install it or set CI=true to make this a failure");
 }
+
+/// A throwaway CA and a server certificate for `localhost`/127.0.0.1 in
+/// `dir` (`ca.crt`, `tls.crt`, `tls.key`), made with openssl.
+pub fn make_certs(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+    let ext = dir.join("san.ext");
+    write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=redplate-test-ca",
+        ],
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=localhost"],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "tls.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    ];
+    for args in steps {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
