@@ -6,6 +6,7 @@
 //! only module that names wasmtime), `artifact`, `templates`.
 
 pub mod artifact;
+pub mod backend;
 pub mod cli;
 pub mod exit;
 pub mod ops;

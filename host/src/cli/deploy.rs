@@ -1,27 +1,319 @@
 //! Deployment commands (deploy, list, status, logs, stop, start, destroy,
-//! apply): clap structs and their dispatch to `ops::deploy`.
+//! apply): clap structs, their dispatch to `ops::deploy`, and how their
+//! results look (connection info, status tables, JSON).
 
-use super::GlobalArgs;
+use super::{Format, GlobalArgs};
+use crate::backend::registry::Record;
+use crate::backend::{Progress, Silent, Status};
 use crate::exit::{ExitStatus, Failure};
+use crate::ops::deploy as ops;
+use crate::plugin::{HostOptions, Limits, PluginHost, default_cache_dir};
 use clap::Subcommand;
 use redplate_config::Diagnostic;
+use redplate_config::model::Environment;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
-    /// Deploy a template with the local backend.
+    /// Deploy a template with the local backend: render it for `local`,
+    /// start every node on free ports and wait until it is ready.
     Deploy {
-        /// The template.
-        template: std::path::PathBuf,
+        /// The template (YAML, JSON or TOML).
+        template: PathBuf,
+        /// The deployment's name (default: the template's `deployment.name`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The preset to layer under it (overrides the template's `extends`).
+        #[arg(long, value_name = "ENV")]
+        preset: Option<Environment>,
+        /// Set a value: `--set sentinel.down_after=2s` (repeatable; typed).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Print the connection info as text or JSON (the registry record).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// List the deployments.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Show every node: role, pid, port, up/down, memory, replication, sentinels' view, cluster slots.
+    Status {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print the end of each node's log (or one node's).
+    Logs {
+        name: String,
+        /// Only this node.
+        #[arg(long)]
+        node: Option<String>,
+        /// How many lines per node.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: usize,
+    },
+    /// Stop every process of a deployment; data is kept.
+    Stop { name: String },
+    /// Start the processes of a deployment that are not running, on its kept ports.
+    Start { name: String },
+    /// Stop a deployment and forget it; its data stays unless `--purge`.
+    Destroy {
+        name: String,
+        /// Remove the data, logs and generated passwords too.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Re-render a changed template and apply the difference to a running deployment.
+    Apply {
+        name: String,
+        /// The changed template.
+        template: PathBuf,
+        /// Set a value (repeatable), on top of those given at deploy time.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
     },
 }
 
-/// Runs a deployment command.
-pub fn run(command: &DeployCommand, _global: &GlobalArgs) -> Result<ExitStatus, Failure> {
-    match command {
-        DeployCommand::Deploy { template } => Err(Failure::could_not_run(Diagnostic::error(
-            "deploy.unavailable",
-            "",
-            format!("cannot deploy `{}`: the local backend is not built yet", template.display()),
-        ))),
+/// A spinner on stderr, shown only on a terminal and without `--quiet`.
+struct Spinner {
+    bar: indicatif::ProgressBar,
+}
+
+impl Spinner {
+    fn new(global: &GlobalArgs) -> Option<Spinner> {
+        if global.quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(Spinner { bar })
     }
+}
+
+impl Progress for Spinner {
+    fn step(&self, message: &str) {
+        self.bar.set_message(message.to_owned());
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn host(global: &GlobalArgs) -> Result<PluginHost, Failure> {
+    let cache_dir = if global.no_cache { None } else { global.cache_dir.clone().or_else(default_cache_dir) };
+    PluginHost::new(HostOptions { cache_dir, limits: Limits::default(), templates_dir: None })
+        .map_err(|e| Failure::could_not_run(Diagnostic::error("host.start", "", e.to_string())))
+}
+
+fn json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+/// Runs a deployment command.
+pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, Failure> {
+    let home = crate::secrets::redplate_home();
+    let spinner = Spinner::new(global);
+    let progress: &dyn Progress = match &spinner {
+        Some(s) => s,
+        None => &Silent,
+    };
+    let started = Instant::now();
+    match command {
+        DeployCommand::Deploy { template, name, preset, sets, format } => {
+            let host = host(global)?;
+            let ctx = ops::Context { home, host: &host, plugin_dirs: &global.plugin_dir, progress };
+            let req = ops::DeployRequest {
+                template: template.clone(),
+                name: name.clone(),
+                preset: *preset,
+                sets: sets.clone(),
+            };
+            let record = ops::deploy(&ctx, &req)?;
+            drop(spinner);
+            match format {
+                Format::Json => json(&record),
+                Format::Human => connection_info(&record, started.elapsed()),
+            }
+        }
+        DeployCommand::List { format } => {
+            let records = ops::list(&home)?;
+            match format {
+                Format::Json => json(&records),
+                Format::Human => {
+                    println!("{:20} {:12} {:10} {:6} {:6} STATE FOLDER", "NAME", "MODE", "STATE", "NODES", "PORT");
+                    for r in &records {
+                        let port = r.data_nodes().next().map(|n| n.port).unwrap_or(0);
+                        println!(
+                            "{:20} {:12} {:10} {:6} {:6} {}",
+                            r.name,
+                            format!("{:?}", r.mode).to_lowercase(),
+                            r.state.to_string(),
+                            r.nodes.len(),
+                            port,
+                            r.state_dir.display()
+                        );
+                    }
+                }
+            }
+        }
+        DeployCommand::Status { name, format } => {
+            let (record, status) = ops::status(&home, name)?;
+            match format {
+                Format::Json => json(&status),
+                Format::Human => print_status(&record, &status),
+            }
+        }
+        DeployCommand::Logs { name, node, lines } => {
+            for (node, text) in ops::logs(&home, name, node.as_deref(), *lines)? {
+                println!("==> {node} <==");
+                println!("{text}");
+            }
+        }
+        DeployCommand::Stop { name } => {
+            ops::stop(&home, name, progress)?;
+            drop(spinner);
+            if !global.quiet {
+                eprintln!("stopped `{name}` in {:.1} s (data kept)", started.elapsed().as_secs_f64());
+            }
+        }
+        DeployCommand::Start { name } => {
+            ops::start(&home, name, progress)?;
+            drop(spinner);
+            if !global.quiet {
+                eprintln!("started `{name}` in {:.1} s", started.elapsed().as_secs_f64());
+            }
+        }
+        DeployCommand::Destroy { name, purge } => {
+            ops::destroy(&home, name, *purge, progress)?;
+            drop(spinner);
+            if !global.quiet {
+                let what = if *purge { "destroyed, data removed" } else { "destroyed, data kept" };
+                eprintln!("`{name}` {what}");
+            }
+        }
+        DeployCommand::Apply { name, template, sets } => {
+            let host = host(global)?;
+            let ctx = ops::Context { home, host: &host, plugin_dirs: &global.plugin_dir, progress };
+            let report = ops::apply(&ctx, name, template, sets)?;
+            drop(spinner);
+            for line in &report {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(ExitStatus::Ok)
+}
+
+fn connection_info(r: &Record, took: Duration) {
+    let data: Vec<_> = r.data_nodes().collect();
+    let sentinels: Vec<_> = r.sentinels().collect();
+    println!(
+        "deployed `{}` ({}, {} data nodes{}) in {:.1} s",
+        r.name,
+        format!("{:?}", r.mode).to_lowercase(),
+        data.len(),
+        if sentinels.is_empty() { String::new() } else { format!(", {} sentinels", sentinels.len()) },
+        took.as_secs_f64()
+    );
+    println!("  state folder: {}", r.state_dir.display());
+    println!("  host:         127.0.0.1");
+    for n in &data {
+        let role = match n.role {
+            redplate_config::Role::Master => "master ",
+            _ => "replica",
+        };
+        println!("  {role}       {} port {}{}", n.name, n.port, if n.tls { " (TLS)" } else { "" });
+    }
+    for s in &sentinels {
+        println!("  sentinel      {} port {}{}", s.name, s.port, if s.tls { " (TLS)" } else { "" });
+    }
+    if let Some(m) = &r.master_name {
+        println!("  master name:  {m}");
+    }
+    if !r.users.is_empty() {
+        println!(
+            "  users:        {} (passwords in {}/secrets/<user>.password)",
+            r.users.join(", "),
+            r.state_dir.display()
+        );
+    }
+    if let (Some(u), Some(f)) = (&r.admin_user, &r.admin_password_file) {
+        println!("  admin user:   {u} (local use only; password in {})", r.path(f).display());
+    }
+    for a in &r.adjustments {
+        println!("  adjusted:     {a}");
+    }
+    if let Some(n) = data.first() {
+        let mut cmd = String::new();
+        if let Some(f) = &r.admin_password_file {
+            cmd.push_str(&format!("REDISCLI_AUTH=$(cat {}) ", r.path(f).display()));
+        }
+        cmd.push_str(&format!("redis-cli -p {}", n.port));
+        if r.mode == redplate_config::model::Mode::Cluster {
+            cmd.push_str(" -c");
+        }
+        if let Some(t) = r.tls.as_ref().filter(|_| n.tls) {
+            cmd.push_str(&format!(
+                " --tls --cacert {} --cert {} --key {}",
+                t.ca_file.display(),
+                t.cert_file.display(),
+                t.key_file.display()
+            ));
+        }
+        if let Some(u) = &r.admin_user {
+            cmd.push_str(&format!(" --user {u}"));
+        }
+        println!("  try:          {cmd} ping");
+    }
+}
+
+fn print_status(r: &Record, s: &Status) {
+    println!("{} ({}, local): {}", s.name, s.mode, s.state);
+    println!(
+        "{:24} {:9} {:>8} {:>6} {:5} {:>10} {:>12} {:>8}  MASTER / SLOTS",
+        "NODE", "ROLE", "PID", "PORT", "UP", "MEMORY", "OFFSET", "LAG"
+    );
+    let dash = || "-".to_owned();
+    for n in &s.nodes {
+        println!(
+            "{:24} {:9} {:>8} {:>6} {:5} {:>10} {:>12} {:>8}  {}",
+            n.name,
+            n.role,
+            n.pid.map(|p| p.to_string()).unwrap_or_else(dash),
+            n.port,
+            if n.up { "up" } else { "DOWN" },
+            n.used_memory.map(human_bytes).unwrap_or_else(dash),
+            n.repl_offset.map(|o| o.to_string()).unwrap_or_else(dash),
+            n.lag_bytes.map(|o| o.to_string()).unwrap_or_else(dash),
+            n.master.clone().or_else(|| n.slots.clone()).unwrap_or_default()
+        );
+    }
+    for v in &s.sentinel_views {
+        let name = r.master_name.as_deref().unwrap_or("");
+        println!("sentinel {} sees master `{name}` at {}", v.sentinel, v.master.as_deref().unwrap_or("(down)"));
+    }
+    if let Some(c) = &s.cluster_state {
+        println!("cluster_state: {c}");
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "K", "M", "G"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1}{}", UNITS[u])
 }

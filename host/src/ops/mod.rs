@@ -2,5 +2,6 @@
 //! settings. The CLI and (later) the REST API are thin wrappers over these.
 
 pub mod config;
+pub mod deploy;
 pub mod plugins;
 pub mod render;

@@ -1,0 +1,187 @@
+//! The local backend: the topology as `redis-server` / `redis-sentinel`
+//! processes on this machine, one state folder per deployment
+//! (`$REDPLATE_HOME/deployments/<name>/`: the rendered tree, `data/<node>`,
+//! `logs/<node>.log`, `tls/`), every process started with that folder as its
+//! working directory because the rendered configs use paths relative to it.
+//!
+//! Must not render or read templates (that is `ops::deploy`), and talks to
+//! Redis only through `redis-cli` ([`cli`]).
+
+pub mod cli;
+pub mod files;
+pub mod process;
+pub mod ready;
+pub mod status;
+pub mod tls;
+
+use super::registry::{NodeRecord, Record};
+use super::{Backend, BackendError, Progress, Status};
+use redplate_config::model::Mode;
+use std::collections::BTreeMap;
+use std::process::Child;
+use std::time::Duration;
+
+/// How long a node gets to save and exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// The local backend.
+pub struct LocalBackend {
+    /// Seconds to wait for readiness.
+    pub timeout_secs: u64,
+}
+
+impl Default for LocalBackend {
+    fn default() -> Self {
+        LocalBackend { timeout_secs: 120 }
+    }
+}
+
+impl LocalBackend {
+    /// Starts the nodes that are not running and waits until the deployment
+    /// is ready; records the pids. Data nodes first, sentinels once the
+    /// replicas are in sync (so their first look at the master sees them all).
+    fn start_nodes(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError> {
+        let deadline = ready::Deadline::after(self.timeout_secs);
+        let mut children: BTreeMap<String, Child> = BTreeMap::new();
+        let data: Vec<usize> =
+            (0..record.nodes.len()).filter(|i| record.nodes[*i].role != redplate_config::Role::Sentinel).collect();
+        let sentinels: Vec<usize> = (0..record.nodes.len()).filter(|i| !data.contains(i)).collect();
+        progress.step(&format!("starting {} redis-server processes", data.len()));
+        self.spawn_dead(record, &data, &mut children)?;
+        let nodes: Vec<&NodeRecord> = data.iter().map(|i| &record.nodes[*i]).collect();
+        ready::wait_up(record, &nodes, &mut children, &deadline)?;
+        match record.mode {
+            Mode::Cluster => {
+                progress.step("forming the cluster");
+                ready::form_cluster(record, &deadline)?;
+            }
+            _ if data.len() > 1 => {
+                progress.step("waiting for the replicas to sync");
+                ready::wait_replicas(record, &deadline)?;
+            }
+            _ => {}
+        }
+        if !sentinels.is_empty() {
+            progress.step(&format!("starting {} sentinels", sentinels.len()));
+            self.spawn_dead(record, &sentinels, &mut children)?;
+            let nodes: Vec<&NodeRecord> = sentinels.iter().map(|i| &record.nodes[*i]).collect();
+            ready::wait_up(record, &nodes, &mut children, &deadline)?;
+            progress.step("waiting for the sentinels to agree on the master");
+            ready::wait_sentinels(record, &deadline)?;
+            // A restarted old master is turned into a replica by the sentinels.
+            ready::wait_replicas(record, &deadline)?;
+        }
+        Ok(())
+    }
+
+    fn spawn_dead(
+        &self,
+        record: &mut Record,
+        which: &[usize],
+        children: &mut BTreeMap<String, Child>,
+    ) -> Result<(), BackendError> {
+        for &i in which {
+            if record.nodes[i].pid.is_some_and(process::alive) {
+                continue;
+            }
+            let child = process::spawn(record, &record.nodes[i])?;
+            record.nodes[i].pid = Some(child.id());
+            children.insert(record.nodes[i].name.clone(), child);
+        }
+        Ok(())
+    }
+
+    /// Stops every process: sentinels first (so they do not fail over while
+    /// the data nodes go), then replicas, then masters. Data is kept.
+    pub fn stop(&self, record: &mut Record, progress: &dyn Progress) {
+        progress.step(&format!("stopping {} processes", record.nodes.iter().filter(|n| n.pid.is_some()).count()));
+        let order = |r: redplate_config::Role| match r {
+            redplate_config::Role::Sentinel => 0,
+            redplate_config::Role::Replica => 1,
+            redplate_config::Role::Master => 2,
+        };
+        for rank in 0..3 {
+            // Each rank in parallel: SIGTERM all, then wait for all.
+            let pids: Vec<u32> = record
+                .nodes
+                .iter()
+                .filter(|n| order(n.role) == rank)
+                .filter_map(|n| n.pid)
+                .filter(|p| process::alive(*p))
+                .collect();
+            for p in &pids {
+                process::signal(*p, "TERM");
+            }
+            for p in &pids {
+                process::stop(*p, STOP_GRACE);
+            }
+        }
+        for n in &mut record.nodes {
+            n.pid = None;
+        }
+    }
+
+    /// The tail of a node's log (or of every node's).
+    pub fn logs(
+        &self,
+        record: &Record,
+        node: Option<&str>,
+        lines: usize,
+    ) -> Result<Vec<(String, String)>, BackendError> {
+        let names: Vec<&str> = match node {
+            Some(n) => {
+                if record.node(n).is_none() {
+                    return Err(BackendError::UnknownNode { deployment: record.name.clone(), node: n.into() });
+                }
+                vec![n]
+            }
+            None => record.nodes.iter().map(|n| n.name.as_str()).collect(),
+        };
+        Ok(names.into_iter().map(|n| (n.to_owned(), files::tail(&record.log_file(n), lines))).collect())
+    }
+}
+
+impl Backend for LocalBackend {
+    fn apply(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError> {
+        self.start_nodes(record, progress)
+    }
+
+    fn status(&self, record: &Record) -> Result<Status, BackendError> {
+        Ok(status::status(record))
+    }
+
+    fn scale(&self, _: &mut Record, _: u8, _: &dyn Progress) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported { backend: "local", operation: "scale" })
+    }
+
+    fn destroy(&self, record: &Record, purge: bool, progress: &dyn Progress) -> Result<(), BackendError> {
+        let mut r = record.clone();
+        self.stop(&mut r, progress);
+        // Processes started by a crashed redplate are not in the record: find
+        // them by their config file under the state folder.
+        for pid in orphans(&record.state_dir) {
+            process::stop(pid, STOP_GRACE);
+        }
+        if purge {
+            progress.step("removing the data");
+            match std::fs::remove_dir_all(&record.state_dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BackendError::Io { action: "remove", path: record.state_dir.clone(), source: e }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Redis processes whose working directory is `dir` (left behind by a crash).
+pub fn orphans(dir: &std::path::Path) -> Vec<u32> {
+    let Ok(canon) = dir.canonicalize() else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| process::alive(*pid))
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&canon)))
+        .collect()
+}

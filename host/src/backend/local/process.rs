@@ -1,0 +1,162 @@
+//! Processes and ports: starting `redis-server` / `redis-sentinel` from the
+//! state folder, telling whether a recorded pid is still that node, stopping
+//! it, and finding a free block of ports. Linux: liveness reads `/proc`.
+
+use crate::backend::BackendError;
+use crate::backend::registry::{NodeRecord, Record};
+use redplate_config::Role;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts one node with the state folder as its working directory (the
+/// rendered configs use paths relative to it), logging to
+/// `logs/<node>.log` (`--logfile` overrides the rendered value).
+pub fn spawn(record: &Record, node: &NodeRecord) -> Result<Child, BackendError> {
+    let program = if node.role == Role::Sentinel { "redis-sentinel" } else { "redis-server" };
+    let conf = record.path(&node.conf);
+    let data = record.path(&format!("data/{}", node.name));
+    std::fs::create_dir_all(&data).map_err(BackendError::io("create", &data))?;
+    let log = record.log_file(&node.name);
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(BackendError::io("create", dir))?;
+    }
+    // Errors Redis prints before it opens its log file go to the same file.
+    let out =
+        std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(BackendError::io("open", &log))?;
+    let err = out.try_clone().map_err(BackendError::io("open", &log))?;
+    let mut cmd = Command::new(program);
+    cmd.arg(&conf)
+        .arg("--logfile")
+        .arg(&log)
+        .args(extra_args(record, node))
+        .current_dir(&record.state_dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env_remove("REDISCLI_AUTH");
+    #[cfg(unix)]
+    {
+        // Its own process group: a Ctrl-C meant for redplate does not reach Redis.
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn().map_err(|source| BackendError::MissingProgram { program: program.into(), source })
+}
+
+/// Command-line settings the local backend adds. A master starts the
+/// diskless sync as soon as all of its replicas wait for it, instead of
+/// after the whole `repl-diskless-sync-delay` (replicas of one local
+/// deployment all start together).
+fn extra_args(record: &Record, node: &NodeRecord) -> Vec<String> {
+    if node.role == Role::Sentinel {
+        return Vec::new();
+    }
+    let replicas = match record.mode {
+        redplate_config::model::Mode::Cluster => usize::from(record.cluster_replicas),
+        _ => record.data_nodes().count().saturating_sub(1),
+    };
+    if replicas == 0 {
+        return Vec::new();
+    }
+    vec!["--repl-diskless-sync-max-replicas".into(), replicas.to_string()]
+}
+
+/// Whether this machine's `redis-server` accepts `activedefrag yes` (Debian's
+/// build, without Redis's own jemalloc, refuses to start with it). Asked
+/// without starting a server: an unknown option after it stops the parse.
+pub fn active_defrag_supported() -> Result<bool, BackendError> {
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--activedefrag", "yes", "--port", "0", "--redplate-probe", "x"]);
+    let out = super::cli::run_with_deadline(cmd, Duration::from_secs(10))?;
+    Ok(!out.contains("Active defragmentation cannot be enabled"))
+}
+
+/// Whether `pid` is a live Redis process (not a zombie, not a recycled pid).
+pub fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state letter follows the `(comm)` field.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    if matches!(state, Some("Z" | "X") | None) {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("redis"))
+        .unwrap_or(false)
+}
+
+/// Sends a signal with `kill(1)` (the crate forbids `unsafe`, so no libc).
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Stops `pid`: SIGTERM (Redis saves and exits), then SIGKILL after `grace`.
+pub fn stop(pid: u32, grace: Duration) {
+    if !alive(pid) {
+        return;
+    }
+    signal(pid, "TERM");
+    if !wait_gone(pid, grace) {
+        signal(pid, "KILL");
+        wait_gone(pid, Duration::from_secs(5));
+    }
+}
+
+/// Waits until `pid` is gone; false on timeout.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Whether nothing listens on `port` (on any address).
+pub fn port_free(port: u16) -> bool {
+    TcpListener::bind(("0.0.0.0", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// The first base port from `from` (stepping by `step`) for which every
+/// port `ports(base)` returns is free.
+pub fn free_base(from: u16, step: u16, ports: impl Fn(u16) -> Option<Vec<u16>>) -> Result<u16, BackendError> {
+    let mut base = from;
+    let mut count = 0;
+    for _ in 0..400 {
+        let Some(list) = ports(base) else { break };
+        count = list.len();
+        if list.iter().all(|p| port_free(*p)) {
+            return Ok(base);
+        }
+        let Some(next) = base.checked_add(step) else { break };
+        base = next;
+    }
+    Err(BackendError::NoFreePorts { from, count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listening_port_is_not_free_and_is_skipped() {
+        let l = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let taken = l.local_addr().expect("addr").port();
+        assert!(!port_free(taken));
+        let base = free_base(taken, 1, |b| Some(vec![b])).expect("a free port");
+        assert!(base > taken);
+    }
+
+    #[test]
+    fn this_process_is_not_a_redis_node() {
+        assert!(!alive(std::process::id()) || std::env::args().any(|a| a.contains("redis")));
+        assert!(!alive(u32::MAX));
+    }
+}

@@ -1,0 +1,428 @@
+//! Deployment operations: deploy, list, status, logs, stop, start, destroy
+//! and apply. They load and render templates (for the `local` target), keep
+//! the registry, and hand the running to a backend (only `local` so far).
+//!
+//! A deploy that fails stops what it started and removes its state folder
+//! and registry entry: nothing running, nothing half-registered.
+
+use crate::backend::local::{LocalBackend, files, process, tls};
+use crate::backend::registry::{DeployState, NodeRecord, RECORD_VERSION, Record, Registry, valid_name};
+use crate::backend::{Backend, BackendError, Progress, Status};
+use crate::exit::Failure;
+use crate::ops;
+use crate::plugin::PluginHost;
+use crate::secrets::SecretStore;
+use redplate_config::model::Environment;
+use redplate_config::{Config, Diagnostic, Resolved, Role, Target, Topology};
+use std::path::{Path, PathBuf};
+
+/// What `redplate deploy` was asked.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub template: PathBuf,
+    /// Overrides `deployment.name`.
+    pub name: Option<String>,
+    pub preset: Option<Environment>,
+    pub sets: Vec<String>,
+}
+
+/// What deploy and apply need besides the request.
+pub struct Context<'a> {
+    /// `$REDPLATE_HOME`.
+    pub home: PathBuf,
+    pub host: &'a PluginHost,
+    pub plugin_dirs: &'a [PathBuf],
+    pub progress: &'a dyn Progress,
+}
+
+/// A backend error as a failure: a name conflict is the user's to fix (1);
+/// everything else means redplate could not do its job (2).
+pub fn failure(e: BackendError) -> Failure {
+    let code = match &e {
+        BackendError::MissingProgram { .. } => "deploy.missing-program",
+        BackendError::Io { .. } => "deploy.io",
+        BackendError::NoFreePorts { .. } | BackendError::PortTaken { .. } => "deploy.port-taken",
+        BackendError::NodeExited { .. } => "deploy.node-exited",
+        BackendError::NotReady { .. } => "deploy.not-ready",
+        BackendError::Command { .. } => "deploy.command",
+        BackendError::Unknown(_) => "deploy.unknown",
+        BackendError::Exists(_) => "deploy.exists",
+        BackendError::Corrupt { .. } => "deploy.registry",
+        BackendError::Unsupported { .. } => "deploy.unsupported",
+        BackendError::UnknownNode { .. } => "deploy.unknown-node",
+    };
+    let hint = match &e {
+        BackendError::Exists(n) => {
+            Some(format!("change it with `redplate apply {n} <template>`, or `redplate destroy {n}` first"))
+        }
+        BackendError::Unknown(_) => Some("`redplate list` shows the deployments".to_owned()),
+        BackendError::MissingProgram { .. } => {
+            Some("install Redis (`apt-get install redis-server redis-tools`)".to_owned())
+        }
+        _ => None,
+    };
+    let mut d = Diagnostic::error(code, "", e.to_string());
+    if let Some(h) = hint {
+        d = d.with_hint(h);
+    }
+    match e {
+        BackendError::Exists(_) | BackendError::Unknown(_) | BackendError::UnknownNode { .. } => {
+            Failure::invalid(vec![d])
+        }
+        _ => Failure::could_not_run(d),
+    }
+}
+
+/// The rendered config file of a node, relative to the state folder.
+fn conf_path(node: &redplate_config::topology::Node) -> String {
+    match node.role {
+        Role::Sentinel => format!("sentinel/{}/sentinel.conf", node.name),
+        _ => format!("redis/{}/redis.conf", node.name),
+    }
+}
+
+/// Every port the nodes of `config` would use with `base` as the local base port.
+fn ports_for(config: &Config, base: u16) -> Option<Vec<u16>> {
+    let mut c = config.clone();
+    c.network.local_base_port = base;
+    if Topology::last_local_port(&c) > 65535 {
+        return None;
+    }
+    let topology = Topology::derive(&c, Target::Local);
+    let mut ports = Vec::new();
+    for n in &topology.nodes {
+        let p = n.ports;
+        ports.extend([p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten());
+    }
+    Some(ports)
+}
+
+/// Whether the template asks for TLS without certificate files that exist here.
+fn needs_local_certs(config: &Config) -> bool {
+    let t = &config.security.tls;
+    t.enabled
+        && ![&t.cert_file, &t.key_file, &t.ca_file]
+            .iter()
+            .all(|f| !f.trim().is_empty() && Path::new(f.as_str()).is_file())
+}
+
+/// Loads, renders for `local` and writes the tree into `dir`; returns the
+/// resolved template.
+fn render_into(
+    ctx: &Context,
+    template: &Path,
+    preset: Option<Environment>,
+    sets: &[String],
+    dir: &Path,
+) -> Result<Resolved, Failure> {
+    let resolved = ops::config::load(Some(template), preset, sets)?;
+    let store = SecretStore::new(&ctx.home);
+    let extra = ops::render::template_plugins(&resolved.config, Some(template));
+    let set = ops::render::PluginSet::load(
+        ctx.host,
+        &[Target::Local],
+        Some(&resolved.config.cache.strategy),
+        &extra,
+        ctx.plugin_dirs,
+    )?;
+    let rendered = ops::render::render(ctx.host, &set, &resolved, &[Target::Local], &store, true)?;
+    files::write_tree(&rendered.artifacts, dir).map_err(failure)?;
+    Ok(resolved)
+}
+
+/// The nodes of the record, from the topology and the rendered configs.
+fn node_records(topology: &Topology, dir: &Path) -> Result<Vec<NodeRecord>, BackendError> {
+    let mut out = Vec::new();
+    for n in &topology.nodes {
+        let conf = conf_path(n);
+        let path = dir.join(&conf);
+        if !path.is_file() {
+            return Err(BackendError::Io {
+                action: "find the rendered config",
+                path,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let plain = files::conf_value(&path, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
+        let tls = files::conf_value(&path, "tls-port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
+        let (port, is_tls) = match (plain, tls) {
+            (Some(p), _) => (p, false),
+            (None, Some(t)) => (t, true),
+            (None, None) => (n.ports.client.or(n.ports.sentinel).unwrap_or(0), false),
+        };
+        let p = n.ports;
+        out.push(NodeRecord {
+            name: n.name.clone(),
+            role: n.role,
+            port,
+            tls: is_tls,
+            ports: [p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten().collect(),
+            conf,
+            pid: None,
+            replica_of: n.replica_of.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// `redplate deploy`: renders the template for `local` on free ports, starts
+/// every node and waits until the deployment is ready.
+pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
+    let template = std::path::absolute(&req.template).unwrap_or_else(|_| req.template.clone());
+    let mut sets = req.sets.clone();
+    if let Some(n) = &req.name {
+        sets.push(format!("deployment.name={n}"));
+    }
+    let first = ops::config::load(Some(&template), req.preset, &sets)?;
+    ops::render::host_rules(&first)?;
+    let name = first.config.deployment.name.clone();
+    if !valid_name(&name) {
+        return Err(Failure::invalid(vec![Diagnostic::error(
+            "deploy.bad-name",
+            "/deployment/name",
+            format!("`{name}` cannot name a deployment: use letters, digits, `-`, `_` and `.`"),
+        )]));
+    }
+    let registry = Registry::new(&ctx.home);
+    let _lock = registry.lock(&name).map_err(failure)?;
+    if registry.exists(&name) {
+        return Err(failure(BackendError::Exists(name)));
+    }
+    let dir = registry.dir(&name);
+    if dir.exists() {
+        return Err(Failure::invalid(vec![
+            Diagnostic::error(
+                "deploy.leftover",
+                "",
+                format!("the data of an earlier deployment `{name}` is still in `{}`", dir.display()),
+            )
+            .with_hint(format!("remove it with `redplate destroy {name} --purge`, or deploy with `--name`")),
+        ]));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| failure(BackendError::io("create", &dir)(e)))?;
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let backend = LocalBackend::default();
+    let mut record: Option<Record> = None;
+    let result = deploy_in(ctx, req, &template, &sets, &first.config, &registry, &dir, &backend, &mut record);
+    match result {
+        Ok(()) => record.ok_or_else(|| failure(BackendError::Unknown(name))),
+        Err(e) => {
+            ctx.progress.step("deploy failed: stopping what was started");
+            if let Some(r) = &record {
+                let _ = backend.destroy(r, true, ctx.progress);
+            } else {
+                for pid in crate::backend::local::orphans(&dir) {
+                    process::stop(pid, std::time::Duration::from_secs(10));
+                }
+            }
+            let _ = registry.remove(&name);
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deploy_in(
+    ctx: &Context,
+    req: &DeployRequest,
+    template: &Path,
+    sets: &[String],
+    config: &Config,
+    registry: &Registry,
+    dir: &Path,
+    backend: &LocalBackend,
+    out: &mut Option<Record>,
+) -> Result<(), Failure> {
+    let mut sets = sets.to_vec();
+    let mut adjustments = Vec::new();
+    if config.memory.active_defrag && !process::active_defrag_supported().map_err(failure)? {
+        sets.push("memory.active_defrag=false".into());
+        adjustments.push(
+            "`memory.active_defrag` off: this machine's redis-server is built without active defragmentation".into(),
+        );
+    }
+    let mut tls_files = None;
+    if needs_local_certs(config) {
+        ctx.progress.step("making a local certificate authority (openssl)");
+        adjustments.push(format!(
+            "`security.tls` certificates made by a local CA in `{}` (local use only)",
+            dir.join("tls").display()
+        ));
+        let t = tls::ensure(&dir.join("tls")).map_err(failure)?;
+        sets.push("security.tls.cert_source=files".into());
+        sets.push(format!("security.tls.cert_file={}", t.cert_file.display()));
+        sets.push(format!("security.tls.key_file={}", t.key_file.display()));
+        sets.push(format!("security.tls.ca_file={}", t.ca_file.display()));
+        tls_files = Some(t);
+    } else if config.security.tls.enabled {
+        let t = &config.security.tls;
+        tls_files = Some(crate::backend::registry::TlsFiles {
+            cert_file: t.cert_file.clone().into(),
+            key_file: t.key_file.clone().into(),
+            ca_file: t.ca_file.clone().into(),
+        });
+    }
+    let block = u16::try_from(10 * config_nodes(config)).unwrap_or(u16::MAX).max(10);
+    let mut from = config.network.local_base_port;
+    let _ports = registry.ports_lock().map_err(failure)?;
+    for attempt in 0..4 {
+        ctx.progress.step("choosing free ports");
+        let base = process::free_base(from, block, |b| ports_for(config, b)).map_err(failure)?;
+        let mut all_sets = sets.clone();
+        all_sets.push(format!("network.local_base_port={base}"));
+        ctx.progress.step("rendering for the local target");
+        let resolved = render_into(ctx, template, req.preset, &all_sets, dir)?;
+        let admin = files::add_admin_user(dir).map_err(failure)?;
+        let topology = Topology::derive(&resolved.config, Target::Local);
+        let (admin_user, admin_password_file) = if admin {
+            (Some(files::ADMIN_USER.to_owned()), Some(files::ADMIN_PASSWORD_FILE.to_owned()))
+        } else if dir.join("secrets/default.password").is_file() {
+            (None, Some("secrets/default.password".to_owned()))
+        } else {
+            (None, None)
+        };
+        let c = &resolved.config;
+        let mut record = Record {
+            version: RECORD_VERSION,
+            name: c.deployment.name.clone(),
+            backend: "local".into(),
+            state: DeployState::Deploying,
+            mode: c.deployment.mode,
+            template: template.to_owned(),
+            preset: req.preset,
+            sets: all_sets,
+            base_port: base,
+            state_dir: dir.to_owned(),
+            master_name: topology.master_name.clone(),
+            cluster_replicas: c.cluster.replicas_per_shard,
+            admin_user,
+            admin_password_file,
+            sentinel_password_file: None,
+            tls: tls_files.clone(),
+            users: files::acl_users(dir),
+            adjustments: adjustments.clone(),
+            created_unix: unix_now(),
+            nodes: node_records(&topology, dir).map_err(failure)?,
+        };
+        registry.save(&record).map_err(failure)?;
+        *out = Some(record.clone());
+        match backend.apply(&mut record, ctx.progress) {
+            Ok(()) => {
+                record.state = DeployState::Running;
+                registry.save(&record).map_err(failure)?;
+                *out = Some(record);
+                return Ok(());
+            }
+            Err(BackendError::PortTaken { .. }) if attempt < 3 => {
+                // Another program took a port between the probe and the start.
+                ctx.progress.step("a port was taken meanwhile: trying the next block");
+                backend.destroy(&record, false, ctx.progress).map_err(failure)?;
+                for node in &record.nodes {
+                    let _ = std::fs::remove_dir_all(dir.join("data").join(&node.name));
+                }
+                from = base.saturating_add(block);
+            }
+            Err(e) => {
+                *out = Some(record);
+                return Err(failure(e));
+            }
+        }
+    }
+    Err(failure(BackendError::NoFreePorts { from, count: 0 }))
+}
+
+fn config_nodes(c: &Config) -> usize {
+    Topology::derive(c, Target::Local).nodes.len()
+}
+
+/// `redplate list`.
+pub fn list(home: &Path) -> Result<Vec<Record>, Failure> {
+    let (records, problems) = Registry::new(home).list();
+    if let Some(e) = problems.into_iter().next() {
+        return Err(failure(e));
+    }
+    Ok(records)
+}
+
+/// `redplate status`.
+pub fn status(home: &Path, name: &str) -> Result<(Record, Status), Failure> {
+    let record = Registry::new(home).load(name).map_err(failure)?;
+    let status = LocalBackend::default().status(&record).map_err(failure)?;
+    Ok((record, status))
+}
+
+/// `redplate logs`: the last `lines` lines of each node's log.
+pub fn logs(home: &Path, name: &str, node: Option<&str>, lines: usize) -> Result<Vec<(String, String)>, Failure> {
+    let record = Registry::new(home).load(name).map_err(failure)?;
+    LocalBackend::default().logs(&record, node, lines).map_err(failure)
+}
+
+/// `redplate stop`: every process stopped, data kept.
+pub fn stop(home: &Path, name: &str, progress: &dyn Progress) -> Result<Record, Failure> {
+    let registry = Registry::new(home);
+    let _lock = registry.lock(name).map_err(failure)?;
+    let mut record = registry.load(name).map_err(failure)?;
+    LocalBackend::default().stop(&mut record, progress);
+    record.state = DeployState::Stopped;
+    registry.save(&record).map_err(failure)?;
+    Ok(record)
+}
+
+/// `redplate start`: starts the nodes that are not running (after `stop`,
+/// or a crash) on the ports kept in the registry, and waits until ready.
+pub fn start(home: &Path, name: &str, progress: &dyn Progress) -> Result<Record, Failure> {
+    let registry = Registry::new(home);
+    let _lock = registry.lock(name).map_err(failure)?;
+    let mut record = registry.load(name).map_err(failure)?;
+    let result = LocalBackend::default().apply(&mut record, progress);
+    // Keep the pids of what did start, even when readiness failed.
+    record.state = if result.is_ok() { DeployState::Running } else { record.state };
+    registry.save(&record).map_err(failure)?;
+    result.map_err(failure)?;
+    Ok(record)
+}
+
+/// `redplate destroy`: processes gone, ports free, the registry entry
+/// removed; the data stays unless `purge`. A name with no entry but a
+/// leftover state folder can still be purged.
+pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) -> Result<(), Failure> {
+    let registry = Registry::new(home);
+    if !valid_name(name) {
+        return Err(failure(BackendError::Unknown(name.into())));
+    }
+    let _lock = registry.lock(name).map_err(failure)?;
+    let backend = LocalBackend::default();
+    match registry.load(name) {
+        Ok(record) => {
+            backend.destroy(&record, purge, progress).map_err(failure)?;
+            if !purge {
+                registry.remove(name).map_err(failure)?;
+            }
+        }
+        Err(BackendError::Unknown(_)) if purge && registry.dir(name).exists() => {
+            let dir = registry.dir(name);
+            for pid in crate::backend::local::orphans(&dir) {
+                process::stop(pid, std::time::Duration::from_secs(20));
+            }
+            std::fs::remove_dir_all(&dir).map_err(|e| failure(BackendError::io("remove", &dir)(e)))?;
+        }
+        Err(e) => return Err(failure(e)),
+    }
+    let secrets = home.join("secrets").join(format!("{name}.json"));
+    if purge {
+        let _ = std::fs::remove_file(secrets);
+    }
+    Ok(())
+}
+
+/// `redplate apply`: re-renders `template` for a running deployment and
+/// applies the difference.
+pub fn apply(ctx: &Context, name: &str, template: &Path, sets: &[String]) -> Result<Vec<String>, Failure> {
+    let _ = (ctx, name, template, sets);
+    Err(failure(BackendError::Unsupported { backend: "local", operation: "apply" }))
+}
