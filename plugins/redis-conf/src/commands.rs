@@ -3,9 +3,17 @@
 //! (REFERENCE.md §4), so every rule is checked before it is written.
 //!
 //! `redis-7.0-commands.txt` is the output of, on Redis 7.0.15:
-//! `EVAL "…for each COMMAND entry: its name and its subcommands' names…" 0 | sort`.
+//! `EVAL "…for each COMMAND entry: its name and its subcommands' names…" 0 | sort`;
+//! `redis-7.0-configs.txt` the names `CONFIG GET *` lists there (what a
+//! `redis.conf` may set: an unknown directive aborts startup too).
 
 const COMMANDS_TXT: &str = include_str!("redis-7.0-commands.txt");
+const CONFIGS_TXT: &str = include_str!("redis-7.0-configs.txt");
+
+/// Whether `name` is a `redis.conf` directive of Redis 7.0.
+pub fn known_directive(name: &str) -> bool {
+    CONFIGS_TXT.lines().any(|l| l == name)
+}
 
 /// ACL categories of Redis 7.0 (`ACL CAT`).
 pub const CATEGORIES: [&str; 21] = [

@@ -158,6 +158,24 @@ fn strategy_directives(input: &Input, out: &mut Vec<Diagnostic>) -> Vec<Directiv
             );
             continue;
         }
+        if !crate::commands::known_directive(&d.name) {
+            let newer_image = input.target != "local";
+            let diag = if newer_image { Diagnostic::warning } else { Diagnostic::error };
+            out.push(
+                diag(
+                    "redis-conf.unknown-directive",
+                    format!("/strategy/directives/{i}/name"),
+                    format!(
+                        "the `{}` strategy asks for `{}`, which redis 7.0 does not know: it would refuse to start",
+                        strategy.name, d.name
+                    ),
+                )
+                .with_hint("use a redis image that knows the directive, or a strategy that does not need it"),
+            );
+            if !newer_image {
+                continue;
+            }
+        }
         list.push(Directive { name: d.name.clone(), args: vec![d.value.clone()] });
     }
     list

@@ -146,3 +146,36 @@ fn tenants_never_share_channels() {
     let ds = RedisConf::validate(&input(json!({ "tenancy": t }), nodes()).to_string());
     assert!(ds.iter().any(|d| d.path == "/config/tenancy/channel_pattern"), "{ds:?}");
 }
+
+#[test]
+fn every_rendered_directive_is_a_redis_7_0_directive() {
+    let config = json!({
+        "memory": {"maxmemory": "1gb", "active_defrag": false}, "resources": {"memory": "2gb"},
+        "network": {"bind": ["127.0.0.1"], "unix_socket": "/tmp/r.sock", "unix_socket_perm": 700, "announce_hostname": true},
+        "persistence": {"mode": "mixed", "save": [{"seconds": 60, "changes": 1}]},
+        "security": {"tls": {"enabled": true, "ciphersuites": "TLS_AES_128_GCM_SHA256"}},
+        "cache": {"keyspace_events": "Ex"}
+    });
+    let mut doc = input(config, nodes());
+    doc["secrets"]["tls"] = json!({"cert_file": "/c", "key_file": "/k", "ca_file": "/ca"});
+    doc["topology"]["mode"] = json!("cluster");
+    let input: crate::input::Input = serde_json::from_value(doc).unwrap_or_else(|e| panic!("{e}"));
+    let plan = crate::plan::plan(&input);
+    for (_, sections) in &plan.redis {
+        for d in sections.iter().flat_map(|s| &s.directives) {
+            assert!(crate::commands::known_directive(&d.name), "`{}` is not a redis 7.0 directive", d.name);
+        }
+    }
+}
+
+#[test]
+fn an_unknown_strategy_directive_is_refused_locally() {
+    let mut doc = input(json!({}), nodes());
+    doc["strategy"] = json!({"name": "s", "directives": [{"name": "no-such-directive", "value": "1", "reason": "r"}]});
+    let ds = RedisConf::validate(&doc.to_string());
+    assert!(
+        ds.iter()
+            .any(|d| d.path == "/strategy/directives/0/name" && d.severity == redplate_plugin_sdk::Severity::Error),
+        "{ds:?}"
+    );
+}

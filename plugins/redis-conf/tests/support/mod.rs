@@ -233,18 +233,22 @@ impl Deployment {
         self.root.path().join("logs").join(format!("{node}.log"))
     }
 
-    /// An error naming a node that died.
-    fn exited(&self) -> Result<(), String> {
-        for (name, _) in &self.procs.0 {
-            let log = std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
-            if log.contains("Address already in use") {
-                return Err(format!("port taken: `{name}` could not bind its port"));
-            }
-            if log.contains("FATAL CONFIG FILE ERROR") || log.contains("Aborting") {
-                return Err(format!("`{name}` refused to start"));
+    /// An error naming a node that exited (a taken port is told apart, so
+    /// that the start can be retried).
+    fn exited(&mut self) -> Result<(), String> {
+        let mut dead = None;
+        for (name, child) in &mut self.procs.0 {
+            if let Ok(Some(status)) = child.try_wait() {
+                dead = Some((name.clone(), status));
+                break;
             }
         }
-        Ok(())
+        let Some((name, status)) = dead else { return Ok(()) };
+        let log = std::fs::read_to_string(self.log_path(&name)).unwrap_or_default();
+        if log.contains("Address already in use") {
+            return Err(format!("port taken: `{name}` could not bind its port"));
+        }
+        Err(format!("`{name}` refused to start ({status})"))
     }
 
     /// The tail of every node's log, for failure messages.
