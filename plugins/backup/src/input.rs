@@ -136,6 +136,8 @@ pub struct Encryption {
 
 #[derive(Debug, Deserialize)]
 pub struct Topology {
+    #[serde(default)]
+    pub mode: String,
     pub nodes: Vec<Node>,
 }
 

@@ -59,9 +59,17 @@ impl Generator for Plugin {
             })
         };
         // The shared settings block is rendered first, then inlined.
-        let common = render("backup-common.sh", COMMON, &data)?;
-        data["common"] = Value::String(common);
+        data["common"] = Value::String(render("backup-common.sh", COMMON, &data)?);
         let backup = render("backup.sh", BACKUP_SH, &data)?;
+        // restore.sh defaults to the master: a replica would resync over a restore.
+        if let Some(master) = master_node(&input) {
+            let (host, port, _) = endpoint(master);
+            data["host"] = Value::String(host);
+            data["port"] = Value::String(port);
+            let mut plain = data.clone();
+            plain["common"] = Value::Null;
+            data["common"] = Value::String(render("backup-common.sh", COMMON, &plain)?);
+        }
         let restore = render("restore.sh", RESTORE_SH, &data)?;
         Ok(Output {
             artifacts: vec![
@@ -107,6 +115,21 @@ fn seconds(v: &Value) -> Option<u64> {
 
 /// The node backed up by default: a replica of the first shard when
 /// `from_replica` is set and one exists, else the first master.
+fn master_node(input: &Input) -> Option<&Node> {
+    input.topology.nodes.iter().find(|n| n.role == "master" && n.shard.unwrap_or(0) == 0)
+}
+
+/// Host, port and TLS flag (all shell-quoted) to reach `node`.
+fn endpoint(node: &Node) -> (String, String, bool) {
+    let (port, tls) = match (node.ports.client, node.ports.tls) {
+        (Some(p), _) => (p, false),
+        (None, Some(p)) => (p, true),
+        (None, None) => (6379, false),
+    };
+    let host = if node.hostname.is_empty() { "127.0.0.1" } else { node.hostname.as_str() };
+    (sq(host), sq(&port.to_string()), tls)
+}
+
 fn source_node(input: &Input) -> Option<&Node> {
     let nodes = &input.topology.nodes;
     let first_shard = |n: &&Node| n.shard.unwrap_or(0) == 0;
@@ -130,11 +153,7 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
             .with_hint("set `deployment.mode` to a mode with at least one Redis node"),
         ]);
     };
-    let (port, tls) = match (node.ports.client, node.ports.tls) {
-        (Some(p), _) => (p, false),
-        (None, Some(p)) => (p, true),
-        (None, None) => (6379, false),
-    };
+    let (host, port, tls) = endpoint(node);
     let from_secrets = input.secrets.tls.as_ref();
     let tls_file = |s: Option<&String>, conf: &str| -> String {
         match s.filter(|v| !v.is_empty()) {
@@ -235,11 +254,10 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
                 .with_hint("use a `deployment.name` made of lowercase letters, digits and `-`"),
         ]);
     }
-    let host = if node.hostname.is_empty() { "127.0.0.1".to_owned() } else { node.hostname.clone() };
     let data = json!({
         "name": name,
-        "host": sq(&host),
-        "port": sq(&port.to_string()),
+        "host": host,
+        "port": port,
         "tls": sq(if tls { "1" } else { "0" }),
         "cacert": sq(&cacert),
         "cert": sq(&cert),
@@ -250,7 +268,9 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
         "rdb_filename": sq(&c.persistence.rdb_filename),
         "backup_dir": sq(&backup_dir),
         "s3_url": sq(&s3),
-        "prefix": sq(&format!("{name}-{}", node.name)),
+        // Named after the shard, not the node: backups taken from a replica
+        // are restored onto the master, and both scripts look for the same names.
+        "prefix": sq(&if input.topology.mode == "cluster" { format!("{name}-shard0") } else { name.clone() }),
         "compression": sq(compression),
         "compression_level": sq(&b.compression_level.max(1).to_string()),
         "encrypt": sq(if b.encryption.enabled { "1" } else { "0" }),

@@ -121,3 +121,16 @@ fn rendering_is_deterministic() {
         assert_eq!(render(&case), render(&case), "{}", case.name);
     }
 }
+
+#[test]
+fn backup_reads_a_replica_and_restore_targets_the_master() {
+    let sets = ["deployment.mode=sentinel".to_owned(), "deployment.name=shop".to_owned()];
+    let input = common::input_for("", "t.yaml", Some(redplate_config::model::Environment::Staging), &sets, Target::Compose);
+    let case = Case { name: "staging-sentinel".into(), input };
+    let scripts = render(&case);
+    let text = |i: usize| String::from_utf8_lossy(&scripts[i].1).into_owned();
+    assert!(text(0).contains("DEFAULT_REDIS_HOST='shop-1'"), "backup.sh should read from a replica");
+    assert!(text(1).contains("DEFAULT_REDIS_HOST='shop-0'"), "restore.sh should restore the master");
+    assert!(text(0).contains("DEFAULT_REDIS_TLS='1'") && text(0).contains("DEFAULT_REDIS_PORT='6380'"));
+    assert!(text(0).contains("DEFAULT_BACKUP_PREFIX='shop'") && text(1).contains("DEFAULT_BACKUP_PREFIX='shop'"));
+}
