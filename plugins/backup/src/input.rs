@@ -143,7 +143,6 @@ pub struct Topology {
 
 #[derive(Debug, Deserialize)]
 pub struct Node {
-    pub name: String,
     pub role: String,
     #[serde(default)]
     pub hostname: String,
