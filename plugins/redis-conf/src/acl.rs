@@ -122,7 +122,10 @@ pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
         roles_seen.push(role.to_owned());
         let enabled = cfg.bool(&format!("{ptr}/enabled")).unwrap_or(true);
         let mut rules = vec![if enabled { "on".to_owned() } else { "off".to_owned() }];
-        rules.extend(ctx.password(name, out));
+        // A user that is off needs no password (the host may have none for it).
+        if enabled || input.secrets.users.contains_key(name) {
+            rules.extend(ctx.password(name, out));
+        }
         rules.extend(["resetkeys".to_owned(), "resetchannels".to_owned()]);
         match role {
             "admin" => rules.extend(own(&["~*", "&*", "+@all"])),
@@ -178,6 +181,21 @@ pub fn build(input: &Input, cfg: &Cfg, out: &mut Vec<Diagnostic>) -> Accounts {
         }
     }
     users.extend(crate::tenants::users(&ctx, cfg, out));
+    for (i, u) in users.iter().enumerate() {
+        if users[..i].iter().any(|o| o.name == u.name) {
+            out.push(
+                Diagnostic::error(
+                    "redis-conf.duplicate-user",
+                    "/config/security/users",
+                    format!(
+                        "acl user `{}` would be written twice (a declared user, a system user or a tenant's)",
+                        u.name
+                    ),
+                )
+                .with_hint("rename the declared user: `tenant-<id>` and the role names are taken"),
+            );
+        }
+    }
     acc.enabled = auth || users.len() > 1;
     acc.users = users;
     acc

@@ -179,3 +179,13 @@ fn an_unknown_strategy_directive_is_refused_locally() {
         "{ds:?}"
     );
 }
+
+#[test]
+fn a_declared_user_named_like_a_tenant_is_refused() {
+    let config = json!({
+        "security": {"users": [{"name": "tenant-a", "role": "app"}]},
+        "tenancy": {"enabled": true, "prefix_pattern": "t:{tenantId}:", "tenants": [{"id": "a"}]}
+    });
+    let ds = RedisConf::validate(&input(config, nodes()).to_string());
+    assert!(ds.iter().any(|d| d.code == "redis-conf.duplicate-user"), "{ds:?}");
+}
