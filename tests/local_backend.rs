@@ -1,0 +1,577 @@
+//! The local backend with real processes: the `redplate` binary deploys
+//! real `redis-server` / `redis-sentinel` / Redis Cluster processes, the test
+//! writes and reads through `redis-cli`, kills nodes with SIGKILL and watches
+//! failovers, and every deployment is destroyed by a guard, on panic too.
+//!
+//! Each test has its own `REDPLATE_HOME` and starts its port search in its
+//! own range, so the tests run side by side. Without Redis installed the
+//! tests fail in CI (`CI=true`) and are skipped, visibly, elsewhere.
+
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_redplate");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
+}
+
+/// Prints past the test harness's capture, so measurements show in CI logs.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn tools_present() -> bool {
+    let ok = ["redis-server", "redis-sentinel", "redis-cli", "openssl"]
+        .iter()
+        .all(|t| Command::new(t).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok());
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "redis-server, redis-sentinel, redis-cli and openssl are needed in CI");
+        report("SKIPPED: redis-server / redis-sentinel / redis-cli / openssl not installed");
+    }
+    ok
+}
+
+/// One `REDPLATE_HOME` and the binary run against it.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home { dir: tempfile::Builder::new().prefix("redplate-local-").tempdir().expect("tempdir") }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        // The compiled-plugin cache is shared by all tests (and kept between runs).
+        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-backend-plugin-cache");
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("REDPLATE_HOME", self.dir.path())
+            .env("REDPLATE_CACHE_DIR", cache)
+            .stdin(Stdio::null())
+            .current_dir(self.dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run redplate")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "redplate {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Deploys and returns a guard that destroys (with `--purge`) when dropped.
+    fn deploy(&self, template: &Path, extra: &[&str]) -> Deployed<'_> {
+        let t = template.display().to_string();
+        let mut args = vec!["deploy", t.as_str(), "--format", "json", "--quiet"];
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let out = self.run(&args);
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let record: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        // Guard first, so a failed assertion below still cleans up.
+        let name = record["name"].as_str().unwrap_or_default().to_owned();
+        let d = Deployed { home: self, name, record };
+        assert!(
+            out.status.success(),
+            "deploy {args:?} failed ({}):\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report(&format!("deployed `{}` ({}) in {:.2} s", d.name, d.record["mode"], took.as_secs_f64()));
+        d
+    }
+
+    fn records(&self) -> Vec<Value> {
+        serde_json::from_str::<Vec<Value>>(&self.ok(&["list", "--format", "json"])).expect("list json")
+    }
+}
+
+/// A running deployment; destroyed with `--purge` on drop.
+struct Deployed<'a> {
+    home: &'a Home,
+    name: String,
+    record: Value,
+}
+
+impl Drop for Deployed<'_> {
+    fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
+        let _ = self.home.run(&["destroy", &self.name, "--purge", "--quiet"]);
+        // Belt and braces: nothing of ours may outlive the test.
+        for n in self.record["nodes"].as_array().into_iter().flatten() {
+            for pid in [n["pid"].as_u64()].into_iter().flatten() {
+                if alive(pid) {
+                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                }
+            }
+        }
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next()).is_some_and(|st| st != "Z"))
+        .unwrap_or(false)
+}
+
+impl Deployed<'_> {
+    fn refresh(&mut self) {
+        let records = self.home.records();
+        if let Some(r) = records.into_iter().find(|r| r["name"] == self.name.as_str()) {
+            self.record = r;
+        }
+    }
+
+    fn nodes(&self) -> Vec<Value> {
+        self.record["nodes"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn node(&self, name: &str) -> Value {
+        self.nodes().into_iter().find(|n| n["name"] == name).unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    fn port(&self, node: &str) -> u16 {
+        self.node(node)["port"].as_u64().and_then(|p| u16::try_from(p).ok()).expect("port")
+    }
+
+    /// `redis-cli` against a node, as redplate's admin user (TLS when the node uses it).
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        let node = self.nodes().into_iter().find(|n| n["port"] == port).expect("a node on that port");
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--no-auth-warning"]);
+        if node["tls"] == true {
+            let t = &self.record["tls"];
+            cmd.args(["--tls", "--cacert", t["ca_file"].as_str().expect("ca")]);
+            cmd.args(["--cert", t["cert_file"].as_str().expect("cert"), "--key", t["key_file"].as_str().expect("key")]);
+        }
+        if node["role"] != "sentinel" {
+            if let Some(u) = self.record["admin_user"].as_str() {
+                cmd.args(["--user", u]);
+            }
+            if let Some(f) = self.record["admin_password_file"].as_str() {
+                let dir = PathBuf::from(self.record["state_dir"].as_str().expect("state dir"));
+                let pw = std::fs::read_to_string(dir.join(f)).expect("admin password");
+                cmd.env("REDISCLI_AUTH", pw.trim());
+            }
+        }
+        cmd.args(args);
+        let out = cmd.output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn status(&self) -> Value {
+        let out = self.home.ok(&["status", &self.name, "--format", "json"]);
+        serde_json::from_str(&out).expect("status json")
+    }
+
+    fn kill(&self, node: &str) {
+        let pid = self.node(node)["pid"].as_u64().expect("pid");
+        let ok = Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
+        assert!(ok.success());
+    }
+
+    fn node_status(status: &Value, name: &str) -> Value {
+        status["nodes"].as_array().into_iter().flatten().find(|n| n["name"] == name).cloned().unwrap_or(Value::Null)
+    }
+}
+
+fn template(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, yaml).expect("write template");
+    p
+}
+
+fn port_refuses(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_err()
+}
+
+#[test]
+fn development_standalone_deploy_write_read_logs_stop_start_destroy() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let example = root().join("examples/standalone-development.yaml");
+    let mut d = home.deploy(&example, &["--set", "network.local_base_port=21000"]);
+    let port = d.port("dev-cache-0");
+    assert_eq!(d.cli(port, &["SET", "greeting", "hello"]), "OK");
+    assert_eq!(d.cli(port, &["GET", "greeting"]), "hello");
+    let status = d.status();
+    assert_eq!(status["state"], "running");
+    assert_eq!(Deployed::node_status(&status, "dev-cache-0")["role"], "master");
+    let logs = home.ok(&["logs", "dev-cache", "--node", "dev-cache-0"]);
+    assert!(logs.contains("Ready to accept connections"), "{logs}");
+    let human = home.ok(&["list"]);
+    assert!(human.contains("dev-cache") && human.contains("running"), "{human}");
+
+    home.ok(&["stop", "dev-cache", "--quiet"]);
+    assert!(port_refuses(port), "stopped: the port is closed");
+    assert_eq!(d.status()["state"], "stopped");
+    home.ok(&["start", "dev-cache", "--quiet"]);
+    d.refresh();
+    assert_eq!(d.port("dev-cache-0"), port, "restarts reuse the kept ports");
+    assert_eq!(d.cli(port, &["PING"]), "PONG");
+
+    let pid = d.node("dev-cache-0")["pid"].as_u64().expect("pid");
+    home.ok(&["destroy", "dev-cache", "--quiet"]);
+    assert!(!alive(pid) && port_refuses(port), "destroy: process gone, port free");
+    assert!(home.records().is_empty(), "destroy forgets the deployment");
+    let state = home.dir.path().join("deployments/dev-cache");
+    assert!(state.join("redis/dev-cache-0/redis.conf").exists(), "without --purge the state folder stays");
+    let again = home.run(&["deploy", example.to_str().expect("utf-8")]);
+    assert_eq!(again.status.code(), Some(1), "leftover data is not silently reused");
+    home.ok(&["destroy", "dev-cache", "--purge", "--quiet"]);
+    assert!(!state.exists(), "--purge removes the data");
+}
+
+#[test]
+fn replication_mode_replicas_follow_the_master() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "repl",
+        "extends: development\ndeployment: { name: repl, mode: replication }\nreplication: { replicas: 2 }\n",
+    );
+    let d = home.deploy(&t, &["--set", "network.local_base_port=21100"]);
+    let master = d.port("repl-0");
+    assert_eq!(d.cli(master, &["SET", "k", "v"]), "OK");
+    assert_eq!(d.cli(master, &["WAIT", "2", "5000"]), "2");
+    for replica in ["repl-1", "repl-2"] {
+        assert_eq!(d.cli(d.port(replica), &["GET", "k"]), "v", "{replica} has the write");
+    }
+    let status = d.status();
+    let r1 = Deployed::node_status(&status, "repl-1");
+    assert_eq!(r1["role"], "replica");
+    assert_eq!(r1["lag_bytes"], 0, "{status}");
+}
+
+#[test]
+fn staging_sentinel_replica_killed_shows_down_and_comes_back() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(home.dir.path(), "stg", "deployment: { name: stg }\n");
+    let mut d = home.deploy(&t, &["--preset", "staging", "--set", "network.local_base_port=21200"]);
+    assert_eq!(d.nodes().len(), 6, "1 master, 2 replicas, 3 sentinels");
+    assert!(d.nodes().iter().all(|n| n["tls"] == true), "staging speaks TLS only (self-signed, made locally)");
+    let master = d.port("stg-0");
+    assert_eq!(d.cli(master, &["SET", "order:1", "paid"]), "OK");
+    assert_eq!(d.cli(master, &["WAIT", "2", "5000"]), "2");
+    assert_eq!(d.cli(d.port("stg-2"), &["GET", "order:1"]), "paid");
+    let status = d.status();
+    let views: Vec<&Value> = status["sentinel_views"].as_array().expect("views").iter().collect();
+    assert_eq!(views.len(), 3);
+    assert!(views.iter().all(|v| v["master"] == format!("127.0.0.1:{master}")), "{status}");
+
+    d.kill("stg-1");
+    std::thread::sleep(Duration::from_millis(200));
+    let status = d.status();
+    assert_eq!(Deployed::node_status(&status, "stg-1")["up"], false, "{status}");
+    assert_eq!(status["state"], "degraded");
+    let started = Instant::now();
+    home.ok(&["start", "stg", "--quiet"]);
+    report(&format!("staging sentinel: killed replica back and in sync in {:.2} s", started.elapsed().as_secs_f64()));
+    d.refresh();
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(d.cli(d.port("stg-1"), &["GET", "order:1"]), "paid");
+}
+
+/// Polls `status` until `done` holds; returns how long it took.
+fn wait_for(d: &Deployed, what: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let status = d.status();
+        if done(&status) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}; last status {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn production_sentinel_with_tls_fails_over_when_the_master_is_killed() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let example = root().join("examples/sentinel-production.yaml");
+    let mut d = home.deploy(
+        &example,
+        &[
+            "--set",
+            "network.local_base_port=21300",
+            "--set",
+            "sentinel.down_after=1s",
+            "--set",
+            "sentinel.failover_timeout=10s",
+        ],
+    );
+    let old = d.port("orders-0");
+    assert_eq!(d.cli(old, &["SET", "order:42", "shipped"]), "OK");
+    assert_eq!(d.cli(old, &["WAIT", "2", "5000"]), "2");
+    assert!(d.cli(old, &["CONFIG", "GET", "tls-port"]).contains(&old.to_string()));
+
+    d.kill("orders-0");
+    let took = wait_for(&d, "a replica promoted", Duration::from_secs(60), |s| {
+        let views = s["sentinel_views"].as_array().cloned().unwrap_or_default();
+        let Some(first) = views.first().and_then(|v| v["master"].as_str()).map(str::to_owned) else { return false };
+        let agreed = views.iter().all(|v| v["master"].as_str() == Some(first.as_str()));
+        let promoted = s["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n["role"] == "master" && n["up"] == true && format!("127.0.0.1:{}", n["port"]) == first);
+        agreed && promoted && first != format!("127.0.0.1:{old}")
+    });
+    report(&format!("sentinel failover (down_after 1s): new master in {:.2} s after SIGKILL", took.as_secs_f64()));
+    let status = d.status();
+    assert_eq!(Deployed::node_status(&status, "orders-0")["up"], false);
+    let new_master = status["sentinel_views"][0]["master"].as_str().expect("master").to_owned();
+    let new_port: u16 = new_master.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    assert_eq!(d.cli(new_port, &["GET", "order:42"]), "shipped", "acknowledged and replicated writes survive");
+
+    let started = Instant::now();
+    home.ok(&["start", "orders", "--quiet"]);
+    report(&format!("sentinel: old master back as a replica in {:.2} s", started.elapsed().as_secs_f64()));
+    d.refresh();
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(Deployed::node_status(&status, "orders-0")["role"], "replica", "{status}");
+}
+
+#[test]
+fn production_cluster_3x1_forms_serves_and_promotes_a_replica() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let example = root().join("examples/cluster-production.yaml");
+    let mut d = home.deploy(
+        &example,
+        &[
+            // The example's `allkeys-lfu` conflicts with its `cache-aside` strategy.
+            "--set",
+            "memory.maxmemory_policy=allkeys-lru",
+            "--set",
+            "network.local_base_port=21400",
+            "--set",
+            "cluster.node_timeout=1s",
+        ],
+    );
+    let port = d.port("catalog-0");
+    let info = d.cli(port, &["CLUSTER", "INFO"]);
+    assert!(info.contains("cluster_state:ok") && info.contains("cluster_slots_assigned:16384"), "{info}");
+    for i in 0..30 {
+        assert_eq!(d.cli(port, &["-c", "SET", &format!("catalog:item:{i}"), &i.to_string()]), "OK");
+    }
+    assert_eq!(d.cli(d.port("catalog-2"), &["-c", "GET", "catalog:item:7"]), "7");
+    let status = d.status();
+    let masters: Vec<Value> =
+        status["nodes"].as_array().expect("nodes").iter().filter(|n| n["role"] == "master").cloned().collect();
+    assert_eq!(masters.len(), 3, "{status}");
+    let slots: Vec<&str> = masters.iter().filter_map(|m| m["slots"].as_str()).collect();
+    assert_eq!(slots, ["0-5460", "5461-10922", "10923-16383"], "slots assigned evenly");
+
+    d.kill("catalog-0");
+    let took =
+        wait_for(&d, "the replica of catalog-0 promoted", Duration::from_secs(60), |s| {
+            s["cluster_state"] == "ok"
+                && s["nodes"].as_array().into_iter().flatten().any(|n| {
+                    n["name"] != "catalog-0" && n["role"] == "master" && n["up"] == true && n["slots"] == "0-5460"
+                })
+        });
+    report(&format!(
+        "cluster failover (node_timeout 1s): replica promoted in {:.2} s after SIGKILL",
+        took.as_secs_f64()
+    ));
+    let other = d.port("catalog-1");
+    for i in 0..30 {
+        assert_eq!(d.cli(other, &["-c", "GET", &format!("catalog:item:{i}")]), i.to_string());
+    }
+    let started = Instant::now();
+    home.ok(&["start", "catalog", "--quiet"]);
+    report(&format!("cluster: old master back as a replica in {:.2} s", started.elapsed().as_secs_f64()));
+    d.refresh();
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(Deployed::node_status(&status, "catalog-0")["role"], "replica", "{status}");
+}
+
+/// Sends `INCR counter` as fast as acknowledgements come; returns the last
+/// acknowledged value and the rate, until `stop` says so or the link breaks.
+fn incr_until(port: u16, stop: impl Fn(u64) -> bool) -> (u64, f64) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let started = Instant::now();
+    let mut acked = 0;
+    loop {
+        if stop(acked) || writer.write_all(b"INCR counter\r\n").is_err() {
+            break;
+        }
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(n) if n > 0 => acked = line.trim().trim_start_matches(':').parse().unwrap_or(acked),
+            _ => break,
+        }
+    }
+    (acked, acked as f64 / started.elapsed().as_secs_f64().max(0.001))
+}
+
+#[test]
+fn aof_everysec_loses_at_most_about_a_second_on_sigkill_and_nothing_on_stop() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "aof",
+        "extends: development\ndeployment: { name: aof }\n\
+         persistence: { mode: aof, appendfsync: everysec }\nmemory: { maxmemory_policy: noeviction }\n",
+    );
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=21600"]);
+    let port = d.port("aof-0");
+    assert_eq!(d.cli(port, &["CONFIG", "GET", "appendfsync"]), "appendfsync\neverysec");
+
+    // Stop/start: every acknowledged write is kept.
+    let (acked, _) = incr_until(port, |n| n >= 2000);
+    home.ok(&["stop", "aof", "--quiet"]);
+    home.ok(&["start", "aof", "--quiet"]);
+    d.refresh();
+    assert_eq!(d.cli(port, &["GET", "counter"]), acked.to_string(), "stop/start loses nothing");
+
+    // SIGKILL while writing: at most about one second of writes is lost.
+    let pid = d.node("aof-0")["pid"].as_u64().expect("pid");
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    });
+    let (acked, rate) = incr_until(port, |_| false);
+    killer.join().expect("killer");
+    let status = d.status();
+    assert_eq!(Deployed::node_status(&status, "aof-0")["up"], false, "a SIGKILLed node shows as down");
+    home.ok(&["start", "aof", "--quiet"]);
+    d.refresh();
+    let kept: u64 = d.cli(port, &["GET", "counter"]).parse().expect("a number");
+    let lost = acked.saturating_sub(kept);
+    let lost_secs = lost as f64 / rate;
+    report(&format!(
+        "aof everysec: SIGKILL lost {lost} of {acked} acknowledged writes = {lost_secs:.2} s at {rate:.0} writes/s"
+    ));
+    assert!(kept <= acked + 1, "no invented writes");
+    assert!(lost_secs <= 2.0, "lost {lost_secs:.2} s of writes (everysec promises about one)");
+}
+
+#[test]
+fn two_deployments_side_by_side_do_not_collide() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let example = root().join("examples/standalone-development.yaml");
+    let base = ["--set", "network.local_base_port=21700"];
+    let a = home.deploy(&example, &[&["--name", "side-a"][..], &base[..]].concat());
+    let b = home.deploy(&example, &[&["--name", "side-b"][..], &base[..]].concat());
+    let (pa, pb) = (a.port("side-a-0"), b.port("side-b-0"));
+    assert_ne!(pa, pb, "the second deployment found other free ports");
+    assert_eq!(a.cli(pa, &["SET", "who", "a"]), "OK");
+    assert_eq!(b.cli(pb, &["SET", "who", "b"]), "OK");
+    assert_eq!(a.cli(pa, &["GET", "who"]), "a");
+    assert_eq!(b.cli(pb, &["GET", "who"]), "b");
+    let names: Vec<String> = home.records().iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect();
+    assert_eq!(names, ["side-a", "side-b"]);
+    let dup = home.run(&["deploy", example.to_str().expect("utf-8"), "--name", "side-a"]);
+    assert_eq!(dup.status.code(), Some(1), "a taken name is refused");
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+}
+
+#[test]
+fn failed_deploys_say_why_and_leave_nothing_behind() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let nothing_left = |home: &Home| {
+        assert!(home.records().is_empty(), "nothing registered");
+        let dirs: Vec<_> = std::fs::read_dir(home.dir.path().join("deployments"))
+            .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name()).filter(|n| n != ".locks").collect())
+            .unwrap_or_default();
+        assert!(dirs.is_empty(), "no state folder left: {dirs:?}");
+    };
+    // An invalid template: exit 1, pointed at the key.
+    let bad = template(home.dir.path(), "bad", "deployment: { name: bad, mode: clusterr }\n");
+    let out = home.run(&["deploy", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mode"), "{}", String::from_utf8_lossy(&out.stderr));
+    nothing_left(&home);
+
+    // redis-server missing: exit 2, named, nothing running or registered.
+    let example = root().join("examples/standalone-development.yaml");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let path = empty.path().display().to_string();
+    let out = home.run_env(&["deploy", example.to_str().expect("utf-8")], &[("PATH", &path)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("redis-server") && err.contains("not installed"), "{err}");
+    nothing_left(&home);
+
+    // The template's ports are taken: the deploy moves to the next free block.
+    let listener = std::net::TcpListener::bind(("0.0.0.0", 21800)).expect("occupy 21800");
+    let d = home.deploy(&example, &["--set", "network.local_base_port=21800"]);
+    let port = d.port("dev-cache-0");
+    assert_ne!(port, 21800, "a taken port is skipped");
+    assert_eq!(d.cli(port, &["PING"]), "PONG");
+    drop(listener);
+
+    // A node that cannot start: the deploy says why and stops the others.
+    let t = template(
+        home.dir.path(),
+        "broken",
+        "extends: development\ndeployment: { name: broken, mode: replication }\nreplication: { replicas: 1 }\n",
+    );
+    let conf_dir = home.dir.path().join("not-a-dir");
+    std::fs::write(&conf_dir, "x").expect("write");
+    let out = home.run(&[
+        "deploy",
+        t.to_str().expect("utf-8"),
+        "--set",
+        "network.local_base_port=21900",
+        "--set",
+        &format!("network.unix_socket={}/redis.sock", conf_dir.display()),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("exited while starting"), "{err}");
+    let names: Vec<String> = home.records().iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect();
+    assert_eq!(names, ["dev-cache"], "the failed deploy is not registered");
+    assert!(port_refuses(21900) && port_refuses(21910), "nothing of it runs");
+}
