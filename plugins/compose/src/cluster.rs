@@ -79,11 +79,10 @@ impl Ctx<'_> {
         let depends = Self::healthy(data_nodes.iter().map(|n| n.name.clone()));
         let mut volumes = Vec::new();
         if let Some(t) = &self.tls {
-            volumes.push(format!("../tls/{}:{}:ro", t.ca.rsplit('/').next().unwrap_or("ca.crt"), t.ca));
+            volumes.push(t.mount(&t.ca));
             if t.client_cert {
-                for p in [&t.cert, &t.key] {
-                    volumes.push(format!("../tls/{}:{p}:ro", p.rsplit('/').next().unwrap_or("tls")));
-                }
+                volumes.push(t.mount(&t.cert));
+                volumes.push(t.mount(&t.key));
             }
         }
         let m = MapBuilder::new()

@@ -159,8 +159,11 @@ fn plan(input: &Input) -> Result<Ctx<'_>, Vec<Diagnostic>> {
             );
         }
     }
+    let sentinel_auth = (c.security.auth_enabled && input.topology.mode == "sentinel")
+        .then(|| credential(input, "sentinel").filter(|c| c.user != "default"))
+        .flatten();
     let tls = tls_paths(input, &mut errors);
-    Ok(Ctx { input, project, probe, exporter, admin, tls, diagnostics, errors })
+    Ok(Ctx { input, project, probe, exporter, admin, sentinel_auth, tls, diagnostics, errors })
 }
 
 /// The user a container of `role` authenticates as: a config user with that
@@ -191,24 +194,35 @@ fn tls_paths(input: &Input, errors: &mut Vec<Diagnostic>) -> Option<TlsPaths> {
             .cloned()
             .unwrap_or_else(|| default.to_owned())
     };
-    let paths = TlsPaths {
-        cert: pick(from_secrets.map(|s| &s.cert_file), &t.cert_file, "/etc/redis/tls/tls.crt"),
-        key: pick(from_secrets.map(|s| &s.key_file), &t.key_file, "/etc/redis/tls/tls.key"),
-        ca: pick(from_secrets.map(|s| &s.ca_file), &t.ca_file, "/etc/redis/tls/ca.crt"),
-        client_cert: t.client_auth == "required",
-    };
-    for (field, p) in [("cert_file", &paths.cert), ("key_file", &paths.key), ("ca_file", &paths.ca)] {
-        if !p.starts_with('/') || !shell_safe(p) || p.ends_with('/') {
+    let data_dir = input.config.persistence.data_dir.trim_end_matches('/');
+    let mut sources = Vec::new();
+    let mut resolve = |field: &str, chosen: String| -> String {
+        let bad =
+            chosen.is_empty() || !shell_safe(&chosen) || chosen.ends_with('/') || chosen.split('/').any(|c| c == "..");
+        if bad {
             errors.push(
                 Diagnostic::error(
                     "compose.bad-tls-path",
                     format!("/config/security/tls/{field}"),
-                    format!("`{p}` cannot be mounted into a container"),
+                    format!("`{chosen}` cannot be mounted into a container"),
                 )
-                .with_hint("use an absolute path made of letters, digits, `_`, `-`, `.` and `/`"),
+                .with_hint("use a path made of letters, digits, `_`, `-`, `.` and `/`, without `..`"),
             );
         }
-    }
+        if chosen.starts_with('/') {
+            return chosen;
+        }
+        // A relative path (the host's own CA: `tls/tls.crt`) is a file of the
+        // rendered tree; Redis reads it relative to its `dir`.
+        let rel = chosen.trim_start_matches("./").to_owned();
+        let container = format!("{data_dir}/{rel}");
+        sources.push((container.clone(), format!("../{rel}")));
+        container
+    };
+    let cert = resolve("cert_file", pick(from_secrets.map(|s| &s.cert_file), &t.cert_file, "tls/tls.crt"));
+    let key = resolve("key_file", pick(from_secrets.map(|s| &s.key_file), &t.key_file, "tls/tls.key"));
+    let ca = resolve("ca_file", pick(from_secrets.map(|s| &s.ca_file), &t.ca_file, "tls/ca.crt"));
+    let paths = TlsPaths { cert, key, ca, client_cert: t.client_auth == "required", sources };
     Some(paths)
 }
 
@@ -251,7 +265,8 @@ fn document(ctx: &Ctx<'_>) -> Yaml {
     let mut secrets = MapBuilder::new();
     let mut seen = Vec::new();
     let admin = ctx.admin.iter().filter(|_| cluster_init);
-    for c in ctx.probe.iter().chain(ctx.exporter.iter().filter(|_| monitoring)).chain(admin) {
+    let used = ctx.probe.iter().chain(ctx.exporter.iter().filter(|_| monitoring)).chain(admin);
+    for c in used.chain(ctx.sentinel_auth.iter()) {
         if !seen.contains(&c.secret) {
             seen.push(c.secret.clone());
             secrets.push(

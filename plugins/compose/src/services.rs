@@ -8,6 +8,8 @@ use redplate_plugin_sdk::Diagnostic;
 
 /// Where the rendered config files are mounted inside the Redis containers.
 pub const CONF_DIR: &str = "/usr/local/etc/redis";
+/// Where redis-conf's `aclfile` points in containers.
+pub const ACL_FILE: &str = "/etc/redis/users.acl";
 /// The upstream `redis` image's own non-root user: a fresh named volume
 /// mounted on `/data` inherits the image directory's owner (this user), so
 /// Redis can write without a root init step. Compose has no `fsGroup`.
@@ -30,6 +32,8 @@ pub struct Ctx<'a> {
     pub exporter: Option<Cred>,
     /// Forms the cluster (mode `cluster`): an admin, or `default`.
     pub admin: Option<Cred>,
+    /// The password Sentinel's own port asks for (the sentinel user's).
+    pub sentinel_auth: Option<Cred>,
     pub tls: Option<TlsPaths>,
     pub diagnostics: Vec<Diagnostic>,
     pub errors: Vec<Diagnostic>,
@@ -42,15 +46,24 @@ pub struct TlsPaths {
     pub key: String,
     pub ca: String,
     pub client_cert: bool,
+    /// Container path → file in the rendered tree (relative to the compose folder).
+    pub sources: Vec<(String, String)>,
 }
 
 impl TlsPaths {
-    /// The bind mounts: `../tls/<file name>` (next to the compose folder) to the path in the container.
+    /// The bind mounts of the certificate, key and CA.
     fn mounts(&self) -> Vec<String> {
         [&self.cert, &self.key, &self.ca].iter().map(|p| self.mount(p)).collect()
     }
-    fn mount(&self, path: &str) -> String {
-        format!("../tls/{}:{path}:ro", base_name(path))
+    /// `source:path:ro`; a file not in `sources` is taken from `../tls/<file name>`.
+    pub(crate) fn mount(&self, path: &str) -> String {
+        let source = self
+            .sources
+            .iter()
+            .find(|(c, _)| c == path)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| format!("../tls/{}", base_name(path)));
+        format!("{source}:{path}:ro")
     }
     pub(crate) fn cli_args(&self) -> String {
         let mut s = format!(" --tls --cacert {}", self.ca);
@@ -185,7 +198,10 @@ impl Ctx<'_> {
             _ => return None,
         };
         let mut cmd = String::new();
-        if let Some(c) = cred {
+        if let Some(c) = cred.filter(|_| node.role == "sentinel") {
+            // Sentinel's port takes the sentinel user's password as `requirepass`.
+            cmd.push_str(&format!("REDISCLI_AUTH=\"$$(cat /run/secrets/{})\" redis-cli", c.secret));
+        } else if let Some(c) = cred {
             cmd.push_str(&format!("REDISCLI_AUTH=\"$$(cat /run/secrets/{})\" redis-cli --user {}", c.secret, c.user));
         } else {
             cmd.push_str("redis-cli");
@@ -223,7 +239,8 @@ impl Ctx<'_> {
     pub fn data_service(&self, node: &Node, masters: &[String]) -> Yaml {
         let mut volumes = vec![format!("../redis/{}/redis.conf:{CONF_DIR}/redis.conf:ro", node.name)];
         if uses_acl_file(self.input) {
-            volumes.push(format!("../redis/users.acl:{CONF_DIR}/users.acl:ro"));
+            // redis-conf's `aclfile` for container targets.
+            volumes.push(format!("../redis/users.acl:{ACL_FILE}:ro"));
         }
         volumes.push(self.data_volume(node));
         if let Some(t) = &self.tls {
@@ -276,7 +293,8 @@ impl Ctx<'_> {
             .put("restart", self.restart())
             .put("volumes", Yaml::strs(volumes))
             .put_opt("ports", node.ports.sentinel.and_then(|p| self.publish(p, node.ordinal)))
-            .put_opt("healthcheck", self.healthcheck(node, None, "30s"))
+            .put_opt("secrets", self.sentinel_auth.as_ref().map(|c| Yaml::strs([c.secret.clone()])))
+            .put_opt("healthcheck", self.healthcheck(node, self.sentinel_auth.as_ref(), "30s"))
             .put_nonempty("depends_on", Self::healthy(masters.iter().cloned()))
             .put_opt("mem_limit", size(&self.input.config.resources.sentinel_memory))
             .put_opt("networks", self.networks())

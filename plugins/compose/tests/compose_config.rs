@@ -177,6 +177,15 @@ fn services_follow_the_topology_and_are_hardened() {
             let health = s["healthcheck"]["test"][1].as_str().unwrap_or_else(|| panic!("{name}: no healthcheck"));
             assert!(health.contains("redis-cli") && health.contains("ping"), "{name}: {health}");
             if role == "sentinel" {
+                if config["security"]["auth_enabled"].as_bool() == Some(true) {
+                    assert!(
+                        health.starts_with("REDISCLI_AUTH=\"$$(cat /run/secrets/sentinel-password)\" redis-cli -h"),
+                        "{name}: {health}"
+                    );
+                }
+                if config["security"]["tls"]["enabled"].as_bool() == Some(true) {
+                    assert!(health.contains("--tls --cacert"), "{name}: {health}");
+                }
                 assert!(vols.contains(
                     &format!("../sentinel/{name}/sentinel.conf:/usr/local/etc/redis/sentinel.conf:ro").as_str()
                 ));
@@ -188,7 +197,7 @@ fn services_follow_the_topology_and_are_hardened() {
                 assert_eq!(s["command"], serde_json::json!(["redis-server", "/usr/local/etc/redis/redis.conf"]));
                 if config["security"]["auth_enabled"].as_bool() == Some(true) {
                     assert!(health.starts_with("REDISCLI_AUTH=\"$$(cat /run/secrets/"), "{name}: {health}");
-                    assert!(vols.contains(&"../redis/users.acl:/usr/local/etc/redis/users.acl:ro"), "{name}");
+                    assert!(vols.contains(&"../redis/users.acl:/etc/redis/users.acl:ro"), "{name}");
                 }
                 if n["ports"]["client"].is_null() {
                     assert!(health.contains("--tls --cacert"), "{name}: TLS-only node probed without TLS: {health}");

@@ -85,10 +85,11 @@ pub fn input_for(text: &str, file: &str, preset: Option<Environment>, sets: &[St
     let mut secrets = json!({ "users": users });
     if sec.tls.enabled {
         let or = |s: &str, d: &str| if s.is_empty() { d.to_owned() } else { s.to_owned() };
+        // As the host does (host/src/secrets.rs): the configured files, else its own CA's in `tls/`.
         secrets["tls"] = json!({
-            "cert_file": or(&sec.tls.cert_file, "/etc/redis/tls/tls.crt"),
-            "key_file": or(&sec.tls.key_file, "/etc/redis/tls/tls.key"),
-            "ca_file": or(&sec.tls.ca_file, "/etc/redis/tls/ca.crt"),
+            "cert_file": or(&sec.tls.cert_file, "tls/tls.crt"),
+            "key_file": or(&sec.tls.key_file, "tls/tls.key"),
+            "ca_file": or(&sec.tls.ca_file, "tls/ca.crt"),
         });
     }
     json!({
