@@ -20,7 +20,8 @@ struct Env {
 }
 
 fn env() -> Env {
-    let tmp = tempfile::tempdir().expect("tmp");
+    // Not a dot-folder: checkov skips hidden directories.
+    let tmp = tempfile::Builder::new().prefix("redplate-render-").tempdir().expect("tmp");
     let dir = tmp.path().to_path_buf();
     // One compiled-code cache for the whole test binary run.
     let cache = std::env::temp_dir().join(format!("redplate-render-cache-{}", std::process::id()));
@@ -59,7 +60,17 @@ fn cases() -> Vec<(String, Vec<String>)> {
     let mut cases = Vec::new();
     for env in ["development", "staging", "production"] {
         for mode in ["standalone", "replication", "sentinel", "cluster"] {
-            cases.push((format!("presets/{env}.yaml"), vec![format!("deployment.mode={mode}")]));
+            let mut sets = vec![format!("deployment.mode={mode}")];
+            // Each mode with the smallest shape that is valid for it.
+            match mode {
+                "replication" | "sentinel" => sets.push("replication.replicas=2".into()),
+                "cluster" => sets.extend(["cluster.shards=3".into(), "cluster.replicas_per_shard=1".into()]),
+                _ => {}
+            }
+            if mode == "sentinel" {
+                sets.push("sentinel.sentinels=3".into());
+            }
+            cases.push((format!("presets/{env}.yaml"), sets));
         }
     }
     for e in std::fs::read_dir(root().join("examples")).expect("examples").filter_map(Result::ok) {
