@@ -86,6 +86,17 @@ pub fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// A file path as a shell word: relative paths (the host's own CA writes
+/// `tls/ca.crt` into the rendered tree) are taken from the tree, next to `backup/`.
+fn path_word(p: &str) -> String {
+    let tree_safe = p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    if p.is_empty() || p.starts_with('/') || !tree_safe {
+        sq(p)
+    } else {
+        format!("\"$SCRIPT_DIR/../{}\"", p.trim_start_matches("./"))
+    }
+}
+
 fn safe_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
@@ -259,9 +270,9 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
         "host": host,
         "port": port,
         "tls": sq(if tls { "1" } else { "0" }),
-        "cacert": sq(&cacert),
-        "cert": sq(&cert),
-        "key": sq(&key),
+        "cacert": path_word(&cacert),
+        "cert": path_word(&cert),
+        "key": path_word(&key),
         "user": user,
         "password_file": password_file,
         "data_dir": sq(&data_dir),
@@ -297,6 +308,13 @@ mod tests {
     fn quoting_survives_single_quotes() {
         assert_eq!(sq("it's"), r"'it'\''s'");
         assert_eq!(sq(""), "''");
+    }
+
+    #[test]
+    fn relative_tls_files_come_from_the_rendered_tree() {
+        assert_eq!(path_word("tls/ca.crt"), "\"$SCRIPT_DIR/../tls/ca.crt\"");
+        assert_eq!(path_word("/etc/redis/tls/ca.crt"), "'/etc/redis/tls/ca.crt'");
+        assert_eq!(path_word(""), "''");
     }
 
     #[test]

@@ -168,10 +168,8 @@ fn round_trip(aof: bool, compression: &str, method: &str, tls: bool) {
     }
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let root = root.path();
-    let certs = root.join("certs");
-    if tls {
-        make_certs(&certs);
-    }
+    // The host's own CA convention: `secrets.tls` names `tls/…` in the rendered tree.
+    let certs = root.join("tls");
     // Render from a real template: development preset + auth + the backup settings under test.
     let sets = [
         "security.auth_enabled=true".to_owned(),
@@ -185,14 +183,14 @@ fn round_trip(aof: bool, compression: &str, method: &str, tls: bool) {
     let tls_sets = [
         "security.tls.enabled=true".to_owned(),
         "security.tls.disable_plain_port=true".to_owned(),
-        "security.tls.cert_source=files".to_owned(),
-        format!("security.tls.cert_file={}/tls.crt", certs.display()),
-        format!("security.tls.key_file={}/tls.key", certs.display()),
-        format!("security.tls.ca_file={}/ca.crt", certs.display()),
+        "security.tls.cert_source=self_signed".to_owned(),
     ];
     let sets: Vec<String> = sets.into_iter().chain(tls_sets.into_iter().filter(|_| tls)).collect();
     let input = input_for("deployment:\n  name: rt\n", "rt.yaml", Some(Environment::Development), &sets, Target::Local);
     write_placeholders(root, &input);
+    if tls {
+        make_certs(&certs);
+    }
     let out = Plugin::generate(&input.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:#?}"));
     for a in &out.artifacts {
         write(&root.join(&a.path), &String::from_utf8_lossy(&a.content));
@@ -204,6 +202,7 @@ fn round_trip(aof: bool, compression: &str, method: &str, tls: bool) {
     let backup_sh = std::fs::read_to_string(root.join("backup/backup.sh")).unwrap_or_default();
     // With TLS the rendered defaults alone must reach the server (only the port is overridden).
     assert_eq!(backup_sh.contains("DEFAULT_REDIS_TLS='1'"), tls);
+    assert_eq!(backup_sh.contains("DEFAULT_REDIS_CACERT=\"$SCRIPT_DIR/../tls/ca.crt\""), tls);
     let redis = Redis::start(root, aof, tls.then_some(certs.as_path()));
     let keys = redis.cli(&["EVAL", FILL, "0"]);
     assert!(keys.parse::<u32>().unwrap_or(0) >= 3500, "only {keys} keys written");

@@ -125,7 +125,8 @@ fn rendering_is_deterministic() {
 #[test]
 fn backup_reads_a_replica_and_restore_targets_the_master() {
     let sets = ["deployment.mode=sentinel".to_owned(), "deployment.name=shop".to_owned()];
-    let input = common::input_for("", "t.yaml", Some(redplate_config::model::Environment::Staging), &sets, Target::Compose);
+    let input =
+        common::input_for("", "t.yaml", Some(redplate_config::model::Environment::Staging), &sets, Target::Compose);
     let case = Case { name: "staging-sentinel".into(), input };
     let scripts = render(&case);
     let text = |i: usize| String::from_utf8_lossy(&scripts[i].1).into_owned();
