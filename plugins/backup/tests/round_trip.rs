@@ -40,6 +40,10 @@ struct Redis {
 
 impl Redis {
     fn start(root: &Path, aof: bool, tls: Option<&Path>) -> Redis {
+        Self::start_with(root, aof, tls, "")
+    }
+
+    fn start_with(root: &Path, aof: bool, tls: Option<&Path>, extra: &str) -> Redis {
         let data = root.join("data");
         std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
         let port = free_port();
@@ -54,7 +58,7 @@ impl Redis {
             None => format!("port {port}\n"),
         };
         let text = format!(
-            "{listen}bind 127.0.0.1\ndir {}\ndbfilename dump.rdb\nappendonly {}\nappenddirname appendonlydir\nsave \"\"\ndaemonize yes\npidfile {}\nlogfile {}\nenable-debug-command yes\nuser default on >{PASSWORD} ~* &* +@all\n",
+            "{listen}bind 127.0.0.1\ndir {}\ndbfilename dump.rdb\nappendonly {}\nappenddirname appendonlydir\nsave \"\"\ndaemonize yes\npidfile {}\nlogfile {}\nenable-debug-command yes\nuser default on >{PASSWORD} ~* &* +@all\n{extra}",
             data.display(),
             if aof { "yes" } else { "no" },
             pidfile.display(),
@@ -311,4 +315,51 @@ fn aof_zstd_encrypted_round_trip() {
 #[test]
 fn tls_only_round_trip_with_the_rendered_tls_settings() {
     round_trip(true, "zstd", "rdb", true);
+}
+
+#[test]
+fn restore_refuses_a_replica_and_leaves_it_alone() {
+    for tool in ["redis-server", "redis-cli", "sha256sum", "timeout", "gzip"] {
+        if !has(tool) {
+            return missing_tool(tool, "the replica refusal test");
+        }
+    }
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = root.path();
+    let sets = [
+        "security.auth_enabled=true".to_owned(),
+        "security.password={file: /run/secrets/redis-default}".to_owned(),
+        "backup.compression=gzip".to_owned(),
+    ];
+    let input = input_for("deployment:\n  name: rr\n", "rr.yaml", Some(Environment::Development), &sets, Target::Local);
+    write_placeholders(root, &input);
+    let out = Plugin::generate(&input.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:#?}"));
+    for a in &out.artifacts {
+        write(&root.join(&a.path), &String::from_utf8_lossy(&a.content));
+    }
+    let master = Redis::start(&root.join("master"), false, None);
+    master.cli(&["EVAL", FILL, "0"]);
+    let digest = master.cli(&["DEBUG", "DIGEST"]);
+    let replica = Redis::start_with(
+        &root.join("replica"),
+        false,
+        None,
+        &format!("replicaof 127.0.0.1 {}\nmasterauth {PASSWORD}\n", master.port),
+    );
+    let t = Instant::now();
+    while replica.cli(&["DEBUG", "DIGEST"]) != digest {
+        assert!(t.elapsed() < Duration::from_secs(20), "the replica did not sync");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let backups = root.join("backups");
+    let env = vec![("REDIS_PORT", master.port.to_string()), ("BACKUP_DIR", backups.display().to_string())];
+    let file = run(&root.join("backup/backup.sh"), &[], &env).ok("backup.sh");
+    let env = vec![("REDIS_PORT", replica.port.to_string()), ("BACKUP_DIR", backups.display().to_string())];
+    let pid = replica.pid();
+    let refused = run(&root.join("backup/restore.sh"), &["--yes", "--start-cmd", &replica.start_cmd(), &file], &env);
+    assert!(!refused.out.status.success(), "restore.sh restored onto a replica");
+    let stderr = String::from_utf8_lossy(&refused.out.stderr);
+    assert!(stderr.contains("is a replica"), "{stderr}");
+    assert_eq!(replica.pid(), pid, "the replica was restarted");
+    assert_eq!(replica.cli(&["DEBUG", "DIGEST"]), digest);
 }
