@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::{MODES, all_cases, config_map_data, input_for, preset_config, render, system_tool, tempdir, tool};
+use common::{all_cases, config_map_data, input_for, render, system_tool, tempdir, tool};
 use redplate_config::model::Environment;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,7 @@ fn relocate(text: &str, root: &Path) -> String {
         .replace("/var/run/redplate/secrets", &format!("{r}/secrets"))
         .replace("/var/run/redplate/exporter", &format!("{r}/exporter"))
         .replace("dir /data\n", &format!("dir {r}/data\n"))
+        .replace("cluster-config-file /data/", &format!("cluster-config-file {r}/data/"))
 }
 
 struct Server(Child);
@@ -53,9 +55,20 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
+/// A port below 55536 whose cluster bus port (+10000) is free too.
+fn free_bus_port() -> u16 {
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let seed = u16::try_from(std::process::id() % 20000).unwrap_or(0);
+    (0..20000u16).map(|i| 20000 + (seed + i) % 20000).find(|p| free(*p) && free(p + 10000)).expect("a free port pair")
+}
+
 fn cli(port: u16, user: Option<(&str, &str)>, args: &[&str]) -> String {
+    cli_on("127.0.0.1", port, user, args)
+}
+
+fn cli_on(ip: &str, port: u16, user: Option<(&str, &str)>, args: &[&str]) -> String {
     let mut c = Command::new("redis-cli");
-    c.args(["--no-auth-warning", "-h", "127.0.0.1", "-p", &port.to_string()]);
+    c.args(["--no-auth-warning", "-h", ip, "-p", &port.to_string()]);
     if let Some((u, pw)) = user {
         c.args(["--user", u]).env("REDISCLI_AUTH", pw);
     }
@@ -162,5 +175,201 @@ fn redis_boots_from_the_rendered_config_and_acl() {
     let (addr, secret) = pw.as_object().and_then(|m| m.iter().next()).expect("one entry");
     assert!(addr.starts_with("redis://") && addr.ends_with(":6379"), "{addr}");
     assert_eq!(secret, &common::fake_password("exporter"));
-    let _ = (MODES, preset_config);
+}
+
+/// One pod's folders under `root/<pod>`, with a `hostname` shim so the
+/// scripts see the pod's name.
+fn pod_root(root: &Path, pod: &str, conf: &BTreeMap<String, String>, scripts: &BTreeMap<String, String>) -> PathBuf {
+    let r = root.join(pod);
+    for d in ["templates", "scripts", "run", "secrets", "exporter", "data", "bin"] {
+        std::fs::create_dir_all(r.join(d)).expect("mkdir");
+    }
+    for (name, text) in conf {
+        std::fs::write(r.join("templates").join(name), relocate(text, &r)).expect("write");
+    }
+    for (name, text) in scripts {
+        std::fs::write(r.join("scripts").join(name), relocate(text, &r)).expect("write");
+    }
+    for u in ["replication", "sentinel", "exporter", "probe"] {
+        std::fs::write(r.join("secrets").join(u), common::fake_password(u)).expect("secret");
+    }
+    let shim = r.join("bin/hostname");
+    std::fs::write(&shim, format!("#!/bin/sh\necho {pod}\n")).expect("shim");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    r
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("read");
+    assert!(text.contains(from), "`{from}` not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).expect("write");
+}
+
+fn run_script(r: &Path, script: &str) {
+    let path = format!("{}:{}", r.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh").arg(r.join("scripts").join(script)).env("PATH", path).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn start(program: &str, conf: &Path, port: u16) -> Server {
+    let child = Command::new(program)
+        .arg(conf)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    Server(child)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sentinel mode without TLS: a master and a replica booted from the
+/// rendered files (the replica authenticates with `masteruser`/`masterauth`
+/// written by init.sh), and a Sentinel from the rendered sentinel.conf that
+/// logs in with the sentinel user and sees the master and its replica.
+#[test]
+fn a_master_replica_and_sentinel_boot_from_the_rendered_files() {
+    let (Some(_), Some(_), Some(_), Some(python)) =
+        (system_tool("redis-server"), system_tool("redis-sentinel"), system_tool("redis-cli"), tool("python"))
+    else {
+        return;
+    };
+    let sets = ["deployment.name=sbt", "security.tls.enabled=false", "memory.active_defrag=false"].map(String::from);
+    let config =
+        redplate_config::load_str("", redplate_config::Format::Yaml, "<t>", Some(Environment::Production), &sets)
+            .expect("loads")
+            .config;
+    let out = render(&input_for(&config, false));
+    let conf = config_map_data(&python, &out, "sbt-config");
+    let scripts = config_map_data(&python, &out, "sbt-scripts");
+    let root = tempdir();
+    let master_fqdn = "sbt-0.sbt-headless.redis.svc.cluster.local";
+    let (pm, pr, ps) = (free_port(), free_port(), free_port());
+
+    // The master: its own name is the first pod's, so init.sh adds no `replicaof`.
+    let m = pod_root(root.path(), "sbt-0", &conf, &scripts);
+    run_script(&m, "init.sh");
+    let mconf = std::fs::read_to_string(m.join("run/redis.conf")).expect("conf");
+    assert!(!mconf.contains("\nreplicaof "), "{mconf}");
+    assert!(mconf.contains("masterauth \""), "{mconf}");
+    let _master = start("redis-server", &m.join("run/redis.conf"), pm);
+
+    // The replica: the first pod's name resolves here to 127.0.0.1.
+    let r = pod_root(root.path(), "sbt-1", &conf, &scripts);
+    edit(&r.join("scripts/init.sh"), &format!("MASTER={master_fqdn}"), "MASTER=127.0.0.1");
+    edit(&r.join("scripts/init.sh"), "\"$MASTER\" 6379", &format!("\"$MASTER\" {pm}"));
+    run_script(&r, "init.sh");
+    let _replica = start("redis-server", &r.join("run/redis.conf"), pr);
+
+    let exporter = ("exporter", common::fake_password("exporter"));
+    wait_for("the replica to sync", || {
+        cli(pm, Some((exporter.0, &exporter.1)), &["info", "replication"]).contains("connected_slaves:1")
+    });
+
+    // The sentinel.
+    let s = pod_root(root.path(), "sbt-sentinel-0", &conf, &scripts);
+    edit(&s.join("scripts/sentinel-init.sh"), &format!("MASTER={master_fqdn}"), "MASTER=127.0.0.1");
+    edit(&s.join("templates/sentinel.conf"), "@@MASTER_HOST@@ 6379", &format!("@@MASTER_HOST@@ {pm}"));
+    run_script(&s, "sentinel-init.sh");
+    let sconf = std::fs::read_to_string(s.join("run/sentinel.conf")).expect("sentinel.conf");
+    assert!(sconf.contains("sentinel auth-user mymaster sentinel\n"), "{sconf}");
+    let _sentinel = start("redis-sentinel", &s.join("run/sentinel.conf"), ps);
+    wait_for("the sentinel to see the master and its replica", || {
+        let info = cli(ps, None, &["sentinel", "master", "mymaster"]);
+        let lines: Vec<&str> = info.lines().collect();
+        let field = |k: &str| lines.iter().position(|l| *l == k).and_then(|i| lines.get(i + 1)).copied();
+        field("flags") == Some("master") && field("num-slaves") == Some("1")
+    });
+    edit(&s.join("scripts/probe.sh"), "-p 26379", &format!("-p {ps}"));
+    let st = Command::new("sh").arg(s.join("scripts/probe.sh")).args(["sentinel", "ready"]).status().expect("probe");
+    assert!(st.success(), "probe.sh sentinel ready");
+}
+
+fn start_on(program: &str, conf: &Path, ip: &str, port: u16) -> Server {
+    let child = Command::new(program)
+        .arg(conf)
+        // One machine stands for three pods: outgoing bus links must leave
+        // from the node's own address for the others to tell them apart.
+        .args(["--port", &port.to_string(), "--bind", ip, "--bind-source-addr", ip])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    Server(child)
+}
+
+/// Cluster mode without TLS: three nodes (on 127.0.0.1–3, one port) booted
+/// from the rendered files, joined by the rendered cluster-init script as the
+/// replication user; a second run finds the cluster formed and succeeds.
+#[test]
+fn the_cluster_init_script_forms_the_cluster_once() {
+    let (Some(_), Some(_), Some(python)) = (system_tool("redis-server"), system_tool("redis-cli"), tool("python"))
+    else {
+        return;
+    };
+    let sets = [
+        "deployment.name=cbt",
+        "deployment.mode=cluster",
+        "cluster.replicas_per_shard=0",
+        "security.tls.enabled=false",
+        "memory.active_defrag=false",
+    ]
+    .map(String::from);
+    let config =
+        redplate_config::load_str("", redplate_config::Format::Yaml, "<t>", Some(Environment::Production), &sets)
+            .expect("loads")
+            .config;
+    let out = render(&input_for(&config, false));
+    let conf = config_map_data(&python, &out, "cbt-config");
+    let scripts = config_map_data(&python, &out, "cbt-scripts");
+    let root = tempdir();
+    let port = free_bus_port();
+    let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    let mut servers = Vec::new();
+    for (i, ip) in ips.iter().enumerate() {
+        let r = pod_root(root.path(), &format!("cbt-{i}"), &conf, &scripts);
+        run_script(&r, "init.sh");
+        let c = std::fs::read_to_string(r.join("run/redis.conf")).expect("conf");
+        assert!(c.contains("\ncluster-enabled yes\n") && c.contains("\ncluster-announce-hostname cbt-"), "{c}");
+        servers.push(start_on("redis-server", &r.join("run/redis.conf"), ip, port));
+    }
+    let probe = ("probe", common::fake_password("probe"));
+    for (ip, server) in ips.iter().zip(servers.iter_mut()) {
+        wait_for(&format!("the node on {ip}"), || {
+            assert!(server.0.try_wait().ok().flatten().is_none(), "the node on {ip} exited");
+            cli_on(ip, port, Some((probe.0, &probe.1)), &["ping"]) == "PONG"
+        });
+    }
+    // The Job's pod: node names stand for the three addresses.
+    let j = pod_root(root.path(), "cbt-cluster-init", &conf, &scripts);
+    let script = j.join("scripts/cluster-init.sh");
+    for (i, ip) in ips.iter().enumerate() {
+        edit(&script, &format!("cbt-{i}.cbt-headless.redis.svc.cluster.local"), ip);
+    }
+    edit(&script, "-p 6379", &format!("-p {port}"));
+    edit(&script, ":6379\"", &format!(":{port}\""));
+    edit(&script, "ip=\"$(getent hosts \"$host\" | cut -d' ' -f1 | head -n 1)\"", "ip=\"$host\"");
+    run_script(&j, "cluster-init.sh");
+    let exporter = ("exporter", common::fake_password("exporter"));
+    wait_for("the cluster to be ok", || {
+        cli(port, Some((exporter.0, &exporter.1)), &["cluster", "info"]).contains("cluster_state:ok")
+    });
+    // Idempotent: a second run (a Job retry, a re-apply) changes nothing.
+    run_script(&j, "cluster-init.sh");
+    let info = cli(port, Some((exporter.0, &exporter.1)), &["cluster", "info"]);
+    assert!(info.contains("cluster_slots_assigned:16384") && info.contains("cluster_known_nodes:3"), "{info}");
+    drop(servers);
 }
