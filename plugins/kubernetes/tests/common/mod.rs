@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod sandbox;
+
 use plugin_kubernetes::Plugin;
 use redplate_config::model::{Environment, SecretSource};
 use redplate_config::{Format, Target, Topology};
