@@ -10,6 +10,8 @@ pub struct Input {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
+    pub target: String,
+    #[serde(default)]
     pub config: Config,
     pub topology: Topology,
     #[serde(default)]

@@ -18,6 +18,9 @@ const NAME: &str = "backup";
 pub const BACKUP: &str = "backup/backup.sh";
 pub const RESTORE: &str = "backup/restore.sh";
 
+/// The local backend's management user.
+const LOCAL_ADMIN: &str = "redplate-admin";
+
 const COMMON: &str = include_str!("templates/common.sh.hbs");
 const BACKUP_SH: &str = include_str!("templates/backup.sh.hbs");
 const RESTORE_SH: &str = include_str!("templates/restore.sh.hbs");
@@ -86,8 +89,9 @@ pub fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// A file path as a shell word: relative paths (the host's own CA writes
-/// `tls/ca.crt` into the rendered tree) are taken from the tree, next to `backup/`.
+/// A path as a shell word: relative paths (the host's own CA in `tls/`, the
+/// local target's `data/<node>`, `./backups`) are taken from the rendered
+/// tree, the folder above `backup/`, whatever the working directory.
 fn path_word(p: &str) -> String {
     let tree_safe = p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
     if p.is_empty() || p.starts_with('/') || !tree_safe {
@@ -189,7 +193,10 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
     // commands), else `default` when it has a password, else no auth.
     let known = &input.secrets.users;
     let admin = c.security.users.iter().find(|u| u.role == "admin").map(|u| u.name.clone());
-    let user = admin.clone().or_else(|| known.contains_key("default").then(|| "default".to_owned()));
+    // The local backend adds its own management user to `users.acl`, with its
+    // password in the rendered tree (host/src/backend/local/files.rs).
+    let local_admin = (input.target == "local" && c.security.auth_enabled).then(|| LOCAL_ADMIN.to_owned());
+    let user = admin.clone().or_else(|| known.contains_key("default").then(|| "default".to_owned())).or(local_admin);
     let (user, password_file) = match user {
         Some(u) if safe_name(&u) => {
             let file = format!("\"$SCRIPT_DIR/../secrets/{u}.password\"");
@@ -207,7 +214,7 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
         }
         None => (sq(""), sq("")),
     };
-    if c.security.auth_enabled && admin.is_none() && !known.contains_key("default") {
+    if c.security.auth_enabled && admin.is_none() && !known.contains_key("default") && input.target != "local" {
         notes.push(
             Diagnostic::warning("backup.no-admin-user", "/config/security/users", "auth is on but there is no admin user: backup.sh and restore.sh need BGSAVE, CONFIG GET, SYNC and SHUTDOWN")
                 .with_hint("add a user with `role: admin` and a password, or set REDIS_USER and REDIS_PASSWORD_FILE when running the scripts"),
@@ -275,9 +282,9 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
         "key": path_word(&key),
         "user": user,
         "password_file": password_file,
-        "data_dir": sq(&data_dir),
+        "data_dir": path_word(&data_dir),
         "rdb_filename": sq(&c.persistence.rdb_filename),
-        "backup_dir": sq(&backup_dir),
+        "backup_dir": path_word(&backup_dir),
         "s3_url": sq(&s3),
         // Named after the shard, not the node: backups taken from a replica
         // are restored onto the master, and both scripts look for the same names.

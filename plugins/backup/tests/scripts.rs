@@ -135,3 +135,13 @@ fn backup_reads_a_replica_and_restore_targets_the_master() {
     assert!(text(0).contains("DEFAULT_REDIS_TLS='1'") && text(0).contains("DEFAULT_REDIS_PORT='6380'"));
     assert!(text(0).contains("DEFAULT_BACKUP_PREFIX='shop'") && text(1).contains("DEFAULT_BACKUP_PREFIX='shop'"));
 }
+
+#[test]
+fn the_local_target_falls_back_to_the_backends_admin_user() {
+    let input =
+        common::input_for("", "t.yaml", Some(redplate_config::model::Environment::Production), &[], Target::Local);
+    let scripts = render(&Case { name: "production@local".into(), input });
+    let backup = String::from_utf8_lossy(&scripts[0].1).into_owned();
+    assert!(backup.contains("DEFAULT_REDIS_USER='redplate-admin'"), "{backup}");
+    assert!(backup.contains("DEFAULT_REDIS_PASSWORD_FILE=\"$SCRIPT_DIR/../secrets/redplate-admin.password\""));
+}
