@@ -145,3 +145,17 @@ fn the_local_target_falls_back_to_the_backends_admin_user() {
     assert!(backup.contains("DEFAULT_REDIS_USER='redplate-admin'"), "{backup}");
     assert!(backup.contains("DEFAULT_REDIS_PASSWORD_FILE=\"$SCRIPT_DIR/../secrets/redplate-admin.password\""));
 }
+
+#[test]
+fn examples_match_their_reviewed_snapshots() {
+    let dir = common::workspace_root().join("examples");
+    for case in all_cases(Target::Local) {
+        if !dir.join(format!("{}.yaml", case.name)).is_file() {
+            continue;
+        }
+        for (path, content) in render(&case) {
+            let file = path.trim_start_matches("backup/");
+            common::assert_snapshot(&format!("{}.{file}", case.name), &String::from_utf8_lossy(&content));
+        }
+    }
+}

@@ -63,7 +63,8 @@ impl Generator for Plugin {
             return Err(ctx.errors);
         }
         let doc = document(&ctx);
-        let data = json!({ "project": ctx.project, "body": yaml::to_string(&doc), "document": to_json(&doc) });
+        let data =
+            json!({ "project": ctx.project, "body": yaml::to_string(&doc).trim_end(), "document": to_json(&doc) });
         let text = host.render("compose.yaml", TEMPLATE, &data.to_string()).map_err(|e| {
             vec![Diagnostic::error("compose.render", "", e).with_hint("check the `compose.yaml` template override")]
         })?;
@@ -118,7 +119,7 @@ fn plan(input: &Input) -> Result<Ctx<'_>, Vec<Diagnostic>> {
         if probe.is_none() {
             diagnostics.push(
                 Diagnostic::warning("compose.no-probe-password", "/secrets/users", "auth is on but no probe, or `default`, password is known: health checks run without a password and will fail")
-                    .with_hint("add a user with `role: probe` and a password, or set `security.system_users: true`"),
+                    .with_hint("add a user with `role: probe` and `password: { generate: true }`"),
             );
         }
         if c.monitoring.exporter && exporter.is_none() {
@@ -128,7 +129,7 @@ fn plan(input: &Input) -> Result<Ctx<'_>, Vec<Diagnostic>> {
                     "/secrets/users",
                     "auth is on but no exporter, or `default`, password is known: the exporter cannot log in",
                 )
-                .with_hint("add a user with `role: exporter` and a password, or set `security.system_users: true`"),
+                .with_hint("add a user with `role: exporter` and `password: { generate: true }`"),
             );
         }
         (probe, exporter)

@@ -280,3 +280,14 @@ fn malformed_input_is_a_pointed_diagnostic() {
     assert_eq!(ds[0].path, "/topology/nodes");
     assert!(ds[0].hint.is_some());
 }
+
+#[test]
+fn examples_match_their_reviewed_snapshots() {
+    let dir = workspace_root().join("examples");
+    for case in all_cases(Target::Compose) {
+        if !dir.join(format!("{}.yaml", case.name)).is_file() {
+            continue;
+        }
+        common::assert_snapshot(&format!("{}.compose.yaml", case.name), &String::from_utf8_lossy(&render(&case)));
+    }
+}

@@ -203,3 +203,30 @@ pub fn make_certs(dir: &Path) {
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// Compares `text` with the reviewed snapshot `tests/snapshots/<name>`
+/// (of the crate running the test). `REDPLATE_UPDATE_SNAPSHOTS=1` rewrites
+/// it; a missing snapshot is written locally (review it) and fails in CI.
+pub fn assert_snapshot(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    let update = std::env::var("REDPLATE_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
+    match std::fs::read_to_string(&path) {
+        Ok(old) if !update => {
+            if old != text {
+                let line = old.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(0);
+                let show = |t: &str| t.lines().skip(line.saturating_sub(2)).take(6).collect::<Vec<_>>().join("\n");
+                panic!(
+                    "{name} differs from its snapshot at line {}:\n--- snapshot\n{}\n+++ rendered\n{}\n(review, then rerun with REDPLATE_UPDATE_SNAPSHOTS=1)",
+                    line + 1,
+                    show(&old),
+                    show(text)
+                );
+            }
+        }
+        _ => {
+            assert!(!in_ci() || update, "missing snapshot {}: render it locally and commit it", path.display());
+            write(&path, text);
+            eprintln!("wrote snapshot {} — review it", path.display());
+        }
+    }
+}
