@@ -224,3 +224,58 @@ pub fn acl_users(ctx: &Ctx) -> Value {
         .collect();
     json!(lines)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(v: Value) -> Input {
+        serde_json::from_value(v).expect("input")
+    }
+
+    #[test]
+    fn a_strategy_directive_replaces_the_generators_value_once() {
+        let i = input(json!({
+            "name": "t",
+            "config": { "memory": { "maxmemory_policy": "noeviction" } },
+            "topology": { "mode": "standalone", "shards": 1, "nodes": [{ "name": "t-0", "role": "master" }] },
+            "strategy": { "name": "cache-aside", "directives": [
+                { "name": "maxmemory-policy", "value": "allkeys-lru" },
+                { "name": "notify-keyspace-events", "value": "Ex" },
+            ] },
+        }));
+        let ctx = Ctx::new(&i);
+        let d = redis_directives(&i, &ctx);
+        let names: Vec<&str> = d.as_array().into_iter().flatten().filter_map(|x| x["name"].as_str()).collect();
+        assert_eq!(names.iter().filter(|n| **n == "maxmemory-policy").count(), 1);
+        let policy = d.as_array().into_iter().flatten().find(|x| x["name"] == "maxmemory-policy");
+        assert_eq!(policy.map(|p| p["value"].clone()), Some(json!("allkeys-lru")));
+        assert!(names.contains(&"notify-keyspace-events"));
+    }
+
+    #[test]
+    fn acl_lines_hold_placeholders_not_passwords() {
+        let i = input(json!({
+            "name": "t",
+            "config": { "security": { "auth_enabled": true, "default_user_enabled": false, "users": [
+                { "name": "app", "role": "app", "password": { "secret": { "name": "app-s", "key": "pw" } },
+                  "keys": ["app:*"], "commands": ["+@read"] },
+                { "name": "nopw", "role": "app" },
+            ], "disabled_categories": ["dangerous"] } },
+            "topology": { "mode": "standalone", "shards": 1, "nodes": [{ "name": "t-0", "role": "master" }] },
+            "secrets": { "users": { "app": { "secret_name": "app-s", "secret_key": "pw", "password": "hunter2" } } },
+        }));
+        let ctx = Ctx::new(&i);
+        let lines = acl_users(&ctx);
+        let text = lines.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(lines[0]["name"], "default");
+        assert_eq!(lines[0]["state"], "off");
+        assert_eq!(lines[1]["password"], "#@@pw1@@");
+        assert_eq!(lines[1]["rules"], "~app:* +@read -@dangerous");
+        assert_eq!(lines[2]["password"], "resetpass");
+        let app = ctx.users.iter().find(|u| u.name == "app").and_then(|u| u.secret.clone());
+        assert_eq!(app.map(|s| (s.secret_name, s.secret_key)), Some(("app-s".into(), "pw".into())));
+    }
+}

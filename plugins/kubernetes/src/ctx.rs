@@ -283,3 +283,33 @@ fn rules(u: &AclUser, sec: &crate::input::Security, mode: &str) -> Vec<String> {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_refs_come_from_the_host_then_the_source_then_the_default() {
+        let i: Input = serde_json::from_value(json!({
+            "name": "orders",
+            "config": { "security": { "auth_enabled": true, "system_users": true, "users": [
+                { "name": "a", "password": { "secret": { "name": "s-a", "key": "k" } } },
+                { "name": "b", "password": { "generate": true } },
+                { "name": "c", "password": { "generate": true } },
+            ] } },
+            "secrets": { "users": { "c": { "secret_name": "host-c", "secret_key": "kc" } } },
+        }))
+        .expect("input");
+        let ctx = Ctx::new(&i);
+        let r = |n: &str| {
+            ctx.users.iter().find(|u| u.name == n).and_then(|u| u.secret.clone()).map(|s| (s.secret_name, s.secret_key))
+        };
+        assert_eq!(r("a"), Some(("s-a".into(), "k".into())));
+        assert_eq!(r("b"), Some(("orders-auth".into(), "b".into())));
+        assert_eq!(r("c"), Some(("host-c".into(), "kc".into())));
+        // System users are added when missing, with generated passwords.
+        assert_eq!(r("probe"), Some(("orders-auth".into(), "probe".into())));
+        assert!(ctx.user_with_role("exporter").is_some());
+    }
+}

@@ -37,9 +37,12 @@ fn user_json(u: Option<&User>) -> Value {
 }
 
 fn render(host: &dyn Host, name: &str, template: &str, data: &Value) -> Result<String, Diagnostic> {
-    host.render(&format!("kubernetes/{name}"), template, &data.to_string()).map_err(|e| {
+    // Override names are plain file names (`--templates DIR` holds
+    // `kubernetes-init.sh.hbs`), prefixed so they never collide with another
+    // plugin's `redis.conf`.
+    host.render(&format!("kubernetes-{name}"), template, &data.to_string()).map_err(|e| {
         Diagnostic::error("kubernetes.render", "", e)
-            .with_hint(format!("check the override of `kubernetes/{name}` given with `--templates`"))
+            .with_hint(format!("check the override `kubernetes-{name}.hbs` given with `--templates`"))
     })
 }
 

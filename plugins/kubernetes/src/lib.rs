@@ -4,7 +4,7 @@
 //! Manifests are built as JSON values and written as YAML by [`yaml`] (keys
 //! sorted, so byte-identical on every run). Config files and scripts inside
 //! the ConfigMaps go through the host's Handlebars `render`, so a user can
-//! override each of them by name (`kubernetes/redis.conf`, `kubernetes/init.sh`...).
+//! override each of them by name (`kubernetes-redis.conf`, `kubernetes-init.sh`...).
 //!
 //! Passwords never appear in a manifest. Pods mount the users' passwords
 //! from Secrets (by `secrets.users.<user>.secret_name`/`secret_key`) as files
@@ -133,6 +133,46 @@ fn notes(input: &Input, ctx: &Ctx) -> Vec<Diagnostic> {
             .with_hint("set `security.system_users: true` or add a user with `role: probe`"),
         );
     }
+    let k = &input.config.kubernetes;
+    if k.b("pdb", false) && k.n("pdb_max_unavailable", 1) == 0 {
+        if ctx.data_nodes / 2 + 1 >= ctx.data_nodes {
+            ds.push(
+                Diagnostic::warning(
+                    "kubernetes.pdb-blocks-drain",
+                    "/config/kubernetes/pdb_max_unavailable",
+                    format!(
+                        "the PodDisruptionBudget keeps all {} Redis pod(s): node drains will wait forever",
+                        ctx.data_nodes
+                    ),
+                )
+                .with_hint("add replicas, or set `kubernetes.pdb_max_unavailable: 1` to allow one eviction"),
+            );
+        } else if ctx.mode == "cluster" && ctx.replicas_per_master > 0 {
+            ds.push(
+                Diagnostic::warning(
+                    "kubernetes.cluster-pdb",
+                    "/config/kubernetes/pdb_max_unavailable",
+                    format!(
+                        "minAvailable {} of {} lets a shard's master and its replicas be evicted together",
+                        ctx.data_nodes / 2 + 1,
+                        ctx.data_nodes
+                    ),
+                )
+                .with_hint("set `kubernetes.pdb_max_unavailable: 1` so evictions go one pod at a time"),
+            );
+        }
+    }
+    let tls = &input.config.security.tls;
+    if ctx.tls && matches!(tls.s("cert_source", "files").as_str(), "files" | "self_signed") {
+        ds.push(Diagnostic::info(
+            "kubernetes.tls-secret",
+            "/config/security/tls/cert_source",
+            format!(
+                "pods read their certificates from the Secret `{}` (keys `tls.crt`, `tls.key`, `ca.crt`), mounted at `/etc/redis/tls`",
+                ctx.tls_secret
+            ),
+        ));
+    }
     let b = &input.config.backup;
     if b.b("enabled", false) {
         if b.get("destination").and_then(|d| d.get("s3")).is_some() {
@@ -213,6 +253,10 @@ fn manifests(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Vec<Value>, Di
     let tls = &input.config.security.tls;
     if ctx.tls && tls.s("cert_source", "files") == "cert_manager" {
         out.push(ops::certificate(input, ctx));
+    }
+    let sa = k.s("service_account", "");
+    if !sa.is_empty() {
+        out.push(objects::service_account(input, ctx, &sa));
     }
     Ok(out)
 }

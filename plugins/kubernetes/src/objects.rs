@@ -222,3 +222,14 @@ pub fn network_policy(input: &Input, ctx: &Ctx) -> Value {
         },
     })
 }
+
+/// The ServiceAccount named by `kubernetes.service_account`; its token is
+/// not mounted (the pods do not talk to the API server).
+pub fn service_account(input: &Input, ctx: &Ctx, name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": ctx.metadata(input, name, "service-account"),
+        "automountServiceAccountToken": false,
+    })
+}
