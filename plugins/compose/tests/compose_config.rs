@@ -291,3 +291,30 @@ fn examples_match_their_reviewed_snapshots() {
         common::assert_snapshot(&format!("{}.compose.yaml", case.name), &String::from_utf8_lossy(&render(&case)));
     }
 }
+
+#[test]
+fn bind_mounts_a_named_network_and_extra_volumes_pass_docker_compose_config() {
+    let sets = [
+        "deployment.mode=replication".to_owned(),
+        "compose.named_volumes=false".to_owned(),
+        "compose.bind_dir=./state".to_owned(),
+        "compose.network=redis-net".to_owned(),
+        "compose.extra_volumes=[\"./modules:/opt/modules:ro\"]".to_owned(),
+        "compose.restart=always".to_owned(),
+        "compose.project_name=shop_cache".to_owned(),
+    ];
+    let input = input_for("deployment:\n  name: shop\n", "t.yaml", Some(Environment::Staging), &sets, Target::Compose);
+    let case = Case { name: "options".into(), input };
+    let text = String::from_utf8_lossy(&render(&case)).into_owned();
+    assert!(text.contains("\"./state/shop-0:/data\""), "{text}");
+    assert!(text.contains("\"./modules:/opt/modules:ro\""), "{text}");
+    assert!(text.contains("networks:\n  redis-net:\n    name: \"redis-net\""), "{text}");
+    assert!(text.contains("restart: \"always\""), "{text}");
+    assert!(!text.contains("\nvolumes:\n  shop-0-data"), "named volumes despite named_volumes: false");
+    let Some(dc) = tool("docker-compose") else {
+        return missing_tool("docker-compose", "the Python virtualenv");
+    };
+    let (_dir, file) = lay_out(&case);
+    let out = compose_config(&dc, &file);
+    assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+}
