@@ -118,15 +118,22 @@ impl Drop for Deployed<'_> {
             return;
         }
         let _ = self.home.run(&["destroy", &self.name, "--purge", "--quiet"]);
-        // Belt and braces: nothing of ours may outlive the test.
+        // Belt and braces: nothing of ours may outlive the test. Pids are
+        // reused quickly: only a process working inside our state folder is ours.
+        let state = PathBuf::from(self.record["state_dir"].as_str().unwrap_or("/nonexistent"));
         for n in self.record["nodes"].as_array().into_iter().flatten() {
             for pid in [n["pid"].as_u64()].into_iter().flatten() {
-                if alive(pid) {
+                if ours(pid, &state) {
                     let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
                 }
             }
         }
     }
+}
+
+/// A live process of the deployment whose state folder is `state`.
+fn ours(pid: u64, state: &Path) -> bool {
+    alive(pid) && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(state))
 }
 
 fn alive(pid: u64) -> bool {
@@ -234,8 +241,10 @@ fn development_standalone_deploy_write_read_logs_stop_start_destroy() {
     assert_eq!(d.cli(port, &["PING"]), "PONG");
 
     let pid = d.node("dev-cache-0")["pid"].as_u64().expect("pid");
+    let state_dir = PathBuf::from(d.record["state_dir"].as_str().expect("state dir"));
+    assert!(ours(pid, &state_dir));
     home.ok(&["destroy", "dev-cache", "--quiet"]);
-    assert!(!alive(pid) && port_refuses(port), "destroy: process gone, port free");
+    assert!(!ours(pid, &state_dir) && port_refuses(port), "destroy: process gone, port free");
     assert!(home.records().is_empty(), "destroy forgets the deployment");
     let state = home.dir.path().join("deployments/dev-cache");
     assert!(state.join("redis/dev-cache-0/redis.conf").exists(), "without --purge the state folder stays");
@@ -300,6 +309,39 @@ fn staging_sentinel_replica_killed_shows_down_and_comes_back() {
     let status = d.status();
     assert_eq!(status["state"], "running", "{status}");
     assert_eq!(d.cli(d.port("stg-1"), &["GET", "order:1"]), "paid");
+
+    // apply: a setting Redis changes at runtime goes through CONFIG SET + REWRITE…
+    let tp = t.to_str().expect("utf-8");
+    let out = home.ok(&["apply", "stg", tp, "--set", "memory.maxmemory_policy=allkeys-lfu", "--quiet"]);
+    assert!(out.contains("CONFIG SET maxmemory-policy allkeys-lfu") && !out.contains("restart"), "{out}");
+    let state = PathBuf::from(d.record["state_dir"].as_str().expect("state dir"));
+    for n in ["stg-0", "stg-1", "stg-2"] {
+        assert_eq!(d.cli(d.port(n), &["CONFIG", "GET", "maxmemory-policy"]), "maxmemory-policy\nallkeys-lfu");
+        let conf = std::fs::read_to_string(state.join(format!("redis/{n}/redis.conf"))).expect("conf");
+        assert!(conf.contains("maxmemory-policy allkeys-lfu"), "CONFIG REWRITE kept it in {n}'s config");
+    }
+    // …one it cannot change needs a rolling restart: replicas, failover, old master.
+    let started = Instant::now();
+    let out = home.ok(&[
+        "apply",
+        "stg",
+        tp,
+        "--set",
+        "memory.maxmemory_policy=allkeys-lfu",
+        "--set",
+        "performance.databases=8",
+        "--quiet",
+    ]);
+    report(&format!("staging sentinel: rolling restart by apply in {:.2} s", started.elapsed().as_secs_f64()));
+    assert!(out.contains("stg-0: failed over, restarted as a replica"), "{out}");
+    d.refresh();
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(Deployed::node_status(&status, "stg-0")["role"], "replica", "{status}");
+    for n in ["stg-0", "stg-1", "stg-2"] {
+        assert_eq!(d.cli(d.port(n), &["CONFIG", "GET", "databases"]), "databases\n8", "{n}");
+        assert_eq!(d.cli(d.port(n), &["GET", "order:1"]), "paid", "{n} kept the data");
+    }
 }
 
 /// Polls `status` until `done` holds; returns how long it took.
@@ -422,6 +464,28 @@ fn production_cluster_3x1_forms_serves_and_promotes_a_replica() {
     let status = d.status();
     assert_eq!(status["state"], "running", "{status}");
     assert_eq!(Deployed::node_status(&status, "catalog-0")["role"], "replica", "{status}");
+
+    // apply with a restart-only setting: replicas, CLUSTER FAILOVER, old masters.
+    let started = Instant::now();
+    let out = home.ok(&[
+        "apply",
+        "catalog",
+        example.to_str().expect("utf-8"),
+        "--set",
+        "performance.io_threads=2",
+        "--quiet",
+    ]);
+    report(&format!("cluster: rolling restart by apply in {:.2} s", started.elapsed().as_secs_f64()));
+    assert!(out.contains("restarted (replica)"), "{out}");
+    d.refresh();
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["cluster_state"], "ok", "{status}");
+    let port = d.port("catalog-1");
+    assert_eq!(d.cli(port, &["CONFIG", "GET", "io-threads"]), "io-threads\n2");
+    for i in 0..30 {
+        assert_eq!(d.cli(port, &["-c", "GET", &format!("catalog:item:{i}")]), i.to_string());
+    }
 }
 
 /// Sends `INCR counter` as fast as acknowledgements come; returns the last

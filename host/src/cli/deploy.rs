@@ -15,6 +15,14 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// `println!` that ignores a closed stdout (`redplate status x | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
     /// Deploy a template with the local backend: render it for `local`,
@@ -114,7 +122,7 @@ fn host(global: &GlobalArgs) -> Result<PluginHost, Failure> {
 
 fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => out!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
 }
@@ -150,10 +158,10 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             match format {
                 Format::Json => json(&records),
                 Format::Human => {
-                    println!("{:20} {:12} {:10} {:6} {:6} STATE FOLDER", "NAME", "MODE", "STATE", "NODES", "PORT");
+                    out!("{:20} {:12} {:10} {:6} {:6} STATE FOLDER", "NAME", "MODE", "STATE", "NODES", "PORT");
                     for r in &records {
                         let port = r.data_nodes().next().map(|n| n.port).unwrap_or(0);
-                        println!(
+                        out!(
                             "{:20} {:12} {:10} {:6} {:6} {}",
                             r.name,
                             format!("{:?}", r.mode).to_lowercase(),
@@ -175,8 +183,8 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
         }
         DeployCommand::Logs { name, node, lines } => {
             for (node, text) in ops::logs(&home, name, node.as_deref(), *lines)? {
-                println!("==> {node} <==");
-                println!("{text}");
+                out!("==> {node} <==");
+                out!("{text}");
             }
         }
         DeployCommand::Stop { name } => {
@@ -207,7 +215,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             let report = ops::apply(&ctx, name, template, sets)?;
             drop(spinner);
             for line in &report {
-                println!("{line}");
+                out!("{line}");
             }
         }
     }
@@ -217,7 +225,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
 fn connection_info(r: &Record, took: Duration) {
     let data: Vec<_> = r.data_nodes().collect();
     let sentinels: Vec<_> = r.sentinels().collect();
-    println!(
+    out!(
         "deployed `{}` ({}, {} data nodes{}) in {:.1} s",
         r.name,
         format!("{:?}", r.mode).to_lowercase(),
@@ -225,33 +233,29 @@ fn connection_info(r: &Record, took: Duration) {
         if sentinels.is_empty() { String::new() } else { format!(", {} sentinels", sentinels.len()) },
         took.as_secs_f64()
     );
-    println!("  state folder: {}", r.state_dir.display());
-    println!("  host:         127.0.0.1");
+    out!("  state folder: {}", r.state_dir.display());
+    out!("  host:         127.0.0.1");
     for n in &data {
         let role = match n.role {
             redplate_config::Role::Master => "master ",
             _ => "replica",
         };
-        println!("  {role}       {} port {}{}", n.name, n.port, if n.tls { " (TLS)" } else { "" });
+        out!("  {role}       {} port {}{}", n.name, n.port, if n.tls { " (TLS)" } else { "" });
     }
     for s in &sentinels {
-        println!("  sentinel      {} port {}{}", s.name, s.port, if s.tls { " (TLS)" } else { "" });
+        out!("  sentinel      {} port {}{}", s.name, s.port, if s.tls { " (TLS)" } else { "" });
     }
     if let Some(m) = &r.master_name {
-        println!("  master name:  {m}");
+        out!("  master name:  {m}");
     }
     if !r.users.is_empty() {
-        println!(
-            "  users:        {} (passwords in {}/secrets/<user>.password)",
-            r.users.join(", "),
-            r.state_dir.display()
-        );
+        out!("  users:        {} (passwords in {}/secrets/<user>.password)", r.users.join(", "), r.state_dir.display());
     }
     if let (Some(u), Some(f)) = (&r.admin_user, &r.admin_password_file) {
-        println!("  admin user:   {u} (local use only; password in {})", r.path(f).display());
+        out!("  admin user:   {u} (local use only; password in {})", r.path(f).display());
     }
     for a in &r.adjustments {
-        println!("  adjusted:     {a}");
+        out!("  adjusted:     {a}");
     }
     if let Some(n) = data.first() {
         let mut cmd = String::new();
@@ -273,19 +277,26 @@ fn connection_info(r: &Record, took: Duration) {
         if let Some(u) = &r.admin_user {
             cmd.push_str(&format!(" --user {u}"));
         }
-        println!("  try:          {cmd} ping");
+        out!("  try:          {cmd} ping");
     }
 }
 
 fn print_status(r: &Record, s: &Status) {
-    println!("{} ({}, local): {}", s.name, s.mode, s.state);
-    println!(
+    out!("{} ({}, local): {}", s.name, s.mode, s.state);
+    out!(
         "{:24} {:9} {:>8} {:>6} {:5} {:>10} {:>12} {:>8}  MASTER / SLOTS",
-        "NODE", "ROLE", "PID", "PORT", "UP", "MEMORY", "OFFSET", "LAG"
+        "NODE",
+        "ROLE",
+        "PID",
+        "PORT",
+        "UP",
+        "MEMORY",
+        "OFFSET",
+        "LAG"
     );
     let dash = || "-".to_owned();
     for n in &s.nodes {
-        println!(
+        out!(
             "{:24} {:9} {:>8} {:>6} {:5} {:>10} {:>12} {:>8}  {}",
             n.name,
             n.role,
@@ -300,10 +311,10 @@ fn print_status(r: &Record, s: &Status) {
     }
     for v in &s.sentinel_views {
         let name = r.master_name.as_deref().unwrap_or("");
-        println!("sentinel {} sees master `{name}` at {}", v.sentinel, v.master.as_deref().unwrap_or("(down)"));
+        out!("sentinel {} sees master `{name}` at {}", v.sentinel, v.master.as_deref().unwrap_or("(down)"));
     }
     if let Some(c) = &s.cluster_state {
-        println!("cluster_state: {c}");
+        out!("cluster_state: {c}");
     }
 }
 

@@ -5,6 +5,8 @@
 //! A deploy that fails stops what it started and removes its state folder
 //! and registry entry: nothing running, nothing half-registered.
 
+use crate::artifact::ArtifactSet;
+use crate::backend::local::apply::RENDERED;
 use crate::backend::local::{LocalBackend, files, process, tls};
 use crate::backend::registry::{DeployState, NodeRecord, RECORD_VERSION, Record, Registry, valid_name};
 use crate::backend::{Backend, BackendError, Progress, Status};
@@ -106,15 +108,13 @@ fn needs_local_certs(config: &Config) -> bool {
             .all(|f| !f.trim().is_empty() && Path::new(f.as_str()).is_file())
 }
 
-/// Loads, renders for `local` and writes the tree into `dir`; returns the
-/// resolved template.
-fn render_into(
+/// Loads and renders for `local`.
+fn render_local(
     ctx: &Context,
     template: &Path,
     preset: Option<Environment>,
     sets: &[String],
-    dir: &Path,
-) -> Result<Resolved, Failure> {
+) -> Result<(Resolved, ArtifactSet), Failure> {
     let resolved = ops::config::load(Some(template), preset, sets)?;
     let store = SecretStore::new(&ctx.home);
     let extra = ops::render::template_plugins(&resolved.config, Some(template));
@@ -126,8 +126,14 @@ fn render_into(
         ctx.plugin_dirs,
     )?;
     let rendered = ops::render::render(ctx.host, &set, &resolved, &[Target::Local], &store, true)?;
-    files::write_tree(&rendered.artifacts, dir).map_err(failure)?;
-    Ok(resolved)
+    Ok((resolved, rendered.artifacts))
+}
+
+/// Writes the rendered tree into the state folder and its pristine copy
+/// (which `apply` compares the next render with).
+fn write_rendered(set: &ArtifactSet, dir: &Path) -> Result<(), Failure> {
+    files::write_tree(set, dir).map_err(failure)?;
+    files::write_tree(set, &dir.join(RENDERED)).map_err(failure)
 }
 
 /// The nodes of the record, from the topology and the rendered configs.
@@ -216,7 +222,7 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
                 let _ = backend.destroy(r, true, ctx.progress);
             } else {
                 for pid in crate::backend::local::orphans(&dir) {
-                    process::stop(pid, std::time::Duration::from_secs(10));
+                    process::stop(pid, &dir, std::time::Duration::from_secs(10));
                 }
             }
             let _ = registry.remove(&name);
@@ -276,7 +282,8 @@ fn deploy_in(
         let mut all_sets = sets.clone();
         all_sets.push(format!("network.local_base_port={base}"));
         ctx.progress.step("rendering for the local target");
-        let resolved = render_into(ctx, template, req.preset, &all_sets, dir)?;
+        let (resolved, set) = render_local(ctx, template, req.preset, &all_sets)?;
+        write_rendered(&set, dir)?;
         let admin = files::add_admin_user(dir).map_err(failure)?;
         let topology = Topology::derive(&resolved.config, Target::Local);
         let (admin_user, admin_password_file) = if admin {
@@ -407,7 +414,7 @@ pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) ->
         Err(BackendError::Unknown(_)) if purge && registry.dir(name).exists() => {
             let dir = registry.dir(name);
             for pid in crate::backend::local::orphans(&dir) {
-                process::stop(pid, std::time::Duration::from_secs(20));
+                process::stop(pid, &dir, std::time::Duration::from_secs(20));
             }
             std::fs::remove_dir_all(&dir).map_err(|e| failure(BackendError::io("remove", &dir)(e)))?;
         }
@@ -420,9 +427,48 @@ pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) ->
     Ok(())
 }
 
-/// `redplate apply`: re-renders `template` for a running deployment and
-/// applies the difference.
+/// `redplate apply`: re-renders `template` (with the deploy's settings and
+/// `sets` on top) and applies the difference to the running deployment.
+/// The nodes, their roles and ports must stay as they are.
 pub fn apply(ctx: &Context, name: &str, template: &Path, sets: &[String]) -> Result<Vec<String>, Failure> {
-    let _ = (ctx, name, template, sets);
-    Err(failure(BackendError::Unsupported { backend: "local", operation: "apply" }))
+    let registry = Registry::new(&ctx.home);
+    let _lock = registry.lock(name).map_err(failure)?;
+    let mut record = registry.load(name).map_err(failure)?;
+    let template = std::path::absolute(template).unwrap_or_else(|_| template.to_owned());
+    let mut all = record.sets.clone();
+    all.extend(sets.iter().cloned());
+    ctx.progress.step("rendering the changed template");
+    let (resolved, set) = render_local(ctx, &template, record.preset, &all)?;
+    if resolved.config.deployment.name != record.name {
+        return Err(Failure::invalid(vec![Diagnostic::error(
+            "apply.renamed",
+            "/deployment/name",
+            format!("the template names `{}`, not `{}`", resolved.config.deployment.name, record.name),
+        )]));
+    }
+    let topology = Topology::derive(&resolved.config, Target::Local);
+    let same = topology.nodes.len() == record.nodes.len()
+        && topology.nodes.iter().zip(&record.nodes).all(|(t, r)| t.name == r.name && t.role == r.role);
+    if !same || resolved.config.deployment.mode != record.mode {
+        return Err(Failure::invalid(vec![
+            Diagnostic::error(
+                "apply.topology",
+                "/deployment/mode",
+                "the changed template has other nodes (mode, replicas, shards or sentinels); apply changes settings only",
+            )
+            .with_hint(format!("`redplate destroy {name}` and deploy the new template")),
+        ]));
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".apply-")
+        .tempdir_in(&record.state_dir)
+        .map_err(|e| failure(BackendError::io("create", &record.state_dir)(e)))?;
+    files::write_tree(&set, staging.path()).map_err(failure)?;
+    let result = LocalBackend::default().apply_changes(&mut record, staging.path(), ctx.progress);
+    if result.is_ok() {
+        record.template = template;
+        record.sets = all;
+    }
+    registry.save(&record).map_err(failure)?;
+    result.map_err(failure)
 }

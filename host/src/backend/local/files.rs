@@ -81,7 +81,9 @@ pub fn acl_users(dir: &Path) -> Vec<String> {
     text.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
-            (w.next()? == "user").then(|| w.next().map(str::to_owned)).flatten()
+            let user = (w.next()? == "user").then(|| w.next()).flatten()?;
+            // A user switched off (`default` in production) is no connection option.
+            (!w.any(|r| r == "off")).then(|| user.to_owned())
         })
         .filter(|u| u != ADMIN_USER)
         .collect()
@@ -117,6 +119,6 @@ mod tests {
         assert!(add_admin_user(tmp.path()).expect("admin again"));
         let acl = std::fs::read_to_string(tmp.path().join("redis/users.acl")).expect("read");
         assert_eq!(acl.matches(ADMIN_USER).count(), 1, "added once: {acl}");
-        assert_eq!(acl_users(tmp.path()), ["default", "app"]);
+        assert_eq!(acl_users(tmp.path()), ["app"]);
     }
 }

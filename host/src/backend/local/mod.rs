@@ -7,6 +7,7 @@
 //! Must not render or read templates (that is `ops::deploy`), and talks to
 //! Redis only through `redis-cli` ([`cli`]).
 
+pub mod apply;
 pub mod cli;
 pub mod files;
 pub mod process;
@@ -80,11 +81,19 @@ impl LocalBackend {
         which: &[usize],
         children: &mut BTreeMap<String, Child>,
     ) -> Result<(), BackendError> {
+        // Sentinel mode: a node restarted while the sentinels run follows the
+        // master they chose (the old master's config still says it is one).
+        let master = ready::sentinels_master(record).map(|m| (m.name.clone(), m.port));
         for &i in which {
-            if record.nodes[i].pid.is_some_and(process::alive) {
+            if record.nodes[i].pid.is_some_and(|p| process::ours(p, &record.state_dir)) {
                 continue;
             }
-            let child = process::spawn(record, &record.nodes[i])?;
+            let node = &record.nodes[i];
+            let follow = match &master {
+                Some((name, port)) if node.role != redplate_config::Role::Sentinel && *name != node.name => Some(*port),
+                _ => None,
+            };
+            let child = process::spawn(record, node, follow)?;
             record.nodes[i].pid = Some(child.id());
             children.insert(record.nodes[i].name.clone(), child);
         }
@@ -107,13 +116,13 @@ impl LocalBackend {
                 .iter()
                 .filter(|n| order(n.role) == rank)
                 .filter_map(|n| n.pid)
-                .filter(|p| process::alive(*p))
+                .filter(|p| process::ours(*p, &record.state_dir))
                 .collect();
             for p in &pids {
                 process::signal(*p, "TERM");
             }
             for p in &pids {
-                process::stop(*p, STOP_GRACE);
+                process::stop(*p, &record.state_dir, STOP_GRACE);
             }
         }
         for n in &mut record.nodes {
@@ -160,7 +169,7 @@ impl Backend for LocalBackend {
         // Processes started by a crashed redplate are not in the record: find
         // them by their config file under the state folder.
         for pid in orphans(&record.state_dir) {
-            process::stop(pid, STOP_GRACE);
+            process::stop(pid, &record.state_dir, STOP_GRACE);
         }
         if purge {
             progress.step("removing the data");
@@ -176,12 +185,10 @@ impl Backend for LocalBackend {
 
 /// Redis processes whose working directory is `dir` (left behind by a crash).
 pub fn orphans(dir: &std::path::Path) -> Vec<u32> {
-    let Ok(canon) = dir.canonicalize() else { return Vec::new() };
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| process::alive(*pid))
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&canon)))
+        .filter(|pid| process::ours(*pid, dir))
         .collect()
 }

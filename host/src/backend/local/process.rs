@@ -6,13 +6,17 @@ use crate::backend::BackendError;
 use crate::backend::registry::{NodeRecord, Record};
 use redplate_config::Role;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts one node with the state folder as its working directory (the
 /// rendered configs use paths relative to it), logging to
 /// `logs/<node>.log` (`--logfile` overrides the rendered value).
-pub fn spawn(record: &Record, node: &NodeRecord) -> Result<Child, BackendError> {
+/// `replica_of` (a port) starts a data node as a replica of that master
+/// whatever its config says: a restarted old master must not take writes
+/// while the sentinels have promoted another node.
+pub fn spawn(record: &Record, node: &NodeRecord, replica_of: Option<u16>) -> Result<Child, BackendError> {
     let program = if node.role == Role::Sentinel { "redis-sentinel" } else { "redis-server" };
     let conf = record.path(&node.conf);
     let data = record.path(&format!("data/{}", node.name));
@@ -30,6 +34,11 @@ pub fn spawn(record: &Record, node: &NodeRecord) -> Result<Child, BackendError> 
         .arg("--logfile")
         .arg(&log)
         .args(extra_args(record, node))
+        .args(
+            replica_of
+                .map(|p| vec!["--replicaof".to_owned(), "127.0.0.1".to_owned(), p.to_string()])
+                .unwrap_or_default(),
+        )
         .current_dir(&record.state_dir)
         .stdin(Stdio::null())
         .stdout(out)
@@ -49,17 +58,19 @@ pub fn spawn(record: &Record, node: &NodeRecord) -> Result<Child, BackendError> 
 /// after the whole `repl-diskless-sync-delay` (replicas of one local
 /// deployment all start together).
 fn extra_args(record: &Record, node: &NodeRecord) -> Vec<String> {
-    if node.role == Role::Sentinel {
-        return Vec::new();
-    }
-    let replicas = match record.mode {
-        redplate_config::model::Mode::Cluster => usize::from(record.cluster_replicas),
-        _ => record.data_nodes().count().saturating_sub(1),
-    };
-    if replicas == 0 {
+    let replicas = replicas_per_master(record);
+    if node.role == Role::Sentinel || replicas == 0 {
         return Vec::new();
     }
     vec!["--repl-diskless-sync-max-replicas".into(), replicas.to_string()]
+}
+
+/// How many replicas each master has.
+pub fn replicas_per_master(record: &Record) -> usize {
+    match record.mode {
+        redplate_config::model::Mode::Cluster => usize::from(record.cluster_replicas),
+        _ => record.data_nodes().count().saturating_sub(1),
+    }
 }
 
 /// Whether this machine's `redis-server` accepts `activedefrag yes` (Debian's
@@ -95,13 +106,24 @@ pub fn signal(pid: u32, sig: &str) {
         .status();
 }
 
-/// Stops `pid`: SIGTERM (Redis saves and exits), then SIGKILL after `grace`.
-pub fn stop(pid: u32, grace: Duration) {
-    if !alive(pid) {
+/// Whether `pid` is a live process of the deployment in `state_dir`: pids
+/// are reused quickly (`pid_max` may be 32768), so a recorded pid counts
+/// only while its working directory is inside the state folder (Redis
+/// moves into its `data/<node>` there).
+pub fn ours(pid: u32, state_dir: &Path) -> bool {
+    alive(pid)
+        && std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .is_ok_and(|cwd| cwd.starts_with(state_dir.canonicalize().unwrap_or_else(|_| state_dir.to_owned())))
+}
+
+/// Stops `pid` if it is ours: SIGTERM (Redis saves and exits), then
+/// SIGKILL after `grace`.
+pub fn stop(pid: u32, state_dir: &Path, grace: Duration) {
+    if !ours(pid, state_dir) {
         return;
     }
     signal(pid, "TERM");
-    if !wait_gone(pid, grace) {
+    if !wait_gone(pid, grace) && ours(pid, state_dir) {
         signal(pid, "KILL");
         wait_gone(pid, Duration::from_secs(5));
     }

@@ -76,6 +76,15 @@ pub fn wait_up(
 /// The data node that is the master now: the sentinels' choice when one
 /// answers, else the node that says it is a master.
 pub fn current_master(record: &Record) -> Option<&NodeRecord> {
+    sentinels_master(record).or_else(|| {
+        record.data_nodes().find(|n| {
+            Conn::to(record, n).info("replication").is_ok_and(|i| i.get("role").map(String::as_str) == Some("master"))
+        })
+    })
+}
+
+/// The master the first answering sentinel names.
+pub fn sentinels_master(record: &Record) -> Option<&NodeRecord> {
     if let Some(name) = &record.master_name {
         for s in record.sentinels() {
             if let Ok(addr) =
@@ -87,9 +96,7 @@ pub fn current_master(record: &Record) -> Option<&NodeRecord> {
             }
         }
     }
-    record.data_nodes().find(|n| {
-        Conn::to(record, n).info("replication").is_ok_and(|i| i.get("role").map(String::as_str) == Some("master"))
-    })
+    None
 }
 
 /// Waits until the master has every other data node as an online replica.
@@ -213,10 +220,19 @@ pub fn form_cluster(record: &Record, deadline: &Deadline) -> Result<(), BackendE
                 .and_then(|c| c.run(&["CLUSTER", "NODES"], Duration::from_secs(2)).ok())
                 .map(|t| replicas_attached(&t))
                 .unwrap_or(0);
-            if attached >= masters * usize::from(record.cluster_replicas) {
+            let syncing = conns.iter().find(|c| {
+                c.info("replication").is_ok_and(|i| {
+                    i.get("role").map(String::as_str) == Some("slave")
+                        && i.get("master_link_status").map(String::as_str) != Some("up")
+                })
+            });
+            if attached >= masters * usize::from(record.cluster_replicas) && syncing.is_none() {
                 return Ok(());
             }
-            waiting = Some(format!("{attached} replicas attached"));
+            waiting = Some(match syncing {
+                Some(c) => format!("replica `{}` to sync with its master", c.node),
+                None => format!("{attached} replicas attached"),
+            });
         }
         deadline.check(|| waiting.unwrap_or_default())?;
     }

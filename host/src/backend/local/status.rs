@@ -3,7 +3,7 @@
 //! node asked for the slot map.
 
 use super::cli::Conn;
-use super::process::alive;
+use super::process::ours;
 use crate::backend::registry::{DeployState, Record};
 use crate::backend::{NodeStatus, SentinelView, Status};
 use redplate_config::Role;
@@ -24,7 +24,7 @@ pub fn status(record: &Record) -> Status {
     let mut master_offsets: BTreeMap<u16, u64> = BTreeMap::new();
     let mut replica_of: Vec<Option<u16>> = Vec::new();
     for node in &record.nodes {
-        let pid = node.pid.filter(|p| alive(*p));
+        let pid = node.pid.filter(|p| ours(*p, &record.state_dir));
         let conn = Conn::to(record, node);
         let info = if pid.is_some() || node.pid.is_none() { conn.info("").ok() } else { None };
         let mut s = NodeStatus {
