@@ -146,3 +146,40 @@ fn dump() {
         }
     }
 }
+
+#[test]
+fn images_take_a_registry_override_and_a_service_account_is_rendered() {
+    let sets = [
+        "deployment.image=registry.example.com/mirror/redis",
+        "deployment.image_tag=7.4.1",
+        "monitoring.exporter_image=registry.example.com/mirror/redis_exporter:v1.67.0",
+        "kubernetes.service_account=redis-sa",
+        "deployment.image_pull_policy=Always",
+    ]
+    .map(String::from);
+    let config = redplate_config::load_str(
+        "",
+        redplate_config::Format::Yaml,
+        "<t>",
+        Some(redplate_config::model::Environment::Production),
+        &sets,
+    )
+    .expect("loads")
+    .config;
+    let out = render(&input_for(&config, false));
+    let name = &config.deployment.name;
+    let text = |p: &str| {
+        out.artifacts
+            .iter()
+            .find(|a| a.path == p)
+            .map(|a| String::from_utf8_lossy(&a.content).into_owned())
+            .unwrap_or_else(|| panic!("no {p}"))
+    };
+    let sts = text(&format!("kubernetes/statefulset-{name}.yaml"));
+    assert!(sts.contains("image: \"registry.example.com/mirror/redis:7.4.1\""), "{sts}");
+    assert!(sts.contains("image: \"registry.example.com/mirror/redis_exporter:v1.67.0\""), "{sts}");
+    assert!(sts.contains("serviceAccountName: \"redis-sa\""), "{sts}");
+    assert!(!sts.contains("IfNotPresent"), "{sts}");
+    let sa = text("kubernetes/serviceaccount-redis-sa.yaml");
+    assert!(sa.contains("automountServiceAccountToken: false"), "{sa}");
+}
