@@ -159,3 +159,34 @@ fn examples_match_their_reviewed_snapshots() {
         }
     }
 }
+
+#[test]
+fn a_missing_compression_tool_is_a_clear_error() {
+    // A PATH with the tools backup.sh needs before it connects, but no zstd.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{e}"));
+    for tool in ["dirname", "date", "redis-cli", "sha256sum", "cat"] {
+        let found =
+            Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap_or_else(|e| panic!("{e}"));
+        let path = String::from_utf8_lossy(&found.stdout).trim().to_owned();
+        if path.is_empty() {
+            return missing_tool(tool, "the missing-tool test");
+        }
+        std::os::unix::fs::symlink(&path, bin.join(tool)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let case = all_cases(Target::Local).into_iter().find(|c| c.name == "production-standalone");
+    let Some(case) = case else { panic!("no production-standalone case") };
+    let scripts = render(&case);
+    let file = write_script(dir.path(), &scripts[0].0, &scripts[0].1);
+    let bash = Command::new("sh").args(["-c", "command -v bash"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(String::from_utf8_lossy(&bash.stdout).trim())
+        .arg(&file)
+        .env("PATH", &bin)
+        .env("BACKUP_COMPRESSION", "zstd")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`zstd` is required") && stderr.contains("BACKUP_COMPRESSION=gzip"), "{stderr}");
+}
