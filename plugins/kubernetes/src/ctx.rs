@@ -12,6 +12,23 @@ pub const RUN_DIR: &str = "/var/run/redplate/conf";
 pub const SECRETS_DIR: &str = "/var/run/redplate/secrets";
 pub const TLS_DIR: &str = "/etc/redis/tls";
 
+/// What a component needs a Redis login for.
+#[derive(Clone, Copy)]
+pub enum Job {
+    /// Replicas to their master (`masteruser`), Sentinel's ROLE check in preStop.
+    Replication,
+    /// Liveness, readiness and startup probes.
+    Probe,
+    /// Sentinel to the data nodes (`sentinel auth-user`).
+    Sentinel,
+    /// The Prometheus exporter.
+    Exporter,
+    /// The cluster-init Job (`redis-cli --cluster create`).
+    ClusterInit,
+    /// The backup CronJob (`redis-cli --rdb`).
+    Backup,
+}
+
 /// One ACL user as rendered for Kubernetes: rules, and where its password is.
 #[derive(Clone)]
 pub struct User {
@@ -171,9 +188,24 @@ impl Ctx {
         md
     }
 
-    /// The first enabled user with a role, if any.
+    /// The first enabled user with a role and a password, if any.
     pub fn user_with_role(&self, role: &str) -> Option<&User> {
         self.users.iter().find(|u| u.role == role && u.enabled && u.secret.is_some())
+    }
+
+    /// The user a component authenticates as: its own system user, else the
+    /// next best one, else an admin (the `default` user when only
+    /// `requirepass` is configured).
+    pub fn user_for(&self, job: Job) -> Option<&User> {
+        let order: &[&str] = match job {
+            Job::Replication => &["replication", "admin"],
+            Job::Probe => &["probe", "replication", "admin"],
+            Job::Sentinel => &["sentinel", "admin"],
+            Job::Exporter => &["exporter", "admin"],
+            Job::ClusterInit => &["admin", "replication"],
+            Job::Backup => &["replication", "admin"],
+        };
+        order.iter().find_map(|r| self.user_with_role(r))
     }
 
     /// `redis-cli` TLS arguments (a shell fragment, no secrets).

@@ -3,7 +3,7 @@
 //! (`kubernetes/redis.conf`, `kubernetes/init.sh`, ...).
 
 use crate::conf;
-use crate::ctx::{Ctx, RUN_DIR, SECRETS_DIR, TEMPLATES_DIR, User};
+use crate::ctx::{Ctx, Job, RUN_DIR, SECRETS_DIR, TEMPLATES_DIR, User};
 use crate::input::{Get, Input};
 use redplate_plugin_sdk::{Diagnostic, Host};
 use serde_json::{Value, json};
@@ -78,8 +78,8 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
         .filter(|(_, u)| u.secret.is_some())
         .map(|(i, u)| json!({"index": i, "name": u.name, "file": u.name}))
         .collect();
-    let replication = ctx.user_with_role("replication");
-    let probe = ctx.user_with_role("probe").or(replication);
+    let replication = ctx.user_for(Job::Replication);
+    let probe = ctx.user_for(Job::Probe);
     let base = json!({
         "name": ctx.name,
         "namespace": ctx.namespace,
@@ -101,10 +101,10 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
         "users": with_secret,
         "replication_user": user_json(replication.filter(|_| ctx.mode != "standalone")),
         "probe_user": user_json(probe),
-        "exporter_user": user_json(ctx.user_with_role("exporter").filter(|_| ctx.exporter)),
-        "sentinel_user": user_json(ctx.user_with_role("sentinel")),
-        "role_user": user_json(ctx.user_with_role("sentinel").or(ctx.user_with_role("admin"))),
-        "admin_user": user_json(ctx.user_with_role("admin").or(replication)),
+        "exporter_user": user_json(ctx.user_for(Job::Exporter).filter(|_| ctx.exporter)),
+        "sentinel_user": user_json(ctx.user_for(Job::Sentinel)),
+        "role_user": user_json(ctx.user_for(Job::Sentinel)),
+        "admin_user": user_json(ctx.user_for(Job::ClusterInit)),
         "exporter_scheme": if ctx.tls { "rediss" } else { "redis" },
         "announce": input.config.network.b("announce_hostname", true),
         "announce_cluster": ctx.major >= 7 && input.config.cluster.b("announce_hostnames", true),
@@ -151,7 +151,7 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
             "retention": retention,
             "keep_from": retention + 1,
             "hosts": backup_hosts(input, ctx),
-            "user": user_json(replication),
+            "user": user_json(ctx.user_for(Job::Backup)),
             "timeout": (backup.millis("timeout", 3_600_000) / 1000).max(60),
             "gzip": backup.s("compression", "zstd") != "none",
             "level": backup.n("compression_level", 3).clamp(1, 9),

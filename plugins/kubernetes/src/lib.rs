@@ -25,7 +25,7 @@ pub mod yaml;
 
 use ctx::Ctx;
 use input::{Get, Input};
-use redplate_plugin_sdk::{Artifact, Diagnostic, Generator, Host, Output, PluginInfo, parse_input};
+use redplate_plugin_sdk::{Artifact, Diagnostic, Generator, Host, Output, PluginInfo, Severity, parse_input};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -46,16 +46,14 @@ impl Generator for Plugin {
     fn validate(input_json: &str) -> Vec<Diagnostic> {
         match parse_input::<Input>(NAME, input_json) {
             Err(ds) => ds,
-            Ok(input) => {
-                check(&input).into_iter().filter(|d| d.severity == redplate_plugin_sdk::Severity::Error).collect()
-            }
+            Ok(input) => check(&input).into_iter().filter(|d| d.severity == Severity::Error).collect(),
         }
     }
 
     fn generate(input_json: &str, host: &dyn Host) -> Result<Output, Vec<Diagnostic>> {
         let input: Input = parse_input(NAME, input_json)?;
         let mut diagnostics = check(&input);
-        if diagnostics.iter().any(|d| d.severity == redplate_plugin_sdk::Severity::Error) {
+        if diagnostics.iter().any(|d| d.severity == Severity::Error) {
             return Err(diagnostics);
         }
         let ctx = Ctx::new(&input);
@@ -124,11 +122,15 @@ fn notes(input: &Input, ctx: &Ctx) -> Vec<Diagnostic> {
         ));
     }
     if ctx.auth && ctx.user_with_role("probe").is_none() {
+        let what = match ctx.user_for(ctx::Job::Probe) {
+            Some(u) => format!("probes log in as `{}`, which can do more than PING", u.name),
+            None => "probes have no user to log in with and will fail".to_owned(),
+        };
         ds.push(
             Diagnostic::warning(
                 "kubernetes.no-probe-user",
                 "/config/security/users",
-                "no `probe` user: probes authenticate as the replication user, or fail when there is none",
+                format!("no `probe` user: {what}"),
             )
             .with_hint("set `security.system_users: true` or add a user with `role: probe`"),
         );

@@ -2,7 +2,7 @@
 //! Operator CRDs), the cluster-init Job, the backup CronJob and its volume,
 //! and the cert-manager Certificate.
 
-use crate::ctx::{Ctx, SCRIPTS_DIR, User};
+use crate::ctx::{Ctx, Job, SCRIPTS_DIR, User};
 use crate::input::{Get, Input};
 use crate::pods::{
     config_volume, container, empty_dir, mem_quantity, mount, pod_spec, resources, script_mounts, secrets_volume,
@@ -150,7 +150,7 @@ fn job_pod(
 
 /// Joins the cluster's nodes once; idempotent (see `cluster-init.sh`).
 pub fn cluster_init_job(input: &Input, ctx: &Ctx) -> Value {
-    let user = ctx.user_with_role("admin").or(ctx.user_with_role("replication"));
+    let user = ctx.user_for(Job::ClusterInit);
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -191,7 +191,7 @@ pub fn backup_claim(input: &Input, ctx: &Ctx) -> (String, Option<Value>) {
 
 pub fn backup_cronjob(input: &Input, ctx: &Ctx, claim: &str) -> Value {
     let b = &input.config.backup;
-    let user = ctx.user_with_role("replication");
+    let user = ctx.user_for(Job::Backup);
     let extra = vec![(
         mount("backups", BACKUP_DIR, false),
         json!({ "name": "backups", "persistentVolumeClaim": { "claimName": claim } }),

@@ -2,7 +2,7 @@
 //! mode it holds every shard's nodes, ordinals as in the topology) and the
 //! Sentinels.
 
-use crate::ctx::{Ctx, RUN_DIR, SCRIPTS_DIR, TLS_DIR, User};
+use crate::ctx::{Ctx, Job, RUN_DIR, SCRIPTS_DIR, TLS_DIR, User};
 use crate::files::EXPORTER_DIR;
 use crate::input::{Get, Input};
 use crate::pods::{
@@ -56,7 +56,7 @@ fn exporter_container(input: &Input, ctx: &Ctx) -> Value {
     );
     let mut args = vec![format!("--redis.addr={addr}"), format!("--web.listen-address=:{}", ctx.metrics_port)];
     let mut mounts = vec![];
-    if let Some(u) = ctx.user_with_role("exporter") {
+    if let Some(u) = ctx.user_for(Job::Exporter) {
         args.push(format!("--redis.user={}", u.name));
         args.push(format!("--redis.password-file={EXPORTER_DIR}/passwords.json"));
         mounts.push(mount("exporter", EXPORTER_DIR, true));
@@ -142,7 +142,7 @@ pub fn redis_statefulset(input: &Input, ctx: &Ctx, checksum: &str) -> Value {
         redis["lifecycle"] =
             json!({ "preStop": { "exec": { "command": ["sh", format!("{SCRIPTS_DIR}/prestop.sh")] } } });
     }
-    let exporter_secret = ctx.exporter && ctx.user_with_role("exporter").is_some();
+    let exporter_secret = ctx.exporter && ctx.user_for(Job::Exporter).is_some();
     let init_extra = if exporter_secret { vec![mount("exporter", EXPORTER_DIR, false)] } else { vec![] };
     let mut containers = vec![redis];
     if ctx.exporter {
@@ -212,7 +212,7 @@ pub fn sentinel_statefulset(input: &Input, ctx: &Ctx, checksum: &str) -> Value {
         resources(100, 500, mem, mem),
     );
     sentinel["ports"] = json!([{ "name": "sentinel", "containerPort": ctx.sentinel_port, "protocol": "TCP" }]);
-    let sentinel_user: Vec<&User> = ctx.user_with_role("sentinel").into_iter().collect();
+    let sentinel_user: Vec<&User> = ctx.user_for(Job::Sentinel).into_iter().collect();
     let with_secrets = !sentinel_user.is_empty();
     let mut mounts = script_mounts(ctx, false);
     mounts.push(mount("run", RUN_DIR, false));

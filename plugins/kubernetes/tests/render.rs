@@ -183,3 +183,31 @@ fn images_take_a_registry_override_and_a_service_account_is_rendered() {
     let sa = text("kubernetes/serviceaccount-redis-sa.yaml");
     assert!(sa.contains("automountServiceAccountToken: false"), "{sa}");
 }
+
+/// Only `requirepass` (the `default` user's password from a Secret): probes,
+/// replicas and the exporter log in as `default`, and the password still
+/// never appears.
+#[test]
+fn requirepass_only_deployments_log_in_as_default() {
+    let yaml = "deployment: { name: rp, mode: replication }\nreplication: { replicas: 1 }\n\
+                monitoring: { exporter: true }\n\
+                security: { auth_enabled: true, password: { secret: { name: rp-pass, key: pw } } }\n";
+    let config = redplate_config::load_str(
+        yaml,
+        redplate_config::Format::Yaml,
+        "<t>",
+        Some(redplate_config::model::Environment::Development),
+        &[],
+    )
+    .expect("loads")
+    .config;
+    let out = render(&input_for(&config, true));
+    let all: String = out.artifacts.iter().map(|a| String::from_utf8_lossy(&a.content).into_owned()).collect();
+    assert!(!all.contains(&fake_password("default")));
+    assert!(all.contains("user default on #@@pw0@@ ~* &* +@all"), "{all}");
+    assert!(all.contains("--user default"), "probe user: {all}");
+    assert!(all.contains("masteruser %s\\nmasterauth %s\\n' default"), "{all}");
+    assert!(all.contains("\"--redis.user=default\""), "{all}");
+    assert!(all.contains("name: \"rp-pass\"") && all.contains("key: \"pw\""), "{all}");
+    assert!(out.diagnostics.iter().any(|d| d.code == "kubernetes.no-probe-user"));
+}
