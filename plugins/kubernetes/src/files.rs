@@ -107,7 +107,12 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
         "admin_user": user_json(ctx.user_for(Job::ClusterInit)),
         "exporter_scheme": if ctx.tls { "rediss" } else { "redis" },
         "announce": input.config.network.b("announce_hostname", true),
-        "announce_cluster": ctx.major >= 7 && input.config.cluster.b("announce_hostnames", true),
+        "announce_cluster": cluster && ctx.major >= 7 && input.config.cluster.b("announce_hostnames", true),
+        "nodes_conf": format!(
+            "{}/{}",
+            input.config.persistence.s("data_dir", "/data"),
+            input.config.cluster.s("config_file", "nodes.conf")
+        ),
         "cluster": cluster,
         "sentinel": sentinel,
         "replication": ctx.mode == "replication",

@@ -143,7 +143,11 @@ pub fn redis_statefulset(input: &Input, ctx: &Ctx, checksum: &str) -> Value {
             json!({ "preStop": { "exec": { "command": ["sh", format!("{SCRIPTS_DIR}/prestop.sh")] } } });
     }
     let exporter_secret = ctx.exporter && ctx.user_for(Job::Exporter).is_some();
-    let init_extra = if exporter_secret { vec![mount("exporter", EXPORTER_DIR, false)] } else { vec![] };
+    let mut init_extra = if exporter_secret { vec![mount("exporter", EXPORTER_DIR, false)] } else { vec![] };
+    if ctx.mode == "cluster" {
+        // init.sh refreshes the node addresses in nodes.conf.
+        init_extra.push(mount("data", &data_dir, false));
+    }
     let mut containers = vec![redis];
     if ctx.exporter {
         containers.push(exporter_container(input, ctx));

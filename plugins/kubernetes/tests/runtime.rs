@@ -152,5 +152,40 @@ fn the_cluster_init_script_forms_the_cluster_once() {
     run_script(&j, "cluster-init.sh");
     let info = cli(port, Some((exporter.0, &exporter.1)), &["cluster", "info"]);
     assert!(info.contains("cluster_slots_assigned:16384") && info.contains("cluster_known_nodes:3"), "{info}");
+
+    // Every pod restarts at once with a new IP: init.sh points nodes.conf at
+    // the current address of each announced host name (a `getent` shim
+    // stands for the cluster DNS), and the cluster finds itself again.
+    drop(servers);
+    let mut servers = Vec::new();
+    for (i, ip) in ips.iter().enumerate() {
+        let r = root.path().join(format!("cbt-{i}"));
+        let nodes = r.join("data/nodes.conf");
+        let text = std::fs::read_to_string(&nodes).expect("nodes.conf");
+        assert!(text.contains(",cbt-0.cbt-headless.redis.svc.cluster.local"), "{text}");
+        std::fs::write(&nodes, text.replace("127.0.0.", "10.255.0.")).expect("write nodes.conf");
+        let mut shim = String::from("#!/bin/sh\ncase \"$2\" in\n");
+        for (j, ip) in ips.iter().enumerate() {
+            shim.push_str(&format!("  cbt-{j}.cbt-headless.redis.svc.cluster.local) echo \"{ip}       $2\" ;;\n"));
+        }
+        shim.push_str("  *) exit 2 ;;\nesac\n");
+        std::fs::write(r.join("bin/getent"), shim).expect("shim");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(r.join("bin/getent"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        run_script(&r, "init.sh");
+        let fixed = std::fs::read_to_string(&nodes).expect("nodes.conf");
+        assert!(!fixed.contains("10.255.0."), "{fixed}");
+        servers.push(start_on("redis-server", &r.join("run/redis.conf"), ip, port));
+    }
+    for ip in ips {
+        wait_for(&format!("the restarted node on {ip} to reach every node at its new address"), || {
+            let repl = ("replication", common::fake_password("replication"));
+            let nodes = cli_on(ip, port, Some((repl.0, &repl.1)), &["cluster", "nodes"]);
+            let lines: Vec<&str> = nodes.lines().collect();
+            lines.len() == 3
+                && lines.iter().all(|l| l.contains(" 127.0.0.") && l.contains(" connected") && !l.contains("fail"))
+                && cli_on(ip, port, Some((exporter.0, &exporter.1)), &["cluster", "info"]).contains("cluster_state:ok")
+        });
+    }
     drop(servers);
 }

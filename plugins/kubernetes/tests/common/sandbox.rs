@@ -19,6 +19,7 @@ pub fn relocate(text: &str, root: &Path) -> String {
         .replace("DEST=/backups", &format!("DEST={r}/backups"))
         .replace("dir /data\n", &format!("dir {r}/data\n"))
         .replace("cluster-config-file /data/", &format!("cluster-config-file {r}/data/"))
+        .replace("NODES_CONF=/data/", &format!("NODES_CONF={r}/data/"))
 }
 
 pub struct Server(pub Child);
