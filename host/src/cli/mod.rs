@@ -81,6 +81,10 @@ pub enum Command {
         /// Override plugin templates with `NAME.hbs` files from this folder.
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
+        /// Also write the JSON document the generators receive (for the first
+        /// target) to FILE, for `redplate plugins test --input FILE`.
+        #[arg(long, value_name = "FILE")]
+        emit_input: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -273,7 +277,7 @@ impl Cli {
                 print::validation(&validation, &template.template, *format, self.global.quiet);
                 Ok(if validation.valid { ExitStatus::Ok } else { ExitStatus::Invalid })
             }
-            Command::Render { template, preset, sets, target, out, stdout, batch, jobs, templates, limits } => {
+            Command::Render { template, preset, sets, target, out, stdout, batch, jobs, templates, emit_input, limits } => {
                 let host = self.host(limits.limits(), templates.clone())?;
                 let targets = target.targets();
                 if *batch {
@@ -310,6 +314,10 @@ impl Cli {
                 let set =
                     ops::render::PluginSet::load(&host, &targets, Some(&resolved.config.cache.strategy), &extra, dirs)?;
                 let rendered = ops::render::render(&host, &set, &resolved, &targets, &store(), true)?;
+                if let Some(path) = emit_input {
+                    let input = ops::render::emit_input(&host, &set, &resolved, targets[0], &store())?;
+                    ops::config::write_file(path, input.as_bytes())?;
+                }
                 print::diagnostics(&rendered.diagnostics, self.global.quiet);
                 if *stdout {
                     print!("{}", ops::render::yaml_stream(&rendered.artifacts));

@@ -191,12 +191,24 @@ pub fn render(
             insert(&mut set, a)?;
         }
     }
+    // The same finding from one plugin for several targets is shown once.
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.retain(|d| seen.insert((d.code.clone(), d.pointer.clone(), d.message.clone(), d.source.clone())));
     if !refusals.is_empty() {
         resolved.attach_locations(&mut refusals);
         refusals.extend(diagnostics);
         return Err(Failure::invalid(refusals));
     }
     Ok(Rendered { artifacts: set, diagnostics, reports })
+}
+
+/// The document generators receive for `target`, as `render` builds it.
+pub fn emit_input(host: &PluginHost, plugins: &PluginSet, resolved: &Resolved, target: Target, store: &SecretStore) -> Result<String, Failure> {
+    let config_value = serde_json::to_value(&resolved.config).map_err(internal)?;
+    let mut ignored = Vec::new();
+    let strategy = plan_strategy(host, plugins, resolved, &config_value, &mut ignored)?;
+    let secrets = crate::secrets::resolve(&resolved.config, target, store).map_err(Failure::invalid)?;
+    Ok(input_document(&resolved.config, &config_value, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets))
 }
 
 /// Host validation: errors stop the render; warnings travel along.

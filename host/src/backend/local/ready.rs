@@ -215,36 +215,24 @@ pub fn form_cluster(record: &Record, deadline: &Deadline) -> Result<(), BackendE
             }
         }
         if waiting.is_none() {
-            let attached = conns
-                .first()
-                .and_then(|c| c.run(&["CLUSTER", "NODES"], Duration::from_secs(2)).ok())
-                .map(|t| replicas_attached(&t))
-                .unwrap_or(0);
-            let syncing = conns.iter().find(|c| {
-                c.info("replication").is_ok_and(|i| {
-                    i.get("role").map(String::as_str) == Some("slave")
-                        && i.get("master_link_status").map(String::as_str) != Some("up")
-                })
-            });
-            if attached >= masters * usize::from(record.cluster_replicas) && syncing.is_none() {
+            // Each replica's own word (gossip spreads roles only every few seconds).
+            let mut attached = 0;
+            for c in &conns {
+                let Ok(i) = c.info("replication") else { continue };
+                if i.get("role").map(String::as_str) == Some("slave") {
+                    if i.get("master_link_status").map(String::as_str) == Some("up") {
+                        attached += 1;
+                    } else {
+                        waiting = Some(format!("replica `{}` to sync with its master", c.node));
+                    }
+                }
+            }
+            let wanted = masters * usize::from(record.cluster_replicas);
+            if waiting.is_none() && attached >= wanted {
                 return Ok(());
             }
-            waiting = Some(match syncing {
-                Some(c) => format!("replica `{}` to sync with its master", c.node),
-                None => format!("{attached} replicas attached"),
-            });
+            waiting.get_or_insert_with(|| format!("{attached} of {wanted} replicas attached"));
         }
         deadline.check(|| waiting.unwrap_or_default())?;
     }
-}
-
-/// Replicas in `CLUSTER NODES` output whose master is known and whose link is up.
-fn replicas_attached(nodes: &str) -> usize {
-    nodes
-        .lines()
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() >= 8 && f[2].contains("slave") && f[3] != "-" && f[7] == "connected" && !f[2].contains("fail")
-        })
-        .count()
 }
