@@ -7,7 +7,10 @@
 
 mod common;
 
-use common::sandbox::{cli, cli_on, edit, free_bus_port, free_port, pod_root, run_script, start, start_on, wait_for};
+use common::sandbox::{
+    cli, cli_on, cli_with, edit, free_bus_port, free_port, make_certs, pod_root, run_script, start_on, start_with,
+    wait_for,
+};
 use common::{all_cases, config_map_data, input_for, render, system_tool, tempdir, tool};
 use redplate_config::model::Environment;
 use std::process::Command;
@@ -30,59 +33,83 @@ fn every_script_passes_shellcheck() {
     assert!(out.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&out.stdout));
 }
 
-/// Sentinel mode without TLS: a master and a replica booted from the
-/// rendered files (the replica authenticates with `masteruser`/`masterauth`
-/// written by init.sh), and a Sentinel from the rendered sentinel.conf that
-/// logs in with the sentinel user and sees the master and its replica.
-#[test]
-fn a_master_replica_and_sentinel_boot_from_the_rendered_files() {
-    let (Some(_), Some(_), Some(_), Some(python)) =
-        (system_tool("redis-server"), system_tool("redis-sentinel"), system_tool("redis-cli"), tool("python"))
-    else {
-        return;
-    };
-    let sets = ["deployment.name=sbt", "security.tls.enabled=false", "memory.active_defrag=false"].map(String::from);
+/// Sentinel mode, with and without TLS: a master and a replica booted from
+/// the rendered files (the replica authenticates with `masteruser`/
+/// `masterauth` written by init.sh), and a Sentinel from the rendered
+/// sentinel.conf that logs in with the sentinel user, sees the master and its
+/// replica, and answers the rendered probe.
+fn sentinel_case(tls: bool) {
+    let tools = (system_tool("redis-server"), system_tool("redis-sentinel"), system_tool("openssl"), tool("python"));
+    let (Some(_), Some(_), Some(openssl), Some(python)) = tools else { return };
+    let mut sets = vec!["deployment.name=sbt".to_owned(), "memory.active_defrag=false".to_owned()];
+    if !tls {
+        sets.push("security.tls.enabled=false".into());
+    }
     let config =
         redplate_config::load_str("", redplate_config::Format::Yaml, "<t>", Some(Environment::Production), &sets)
             .expect("loads")
             .config;
+    assert_eq!(config.security.tls.enabled, tls);
     let out = render(&input_for(&config, false));
     let conf = config_map_data(&python, &out, "sbt-config");
     let scripts = config_map_data(&python, &out, "sbt-scripts");
     let root = tempdir();
+    let certs = root.path().join("certs");
+    if tls {
+        make_certs(&openssl, &certs);
+    }
+    let pod = |name: &str| {
+        let r = pod_root(root.path(), name, &conf, &scripts);
+        if tls {
+            std::fs::create_dir_all(r.join("tls")).expect("mkdir");
+            for f in ["ca.crt", "tls.crt", "tls.key"] {
+                std::fs::copy(certs.join(f), r.join("tls").join(f)).expect("copy cert");
+            }
+        }
+        r
+    };
+    let redis_port = if tls { "6380" } else { "6379" };
     let master_fqdn = "sbt-0.sbt-headless.redis.svc.cluster.local";
     let (pm, pr, ps) = (free_port(), free_port(), free_port());
+    let tls_dir = tls.then(|| certs.clone());
+    let q = |port: u16, user: Option<(&str, &str)>, args: &[&str]| {
+        cli_with("127.0.0.1", port, user, tls_dir.as_deref(), args)
+    };
 
     // The master: its own name is the first pod's, so init.sh adds no `replicaof`.
-    let m = pod_root(root.path(), "sbt-0", &conf, &scripts);
+    let m = pod("sbt-0");
     run_script(&m, "init.sh");
     let mconf = std::fs::read_to_string(m.join("run/redis.conf")).expect("conf");
     assert!(!mconf.contains("\nreplicaof "), "{mconf}");
     assert!(mconf.contains("masterauth \""), "{mconf}");
-    let _master = start("redis-server", &m.join("run/redis.conf"), pm);
+    let _master = start_with("redis-server", &m.join("run/redis.conf"), pm, tls);
 
     // The replica: the first pod's name resolves here to 127.0.0.1.
-    let r = pod_root(root.path(), "sbt-1", &conf, &scripts);
+    let r = pod("sbt-1");
     edit(&r.join("scripts/init.sh"), &format!("MASTER={master_fqdn}"), "MASTER=127.0.0.1");
-    edit(&r.join("scripts/init.sh"), "\"$MASTER\" 6379", &format!("\"$MASTER\" {pm}"));
+    edit(&r.join("scripts/init.sh"), &format!("\"$MASTER\" {redis_port}"), &format!("\"$MASTER\" {pm}"));
     run_script(&r, "init.sh");
-    let _replica = start("redis-server", &r.join("run/redis.conf"), pr);
+    let _replica = start_with("redis-server", &r.join("run/redis.conf"), pr, tls);
 
     let exporter = ("exporter", common::fake_password("exporter"));
     wait_for("the replica to sync", || {
-        cli(pm, Some((exporter.0, &exporter.1)), &["info", "replication"]).contains("connected_slaves:1")
+        q(pm, Some((exporter.0, &exporter.1)), &["info", "replication"]).contains("connected_slaves:1")
     });
 
     // The sentinel.
-    let s = pod_root(root.path(), "sbt-sentinel-0", &conf, &scripts);
+    let s = pod("sbt-sentinel-0");
     edit(&s.join("scripts/sentinel-init.sh"), &format!("MASTER={master_fqdn}"), "MASTER=127.0.0.1");
-    edit(&s.join("templates/sentinel.conf"), "@@MASTER_HOST@@ 6379", &format!("@@MASTER_HOST@@ {pm}"));
+    edit(
+        &s.join("templates/sentinel.conf"),
+        &format!("@@MASTER_HOST@@ {redis_port}"),
+        &format!("@@MASTER_HOST@@ {pm}"),
+    );
     run_script(&s, "sentinel-init.sh");
     let sconf = std::fs::read_to_string(s.join("run/sentinel.conf")).expect("sentinel.conf");
     assert!(sconf.contains("sentinel auth-user mymaster sentinel\n"), "{sconf}");
-    let _sentinel = start("redis-sentinel", &s.join("run/sentinel.conf"), ps);
+    let _sentinel = start_with("redis-sentinel", &s.join("run/sentinel.conf"), ps, tls);
     wait_for("the sentinel to see the master and its replica", || {
-        let info = cli(ps, None, &["sentinel", "master", "mymaster"]);
+        let info = q(ps, None, &["sentinel", "master", "mymaster"]);
         let lines: Vec<&str> = info.lines().collect();
         let field = |k: &str| lines.iter().position(|l| *l == k).and_then(|i| lines.get(i + 1)).copied();
         field("flags") == Some("master") && field("num-slaves") == Some("1")
@@ -90,6 +117,16 @@ fn a_master_replica_and_sentinel_boot_from_the_rendered_files() {
     edit(&s.join("scripts/probe.sh"), "-p 26379", &format!("-p {ps}"));
     let st = Command::new("sh").arg(s.join("scripts/probe.sh")).args(["sentinel", "ready"]).status().expect("probe");
     assert!(st.success(), "probe.sh sentinel ready");
+}
+
+#[test]
+fn a_master_replica_and_sentinel_boot_from_the_rendered_files() {
+    sentinel_case(false);
+}
+
+#[test]
+fn the_same_with_tls_everywhere() {
+    sentinel_case(true);
 }
 
 /// Cluster mode without TLS: three nodes (on 127.0.0.1–3, one port) booted

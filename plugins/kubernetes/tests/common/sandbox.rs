@@ -180,3 +180,17 @@ pub fn make_certs(openssl: &Path, dir: &Path) {
         "san.ext",
     ]);
 }
+
+/// Starts a server on 127.0.0.1: on `port` as its TLS port (plain port off)
+/// when `tls`, else as its plain port.
+pub fn start_with(program: &str, conf: &Path, port: u16, tls: bool) -> Server {
+    let p = port.to_string();
+    let args: Vec<&str> = if tls {
+        vec!["--port", "0", "--tls-port", &p, "--bind", "127.0.0.1"]
+    } else {
+        vec!["--port", &p, "--bind", "127.0.0.1"]
+    };
+    let child =
+        Command::new(program).arg(conf).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start");
+    Server(child)
+}
