@@ -75,7 +75,7 @@ fn array(v: &Value, indent: usize, out: &mut String) {
                 object(item, indent + 2, &mut inner);
                 pad(out, indent);
                 out.push_str("- ");
-                out.push_str(&inner[indent + 2..]);
+                out.push_str(inner.get(indent + 2..).unwrap_or(&inner));
             }
             Value::Array(_) if !is_empty_container(item) => {
                 pad(out, indent);
