@@ -277,7 +277,19 @@ impl Cli {
                 print::validation(&validation, &template.template, *format, self.global.quiet);
                 Ok(if validation.valid { ExitStatus::Ok } else { ExitStatus::Invalid })
             }
-            Command::Render { template, preset, sets, target, out, stdout, batch, jobs, templates, emit_input, limits } => {
+            Command::Render {
+                template,
+                preset,
+                sets,
+                target,
+                out,
+                stdout,
+                batch,
+                jobs,
+                templates,
+                emit_input,
+                limits,
+            } => {
                 let host = self.host(limits.limits(), templates.clone())?;
                 let targets = target.targets();
                 if *batch {

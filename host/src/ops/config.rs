@@ -59,7 +59,7 @@ pub fn validate(
                 }
             }
         }
-        resolved.attach_locations(&mut diagnostics);
+        crate::ops::render::locate_plugin_diagnostics(resolved, &mut diagnostics);
     }
     let _ = store;
     let valid = !diagnostics.iter().any(Diagnostic::is_error);

@@ -194,8 +194,9 @@ pub fn render(
     // The same finding from one plugin for several targets is shown once.
     let mut seen = std::collections::HashSet::new();
     diagnostics.retain(|d| seen.insert((d.code.clone(), d.pointer.clone(), d.message.clone(), d.source.clone())));
+    locate_plugin_diagnostics(resolved, &mut diagnostics);
     if !refusals.is_empty() {
-        resolved.attach_locations(&mut refusals);
+        locate_plugin_diagnostics(resolved, &mut refusals);
         refusals.extend(diagnostics);
         return Err(Failure::invalid(refusals));
     }
@@ -203,12 +204,34 @@ pub fn render(
 }
 
 /// The document generators receive for `target`, as `render` builds it.
-pub fn emit_input(host: &PluginHost, plugins: &PluginSet, resolved: &Resolved, target: Target, store: &SecretStore) -> Result<String, Failure> {
+pub fn emit_input(
+    host: &PluginHost,
+    plugins: &PluginSet,
+    resolved: &Resolved,
+    target: Target,
+    store: &SecretStore,
+) -> Result<String, Failure> {
     let config_value = serde_json::to_value(&resolved.config).map_err(internal)?;
     let mut ignored = Vec::new();
     let strategy = plan_strategy(host, plugins, resolved, &config_value, &mut ignored)?;
     let secrets = crate::secrets::resolve(&resolved.config, target, store).map_err(Failure::invalid)?;
-    Ok(input_document(&resolved.config, &config_value, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets))
+    Ok(input_document(
+        &resolved.config,
+        &config_value,
+        target,
+        strategy.as_ref().map(|(n, p)| (n.as_str(), p)),
+        secrets,
+    ))
+}
+
+/// Points plugin diagnostics at the template: a plugin's pointer is into its
+/// input document (`/config/memory/…`), the template's into the config.
+pub fn locate_plugin_diagnostics(resolved: &Resolved, diagnostics: &mut [Diagnostic]) {
+    for d in diagnostics.iter_mut().filter(|d| d.location.is_none()) {
+        if let Some(rest) = d.pointer.strip_prefix("/config").filter(|r| r.is_empty() || r.starts_with('/')) {
+            d.location = resolved.locate(rest);
+        }
+    }
 }
 
 /// Host validation: errors stop the render; warnings travel along.
@@ -287,14 +310,17 @@ fn plan_strategy(
         Ok(plan) => plan,
         Err(ds) => {
             checks.extend(ds);
-            resolved.attach_locations(&mut checks);
+            locate_plugin_diagnostics(resolved, &mut checks);
             return Err(Failure::invalid(checks));
         }
     };
+    locate_plugin_diagnostics(resolved, &mut checks);
     let mut conflicts: Vec<Diagnostic> = checks.into_iter().filter(Diagnostic::is_error).collect();
     for directive in &plan.directives {
         let Some((pointer, current)) = setting_for(&directive.name, config_value) else { continue };
-        let explicit = resolved.locate(pointer).filter(|loc| !loc.file.starts_with("<preset:"));
+        // Only a value the user wrote at exactly this place counts, not a
+        // preset's value nor the section around it.
+        let explicit = resolved.sources.get(pointer).filter(|loc| !loc.file.starts_with("<preset:")).cloned();
         if let Some(loc) = explicit
             && current != directive.value
         {

@@ -118,6 +118,16 @@ impl Conn {
         Ok(parse_info(&text))
     }
 
+    /// The pid of the server answering on this port, once it has loaded its
+    /// data (`INFO` answers while loading; PING would say `LOADING`).
+    pub fn ready_pid(&self) -> Option<u32> {
+        let info = self.info("").ok()?;
+        if info.get("loading").is_some_and(|l| l.trim() != "0") {
+            return None;
+        }
+        info.get("process_id")?.trim().parse().ok()
+    }
+
     /// Whether the node answers PING with PONG.
     pub fn ping(&self) -> bool {
         matches!(self.run(&["PING"], Duration::from_secs(2)), Ok(t) if t == "PONG")

@@ -38,7 +38,7 @@ impl Deadline {
     }
 }
 
-/// Waits until each of `nodes` answers PING. A process that exits meanwhile
+/// Waits until each of `nodes` answers (`INFO server` from its own pid). A process that exits meanwhile
 /// fails the wait with the end of its log (a taken port is told apart).
 pub fn wait_up(
     record: &Record,
@@ -50,7 +50,9 @@ pub fn wait_up(
     loop {
         let mut still = Vec::new();
         for node in pending {
-            if Conn::to(record, node).ping() {
+            // The answer must come from our process: another program may
+            // have taken the port between the probe and the start.
+            if Conn::to(record, node).ready_pid().is_some_and(|pid| Some(pid) == node.pid) {
                 continue;
             }
             if let Some(child) = children.get_mut(&node.name)
@@ -68,7 +70,7 @@ pub fn wait_up(
             return Ok(());
         }
         let names: Vec<String> = still.iter().map(|n| n.name.clone()).collect();
-        deadline.check(|| format!("no PONG from {}", names.join(", ")))?;
+        deadline.check(|| format!("no answer from {}", names.join(", ")))?;
         pending = still;
     }
 }

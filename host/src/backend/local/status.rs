@@ -26,7 +26,10 @@ pub fn status(record: &Record) -> Status {
     for node in &record.nodes {
         let pid = node.pid.filter(|p| ours(*p, &record.state_dir));
         let conn = Conn::to(record, node);
-        let info = if pid.is_some() || node.pid.is_none() { conn.info("").ok() } else { None };
+        // Only our own process counts (not whatever took the port since).
+        let info = pid.and_then(|p| {
+            conn.info("").ok().filter(|i| i.get("process_id").map(|v| v.trim()) == Some(&*p.to_string()))
+        });
         let mut s = NodeStatus {
             name: node.name.clone(),
             role: role_name(node.role).into(),
