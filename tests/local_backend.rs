@@ -270,7 +270,14 @@ fn replication_mode_replicas_follow_the_master() {
     assert_eq!(d.cli(master, &["SET", "k", "v"]), "OK");
     assert_eq!(d.cli(master, &["WAIT", "2", "5000"]), "2");
     for replica in ["repl-1", "repl-2"] {
-        assert_eq!(d.cli(d.port(replica), &["GET", "k"]), "v", "{replica} has the write");
+        let got = d.cli(d.port(replica), &["GET", "k"]);
+        if got != "v" {
+            let info = d.cli(d.port(replica), &["INFO", "replication"]);
+            let logs = home.ok(&["logs", "repl", "-n", "40"]);
+            let master_info = d.cli(master, &["INFO", "replication"]);
+            let status = d.status();
+            panic!("{replica} answered {got:?}\n{info}\nmaster:\n{master_info}\n{status}\n{logs}");
+        }
     }
     let status = d.status();
     let r1 = Deployed::node_status(&status, "repl-1");
@@ -440,6 +447,10 @@ fn production_cluster_3x1_forms_serves_and_promotes_a_replica() {
     assert_eq!(masters.len(), 3, "{status}");
     let slots: Vec<&str> = masters.iter().filter_map(|m| m["slots"].as_str()).collect();
     assert_eq!(slots, ["0-5460", "5461-10922", "10923-16383"], "slots assigned evenly");
+    // Replication is asynchronous: let the replicas catch up before a master dies.
+    wait_for(&d, "replicas in sync", Duration::from_secs(30), |s| {
+        s["nodes"].as_array().into_iter().flatten().filter(|n| n["role"] == "replica").all(|n| n["lag_bytes"] == 0)
+    });
 
     d.kill("catalog-0");
     let took =
@@ -563,8 +574,13 @@ fn two_deployments_side_by_side_do_not_collide() {
     let home = Home::new();
     let example = root().join("examples/standalone-development.yaml");
     let base = ["--set", "network.local_base_port=21700"];
-    let a = home.deploy(&example, &[&["--name", "side-a"][..], &base[..]].concat());
-    let b = home.deploy(&example, &[&["--name", "side-b"][..], &base[..]].concat());
+    // Both at once, from the same start port: the registry's locks keep
+    // their port choices and records apart.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| home.deploy(&example, &[&["--name", "side-a"][..], &base[..]].concat()));
+        let b = s.spawn(|| home.deploy(&example, &[&["--name", "side-b"][..], &base[..]].concat()));
+        (a.join().expect("deploy a"), b.join().expect("deploy b"))
+    });
     let (pa, pb) = (a.port("side-a-0"), b.port("side-b-0"));
     assert_ne!(pa, pb, "the second deployment found other free ports");
     assert_eq!(a.cli(pa, &["SET", "who", "a"]), "OK");
@@ -638,4 +654,52 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
     let names: Vec<String> = home.records().iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect();
     assert_eq!(names, ["dev-cache"], "the failed deploy is not registered");
     assert!(port_refuses(21900) && port_refuses(21910), "nothing of it runs");
+}
+
+#[test]
+fn a_crash_of_redplate_mid_deploy_is_recorded_and_destroy_cleans_up() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "crash",
+        "extends: development\ndeployment: { name: crash, mode: sentinel }\nreplication: { replicas: 2 }\n",
+    );
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-backend-plugin-cache");
+    let mut child = Command::new(BIN)
+        .args(["deploy", t.to_str().expect("utf-8"), "--quiet", "--set", "network.local_base_port=22000"])
+        .env("REDPLATE_HOME", home.dir.path())
+        .env("REDPLATE_CACHE_DIR", cache)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redplate");
+    let state = home.dir.path().join("deployments/crash");
+    let running = |state: &Path| {
+        let state = state.canonicalize().unwrap_or_else(|_| state.to_owned());
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+            .filter(|pid| ours(*pid, &state))
+            .count()
+    };
+    let started = Instant::now();
+    // Crash redplate once the record exists and Redis processes run.
+    while !(state.join("deployment.json").exists() && running(&state) > 0) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the deploy never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let records = home.records();
+    assert_eq!(records.len(), 1, "the crashed deploy is in the registry");
+    assert_eq!(records[0]["state"], "deploying");
+    let state = state.canonicalize().expect("state folder");
+    assert!(running(&state) > 0, "the crash left processes behind");
+    home.ok(&["destroy", "crash", "--purge", "--quiet"]);
+    assert_eq!(running(&state), 0, "destroy stopped what the crashed deploy had started");
+    assert!(!state.exists() && home.records().is_empty());
 }
