@@ -47,7 +47,13 @@ fn every_artifact_of_every_example() {
             let rendered = render(&host, &plugins, &resolved, &[target], &store, true).expect("renders");
             let mut doc = String::new();
             for a in rendered.artifacts.iter().filter(|a| !a.path.starts_with("secrets/")) {
-                doc.push_str(&format!("=== {} ({}, {}{}) ===\n", a.path, a.plugin, a.media_type, if a.executable { ", executable" } else { "" }));
+                doc.push_str(&format!(
+                    "=== {} ({}, {}{}) ===\n",
+                    a.path,
+                    a.plugin,
+                    a.media_type,
+                    if a.executable { ", executable" } else { "" }
+                ));
                 doc.push_str(&String::from_utf8_lossy(&a.content));
                 if !doc.ends_with('\n') {
                     doc.push('\n');

@@ -422,18 +422,7 @@ fn production_cluster_3x1_forms_serves_and_promotes_a_replica() {
     }
     let home = Home::new();
     let example = root().join("examples/cluster-production.yaml");
-    let mut d = home.deploy(
-        &example,
-        &[
-            // The example's `allkeys-lfu` conflicts with its `cache-aside` strategy.
-            "--set",
-            "memory.maxmemory_policy=allkeys-lru",
-            "--set",
-            "network.local_base_port=21400",
-            "--set",
-            "cluster.node_timeout=1s",
-        ],
-    );
+    let mut d = home.deploy(&example, &["--set", "network.local_base_port=21400", "--set", "cluster.node_timeout=1s"]);
     let port = d.port("catalog-0");
     let info = d.cli(port, &["CLUSTER", "INFO"]);
     assert!(info.contains("cluster_state:ok") && info.contains("cluster_slots_assigned:16384"), "{info}");
