@@ -164,6 +164,19 @@ impl Deployed<'_> {
 
     /// `redis-cli` against a node, as redplate's admin user (TLS when the node uses it).
     fn cli(&self, port: u16, args: &[&str]) -> String {
+        self.cli_with(port, args, None)
+    }
+
+    /// Writes `key` and waits (WAIT, on the same connection) until
+    /// `replicas` replicas have it.
+    fn write_replicated(&self, port: u16, key: &str, value: &str, replicas: usize) {
+        let script = format!("SET {key} {value}\nWAIT {replicas} 10000\n");
+        let out = self.cli_with(port, &[], Some(&script));
+        assert_eq!(out, format!("OK\n{replicas}"), "write of {key} acknowledged by {replicas} replicas");
+    }
+
+    /// `redis-cli` with `args`, or reading commands from `stdin` (one connection).
+    fn cli_with(&self, port: u16, args: &[&str], stdin: Option<&str>) -> String {
         let node = self.nodes().into_iter().find(|n| n["port"] == port).expect("a node on that port");
         let mut cmd = Command::new("redis-cli");
         cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--no-auth-warning"]);
@@ -183,7 +196,14 @@ impl Deployed<'_> {
             }
         }
         cmd.args(args);
-        let out = cmd.output().expect("redis-cli");
+        let out = match stdin {
+            None => cmd.output().expect("redis-cli"),
+            Some(text) => {
+                let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("redis-cli");
+                child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write commands");
+                child.wait_with_output().expect("redis-cli")
+            }
+        };
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
@@ -267,8 +287,7 @@ fn replication_mode_replicas_follow_the_master() {
     );
     let d = home.deploy(&t, &["--set", "network.local_base_port=21100"]);
     let master = d.port("repl-0");
-    assert_eq!(d.cli(master, &["SET", "k", "v"]), "OK");
-    assert_eq!(d.cli(master, &["WAIT", "2", "5000"]), "2");
+    d.write_replicated(master, "k", "v", 2);
     for replica in ["repl-1", "repl-2"] {
         let got = d.cli(d.port(replica), &["GET", "k"]);
         if got != "v" {
@@ -296,8 +315,7 @@ fn staging_sentinel_replica_killed_shows_down_and_comes_back() {
     assert_eq!(d.nodes().len(), 6, "1 master, 2 replicas, 3 sentinels");
     assert!(d.nodes().iter().all(|n| n["tls"] == true), "staging speaks TLS only (self-signed, made locally)");
     let master = d.port("stg-0");
-    assert_eq!(d.cli(master, &["SET", "order:1", "paid"]), "OK");
-    assert_eq!(d.cli(master, &["WAIT", "2", "5000"]), "2");
+    d.write_replicated(master, "order:1", "paid", 2);
     assert_eq!(d.cli(d.port("stg-2"), &["GET", "order:1"]), "paid");
     let status = d.status();
     let views: Vec<&Value> = status["sentinel_views"].as_array().expect("views").iter().collect();
@@ -383,8 +401,7 @@ fn production_sentinel_with_tls_fails_over_when_the_master_is_killed() {
         ],
     );
     let old = d.port("orders-0");
-    assert_eq!(d.cli(old, &["SET", "order:42", "shipped"]), "OK");
-    assert_eq!(d.cli(old, &["WAIT", "2", "5000"]), "2");
+    d.write_replicated(old, "order:42", "shipped", 2);
     assert!(d.cli(old, &["CONFIG", "GET", "tls-port"]).contains(&old.to_string()));
 
     d.kill("orders-0");
