@@ -7,6 +7,21 @@ use redplate_plugin_sdk::Diagnostic;
 use serde_json::Value;
 use std::cell::RefCell;
 
+/// `Value::pointer` without its per-token `~` unescaping, which allocated
+/// twice per token and was 70% of a 9-node render (callgrind). Config keys
+/// never contain `~` or `/`; a pointer that does falls back to the real thing.
+fn lookup<'v>(root: &'v Value, ptr: &str) -> Option<&'v Value> {
+    if ptr.contains('~') {
+        return root.pointer(ptr);
+    }
+    let rest = ptr.strip_prefix('/')?;
+    rest.split('/').try_fold(root, |v, token| match v {
+        Value::Object(map) => map.get(token),
+        Value::Array(list) => token.parse::<usize>().ok().and_then(|i| list.get(i)),
+        _ => None,
+    })
+}
+
 /// Reads `config` values by JSON pointer, collecting type errors.
 pub struct Cfg<'a> {
     root: &'a Value,
@@ -38,7 +53,7 @@ impl<'a> Cfg<'a> {
 
     /// The raw value; `null` reads as absent.
     pub fn get(&self, ptr: &str) -> Option<&'a Value> {
-        self.root.pointer(ptr).filter(|v| !v.is_null())
+        lookup(self.root, ptr).filter(|v| !v.is_null())
     }
 
     pub fn bool(&self, ptr: &str) -> Option<bool> {

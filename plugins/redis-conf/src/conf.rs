@@ -103,22 +103,42 @@ pub fn apply_overrides(sections: &mut Vec<Section>, overrides: &[Directive], tit
 
 /// The JSON a config template renders: sections of `{name, value, line}`.
 pub fn sections_json(sections: &[Section]) -> Value {
-    let list: Vec<Value> = sections
+    serde_json::to_value(sections_view(sections)).unwrap_or(Value::Null)
+}
+
+/// One section as the templates see it.
+#[derive(serde::Serialize)]
+pub struct SectionView<'a> {
+    pub title: &'a str,
+    pub directives: Vec<DirectiveView<'a>>,
+}
+
+/// One directive as the templates see it.
+#[derive(serde::Serialize)]
+pub struct DirectiveView<'a> {
+    pub name: &'a str,
+    pub value: String,
+    pub line: String,
+}
+
+/// The template data for `sections`, serialized straight to JSON (building
+/// a `serde_json::Value` first cost most of a render's instructions).
+pub fn sections_view(sections: &[Section]) -> Vec<SectionView<'_>> {
+    sections
         .iter()
         .filter(|s| !s.directives.is_empty())
-        .map(|s| {
-            let ds: Vec<Value> = s
+        .map(|s| SectionView {
+            title: &s.title,
+            directives: s
                 .directives
                 .iter()
                 .map(|d| {
                     let value: Vec<String> = d.args.iter().map(|a| quote(a)).collect();
-                    json!({"name": d.name, "value": value.join(" "), "line": d.line()})
+                    DirectiveView { name: &d.name, value: value.join(" "), line: d.line() }
                 })
-                .collect();
-            json!({"title": s.title, "directives": ds})
+                .collect(),
         })
-        .collect();
-    Value::Array(list)
+        .collect()
 }
 
 /// Quotes an argument for Redis's config parser when it is empty or holds

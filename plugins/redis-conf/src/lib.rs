@@ -36,7 +36,7 @@ pub mod rules;
 pub mod sentinel;
 pub mod tenants;
 
-use conf::sections_json;
+use conf::sections_view;
 use input::Input;
 use redplate_plugin_sdk::{Artifact, Diagnostic, Generator, Host, Output, PluginInfo, parse_input};
 use serde_json::json;
@@ -47,6 +47,13 @@ const NAME: &str = "redis-conf";
 pub const REDIS_CONF: &str = include_str!("templates/redis.conf.hbs");
 pub const USERS_ACL: &str = include_str!("templates/users.acl.hbs");
 pub const SENTINEL_CONF: &str = include_str!("templates/sentinel.conf.hbs");
+
+/// What the `redis.conf` and `sentinel.conf` templates receive.
+#[derive(serde::Serialize)]
+struct NodeData<'a> {
+    node: &'a input::Node,
+    sections: Vec<conf::SectionView<'a>>,
+}
 
 pub struct RedisConf;
 
@@ -73,8 +80,9 @@ impl Generator for RedisConf {
         if plan.has_errors() {
             return Err(plan.diagnostics);
         }
-        let render = |name: &str, template: &str, data: serde_json::Value| {
-            host.render(name, template, &data.to_string()).map_err(|e| {
+        let render = |name: &str, template: &str, data: serde_json::Result<String>| {
+            let data = data.map_err(|e| vec![Diagnostic::error("redis-conf.data", "", e.to_string())])?;
+            host.render(name, template, &data).map_err(|e| {
                 vec![Diagnostic::error("redis-conf.render", "", e).with_hint(format!(
                     "check your override of the `{name}` template; the data it gets is described in plugins/redis-conf"
                 ))]
@@ -82,18 +90,25 @@ impl Generator for RedisConf {
         };
         let mut artifacts = Vec::new();
         for (node, sections) in &plan.redis {
-            let text = render("redis.conf", REDIS_CONF, json!({"node": node, "sections": sections_json(sections)}))?;
+            let text = render(
+                "redis.conf",
+                REDIS_CONF,
+                serde_json::to_string(&NodeData { node, sections: sections_view(sections) }),
+            )?;
             artifacts.push(Artifact::text(format!("redis/{}/redis.conf", node.name), text));
         }
         if plan.accounts.enabled {
             let users: Vec<_> =
                 plan.accounts.users.iter().map(|u| json!({"name": u.name, "rules": u.rules.join(" ")})).collect();
-            let text = render("users.acl", USERS_ACL, json!({ "users": users }))?;
+            let text = render("users.acl", USERS_ACL, serde_json::to_string(&json!({ "users": users })))?;
             artifacts.push(Artifact::text("redis/users.acl", text));
         }
         for (node, sections) in &plan.sentinels {
-            let text =
-                render("sentinel.conf", SENTINEL_CONF, json!({"node": node, "sections": sections_json(sections)}))?;
+            let text = render(
+                "sentinel.conf",
+                SENTINEL_CONF,
+                serde_json::to_string(&NodeData { node, sections: sections_view(sections) }),
+            )?;
             artifacts.push(Artifact::text(format!("sentinel/{}/sentinel.conf", node.name), text));
         }
         Ok(Output { artifacts, diagnostics: plan.diagnostics })
