@@ -598,6 +598,17 @@ fn two_deployments_side_by_side_do_not_collide() {
     let dup = home.run(&["deploy", example.to_str().expect("utf-8"), "--name", "side-a"]);
     assert_eq!(dup.status.code(), Some(1), "a taken name is refused");
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    // A registry entry damaged by hand hides nothing else, and can still be destroyed.
+    let state_b = PathBuf::from(b.record["state_dir"].as_str().expect("state dir"));
+    std::fs::write(state_b.join("deployment.json"), "{broken").expect("damage the entry");
+    let out = home.run(&["list"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("side-a"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unreadable"));
+    home.ok(&["destroy", "side-b", "--purge", "--quiet"]);
+    assert!(port_refuses(pb) && !state_b.exists(), "side-b's processes found by their folder and stopped");
+    assert_eq!(a.cli(pa, &["GET", "who"]), "a", "side-a untouched");
 }
 
 #[test]

@@ -154,7 +154,8 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             }
         }
         DeployCommand::List { format } => {
-            let records = ops::list(&home)?;
+            let (records, warnings) = ops::list(&home);
+            super::print::diagnostics(&warnings, global.quiet);
             match format {
                 Format::Json => json(&records),
                 Format::Human => {

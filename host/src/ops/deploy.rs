@@ -7,15 +7,16 @@
 
 use crate::artifact::ArtifactSet;
 use crate::backend::local::apply::RENDERED;
+use crate::backend::local::plan::{config_nodes, needs_local_certs, node_records, ports_for};
 use crate::backend::local::{LocalBackend, files, process, tls};
-use crate::backend::registry::{DeployState, NodeRecord, RECORD_VERSION, Record, Registry, valid_name};
+use crate::backend::registry::{DeployState, RECORD_VERSION, Record, Registry, valid_name};
 use crate::backend::{Backend, BackendError, Progress, Status};
 use crate::exit::Failure;
 use crate::ops;
 use crate::plugin::PluginHost;
 use crate::secrets::SecretStore;
 use redplate_config::model::Environment;
-use redplate_config::{Config, Diagnostic, Resolved, Role, Target, Topology};
+use redplate_config::{Config, Diagnostic, Resolved, Target, Topology};
 use std::path::{Path, PathBuf};
 
 /// What `redplate deploy` was asked.
@@ -75,39 +76,6 @@ pub fn failure(e: BackendError) -> Failure {
     }
 }
 
-/// The rendered config file of a node, relative to the state folder.
-fn conf_path(node: &redplate_config::topology::Node) -> String {
-    match node.role {
-        Role::Sentinel => format!("sentinel/{}/sentinel.conf", node.name),
-        _ => format!("redis/{}/redis.conf", node.name),
-    }
-}
-
-/// Every port the nodes of `config` would use with `base` as the local base port.
-fn ports_for(config: &Config, base: u16) -> Option<Vec<u16>> {
-    let mut c = config.clone();
-    c.network.local_base_port = base;
-    if Topology::last_local_port(&c) > 65535 {
-        return None;
-    }
-    let topology = Topology::derive(&c, Target::Local);
-    let mut ports = Vec::new();
-    for n in &topology.nodes {
-        let p = n.ports;
-        ports.extend([p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten());
-    }
-    Some(ports)
-}
-
-/// Whether the template asks for TLS without certificate files that exist here.
-fn needs_local_certs(config: &Config) -> bool {
-    let t = &config.security.tls;
-    t.enabled
-        && ![&t.cert_file, &t.key_file, &t.ca_file]
-            .iter()
-            .all(|f| !f.trim().is_empty() && Path::new(f.as_str()).is_file())
-}
-
 /// Loads and renders for `local`.
 fn render_local(
     ctx: &Context,
@@ -134,41 +102,6 @@ fn render_local(
 fn write_rendered(set: &ArtifactSet, dir: &Path) -> Result<(), Failure> {
     files::write_tree(set, dir).map_err(failure)?;
     files::write_tree(set, &dir.join(RENDERED)).map_err(failure)
-}
-
-/// The nodes of the record, from the topology and the rendered configs.
-fn node_records(topology: &Topology, dir: &Path) -> Result<Vec<NodeRecord>, BackendError> {
-    let mut out = Vec::new();
-    for n in &topology.nodes {
-        let conf = conf_path(n);
-        let path = dir.join(&conf);
-        if !path.is_file() {
-            return Err(BackendError::Io {
-                action: "find the rendered config",
-                path,
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
-        }
-        let plain = files::conf_value(&path, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
-        let tls = files::conf_value(&path, "tls-port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
-        let (port, is_tls) = match (plain, tls) {
-            (Some(p), _) => (p, false),
-            (None, Some(t)) => (t, true),
-            (None, None) => (n.ports.client.or(n.ports.sentinel).unwrap_or(0), false),
-        };
-        let p = n.ports;
-        out.push(NodeRecord {
-            name: n.name.clone(),
-            role: n.role,
-            port,
-            tls: is_tls,
-            ports: [p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten().collect(),
-            conf,
-            pid: None,
-            replica_of: n.replica_of.clone(),
-        });
-    }
-    Ok(out)
 }
 
 fn unix_now() -> u64 {
@@ -210,6 +143,12 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
         ]));
     }
     std::fs::create_dir_all(&dir).map_err(|e| failure(BackendError::io("create", &dir)(e)))?;
+    // Configs hold passwords (masterauth, sentinel auth); the folder is the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
     let dir = dir.canonicalize().unwrap_or(dir);
     let backend = LocalBackend::default();
     let mut record: Option<Record> = None;
@@ -343,17 +282,12 @@ fn deploy_in(
     Err(failure(BackendError::NoFreePorts { from, count: 0 }))
 }
 
-fn config_nodes(c: &Config) -> usize {
-    Topology::derive(c, Target::Local).nodes.len()
-}
-
-/// `redplate list`.
-pub fn list(home: &Path) -> Result<Vec<Record>, Failure> {
+/// `redplate list`: every readable record, and a warning for each
+/// unreadable one (one broken entry does not hide the others).
+pub fn list(home: &Path) -> (Vec<Record>, Vec<Diagnostic>) {
     let (records, problems) = Registry::new(home).list();
-    if let Some(e) = problems.into_iter().next() {
-        return Err(failure(e));
-    }
-    Ok(records)
+    let warnings = problems.into_iter().map(|e| Diagnostic::warning("deploy.registry", "", e.to_string())).collect();
+    (records, warnings)
 }
 
 /// `redplate status`.
@@ -411,12 +345,20 @@ pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) ->
                 registry.remove(name).map_err(failure)?;
             }
         }
-        Err(BackendError::Unknown(_)) if purge && registry.dir(name).exists() => {
+        // A leftover folder (purge only), or an entry that cannot be read:
+        // the processes are found by their working directory instead.
+        Err(e @ (BackendError::Unknown(_) | BackendError::Corrupt { .. }))
+            if registry.dir(name).exists() && (purge || matches!(e, BackendError::Corrupt { .. })) =>
+        {
             let dir = registry.dir(name);
             for pid in crate::backend::local::orphans(&dir) {
                 process::stop(pid, &dir, std::time::Duration::from_secs(20));
             }
-            std::fs::remove_dir_all(&dir).map_err(|e| failure(BackendError::io("remove", &dir)(e)))?;
+            if purge {
+                std::fs::remove_dir_all(&dir).map_err(|e| failure(BackendError::io("remove", &dir)(e)))?;
+            } else {
+                registry.remove(name).map_err(failure)?;
+            }
         }
         Err(e) => return Err(failure(e)),
     }

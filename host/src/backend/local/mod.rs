@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cli;
 pub mod files;
+pub mod plan;
 pub mod process;
 pub mod ready;
 pub mod status;
