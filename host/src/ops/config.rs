@@ -40,12 +40,10 @@ pub fn validate(
 ) -> Result<Validation, Failure> {
     let mut diagnostics = redplate_config::validate(resolved);
     if let Some((host, set)) = plugins.filter(|_| !diagnostics.iter().any(Diagnostic::is_error)) {
-        let config_value = serde_json::to_value(&resolved.config)
-            .map_err(|e| Failure::could_not_run(Diagnostic::error("internal.serialize", "", e.to_string())))?;
         for target in [Target::Local, Target::Compose, Target::Kubernetes] {
             // Plugins validate shape, not secrets: no password is read or made here.
             let secrets = crate::secrets::placeholders(&resolved.config, target);
-            let input = input_document(&resolved.config, &config_value, target, None, secrets);
+            let input = input_document(&resolved.config, target, None, secrets);
             let strategy = resolved.config.cache.strategy.as_str();
             let selected = set
                 .strategies

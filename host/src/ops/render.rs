@@ -136,8 +136,7 @@ pub fn render(
             resolved.attach_locations(&mut ds);
             Failure::invalid(ds)
         })?;
-        let input =
-            input_document(config, &config_value, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets);
+        let input = input_document(config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets);
         for plugin in plugins.generators.iter().filter(|p| serves(p, target)) {
             jobs.push((target, plugin, input.clone()));
         }
@@ -215,13 +214,7 @@ pub fn emit_input(
     let mut ignored = Vec::new();
     let strategy = plan_strategy(host, plugins, resolved, &config_value, &mut ignored)?;
     let secrets = crate::secrets::resolve(&resolved.config, target, store).map_err(Failure::invalid)?;
-    Ok(input_document(
-        &resolved.config,
-        &config_value,
-        target,
-        strategy.as_ref().map(|(n, p)| (n.as_str(), p)),
-        secrets,
-    ))
+    Ok(input_document(&resolved.config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets))
 }
 
 /// Points plugin diagnostics at the template: a plugin's pointer is into its
@@ -256,27 +249,44 @@ fn insert(set: &mut ArtifactSet, artifact: Artifact) -> Result<(), Failure> {
     })
 }
 
-/// The JSON document every generator receives (see wit/INPUT.md).
+/// The JSON document every generator receives (see wit/INPUT.md),
+/// serialized straight from the typed config (no intermediate `Value`).
 pub fn input_document(
     config: &Config,
-    config_value: &Value,
     target: Target,
     strategy: Option<(&str, &StrategyPlan)>,
     secrets: Value,
 ) -> String {
-    let topology = Topology::derive(config, target);
-    let strategy = strategy
-        .map(|(name, plan)| json!({ "name": name, "directives": plan.directives, "key_rules": plan.key_rules }));
-    json!({
-        "contract": crate::plugin::HOST_CONTRACT,
-        "name": config.deployment.name,
-        "target": target,
-        "config": config_value,
-        "topology": topology,
-        "strategy": strategy,
-        "secrets": secrets,
-    })
-    .to_string()
+    #[derive(serde::Serialize)]
+    struct Strategy<'a> {
+        name: &'a str,
+        directives: &'a [crate::plugin::Directive],
+        key_rules: &'a [crate::plugin::KeyRule],
+    }
+    #[derive(serde::Serialize)]
+    struct Input<'a> {
+        contract: &'a str,
+        name: &'a str,
+        target: Target,
+        config: &'a Config,
+        topology: Topology,
+        strategy: Option<Strategy<'a>>,
+        secrets: Value,
+    }
+    let input = Input {
+        contract: crate::plugin::HOST_CONTRACT,
+        name: &config.deployment.name,
+        target,
+        config,
+        topology: Topology::derive(config, target),
+        strategy: strategy.map(|(name, plan)| Strategy {
+            name,
+            directives: &plan.directives,
+            key_rules: &plan.key_rules,
+        }),
+        secrets,
+    };
+    serde_json::to_string(&input).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
 }
 
 /// Runs the selected strategy's `plan` and checks its directives against
@@ -304,7 +314,7 @@ fn plan_strategy(
         return Err(Failure::invalid(vec![d]));
     };
     let secrets = crate::secrets::placeholders(&resolved.config, Target::Local);
-    let input = input_document(&resolved.config, config_value, Target::Local, None, secrets);
+    let input = input_document(&resolved.config, Target::Local, None, secrets);
     let mut checks = host.validate(plugin, &input)?.value;
     let plan = match host.plan(plugin, &input)?.value {
         Ok(plan) => plan,
