@@ -254,3 +254,53 @@ fn generated_passwords_are_created_once_and_kept() {
         assert!(!String::from_utf8_lossy(&bytes).contains(&secret), "{path} contains a clear-text password");
     }
 }
+
+#[test]
+fn a_user_template_overrides_the_plugin_template_of_the_same_name() {
+    let env = env();
+    let templates = env.dir.join("templates");
+    std::fs::create_dir_all(&templates).expect("mkdir");
+    std::fs::write(
+        templates.join("redis.conf.hbs"),
+        "# my own redis.conf for {{node.name}}\n{{#each sections}}{{#each directives}}{{line}}\n{{/each}}{{/each}}",
+    )
+    .expect("template");
+    let out = env.dir.join("out");
+    let o = redplate(
+        &env,
+        &[
+            "render",
+            "examples/standalone-development.yaml",
+            "--target",
+            "local",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--templates",
+            templates.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let conf = files(&out).into_iter().find(|(p, _)| p.ends_with("redis.conf")).expect("a redis.conf").1;
+    let text = String::from_utf8(conf).expect("utf-8");
+    assert!(text.starts_with("# my own redis.conf for "), "{text}");
+    assert!(text.contains("\nport "), "the override still gets the directives: {text}");
+
+    // A broken override is the user's error, named with its template.
+    std::fs::write(templates.join("redis.conf.hbs"), "{{#each sections}}{{/wrong}}").expect("template");
+    let o = redplate(
+        &env,
+        &[
+            "render",
+            "examples/standalone-development.yaml",
+            "--target",
+            "local",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--templates",
+            templates.to_str().expect("utf-8"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr.contains("redis.conf") && stderr.contains("your override"), "{stderr}");
+}
