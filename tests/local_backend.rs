@@ -285,7 +285,7 @@ fn replication_mode_replicas_follow_the_master() {
         "repl",
         "extends: development\ndeployment: { name: repl, mode: replication }\nreplication: { replicas: 2 }\n",
     );
-    let d = home.deploy(&t, &["--set", "network.local_base_port=21100"]);
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=21100"]);
     let master = d.port("repl-0");
     d.write_replicated(master, "k", "v", 2);
     for replica in ["repl-1", "repl-2"] {
@@ -302,6 +302,26 @@ fn replication_mode_replicas_follow_the_master() {
     let r1 = Deployed::node_status(&status, "repl-1");
     assert_eq!(r1["role"], "replica");
     assert_eq!(r1["lag_bytes"], 0, "{status}");
+
+    // A restart-only change without Sentinel: the FAILOVER command moves the
+    // master, the other replica is repointed, and a stop/start keeps that tree.
+    let out = home.ok(&["apply", "repl", t.to_str().expect("utf-8"), "--set", "performance.databases=4", "--quiet"]);
+    assert!(out.contains("repl-0: failed over, restarted as a replica"), "{out}");
+    home.ok(&["stop", "repl", "--quiet"]);
+    home.ok(&["start", "repl", "--quiet"]);
+    d.refresh();
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    let masters: Vec<&str> = status["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["role"] == "master")
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(masters.len(), 1, "one master after the failover and the restart: {status}");
+    assert_ne!(masters[0], "repl-0");
+    assert_eq!(d.cli(d.port("repl-2"), &["CONFIG", "GET", "databases"]), "databases\n4");
 }
 
 #[test]

@@ -296,10 +296,36 @@ impl LocalBackend {
             }
             let role = conn.info("replication").ok().and_then(|i| i.get("role").cloned()).unwrap_or_default();
             if role == "slave" {
-                return Ok(());
+                break;
             }
             deadline.check(|| format!("`{name}` to become a replica after the failover (it is `{role}`)"))?;
         }
+        if record.mode == Mode::Replication {
+            self.repoint_replicas(record, name)?;
+        }
+        Ok(())
+    }
+
+    /// After `FAILOVER` (which moves only the old master under the new one),
+    /// the other replicas follow the new master directly.
+    fn repoint_replicas(&self, record: &Record, old: &str) -> Result<(), BackendError> {
+        let Some(old_node) = record.node(old) else { return Ok(()) };
+        let t = Duration::from_secs(5);
+        let info = Conn::to(record, old_node).info("replication")?;
+        let Some(port) = info.get("master_port").and_then(|p| p.trim().parse::<u16>().ok()) else { return Ok(()) };
+        if let Some(new_master) = record.data_nodes().find(|n| n.port == port) {
+            // FAILOVER does not write the promotion into the config.
+            Conn::to(record, new_master).run(&["CONFIG", "REWRITE"], t)?;
+        }
+        for n in record.data_nodes().filter(|n| n.name != old && n.port != port) {
+            let conn = Conn::to(record, n);
+            let follows = conn.info("replication")?.get("master_port").and_then(|p| p.trim().parse::<u16>().ok());
+            if follows != Some(port) {
+                conn.run(&["REPLICAOF", "127.0.0.1", &port.to_string()], t)?;
+                conn.run(&["CONFIG", "REWRITE"], t)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -105,6 +105,13 @@ impl LocalBackend {
     /// the data nodes go), then replicas, then masters. Data is kept.
     pub fn stop(&self, record: &mut Record, progress: &dyn Progress) {
         progress.step(&format!("stopping {} processes", record.nodes.iter().filter(|n| n.pid.is_some()).count()));
+        // Each data node's current role (after failovers) goes into its
+        // config, so a start brings back the same replication tree.
+        if record.mode != Mode::Cluster {
+            for n in record.data_nodes().filter(|n| n.pid.is_some_and(|p| process::ours(p, &record.state_dir))) {
+                let _ = cli::Conn::to(record, n).run(&["CONFIG", "REWRITE"], Duration::from_secs(5));
+            }
+        }
         let order = |r: redplate_config::Role| match r {
             redplate_config::Role::Sentinel => 0,
             redplate_config::Role::Replica => 1,
