@@ -182,13 +182,6 @@ impl LocalBackend {
         result
     }
 
-    /// `CONFIG SET` on every data node that answers (best effort).
-    fn set_all(&self, record: &Record, key: &str, value: &str) {
-        for n in record.data_nodes() {
-            let _ = Conn::to(record, n).run(&["CONFIG", "SET", key, value], Duration::from_secs(3));
-        }
-    }
-
     fn restart_in_order(
         &self,
         record: &mut Record,

@@ -48,21 +48,20 @@ impl LocalBackend {
         let data: Vec<usize> =
             (0..record.nodes.len()).filter(|i| record.nodes[*i].role != redplate_config::Role::Sentinel).collect();
         let sentinels: Vec<usize> = (0..record.nodes.len()).filter(|i| !data.contains(i)).collect();
-        progress.step(&format!("starting {} redis-server processes", data.len()));
-        self.spawn_dead(record, &data, &mut children)?;
-        let nodes: Vec<&NodeRecord> = data.iter().map(|i| &record.nodes[*i]).collect();
-        ready::wait_up(record, &nodes, &mut children, &deadline)?;
-        match record.mode {
-            Mode::Cluster => {
-                progress.step("forming the cluster");
-                ready::form_cluster(record, &deadline)?;
-            }
-            _ if data.len() > 1 => {
-                progress.step("waiting for the replicas to sync");
-                ready::wait_replicas(record, &deadline)?;
-            }
-            _ => {}
+        let running = data.iter().filter(|i| record.nodes[**i].pid.is_some_and(|p| process::ours(p, &record.state_dir)));
+        let partial = running.count() > 0;
+        if partial {
+            // Some nodes come back to running masters: each resync starts at once
+            // instead of after `repl-diskless-sync-delay` waiting for others.
+            self.set_all(record, "repl-diskless-sync-max-replicas", "1");
         }
+        progress.step(&format!("starting {} redis-server processes", data.len()));
+        let result = self.start_data_nodes(record, &data, &mut children, &deadline, progress);
+        if partial {
+            let usual = process::replicas_per_master(record).to_string();
+            self.set_all(record, "repl-diskless-sync-max-replicas", &usual);
+        }
+        result?;
         if !sentinels.is_empty() {
             progress.step(&format!("starting {} sentinels", sentinels.len()));
             self.spawn_dead(record, &sentinels, &mut children)?;
@@ -74,6 +73,37 @@ impl LocalBackend {
             ready::wait_replicas(record, &deadline)?;
         }
         Ok(())
+    }
+
+    fn start_data_nodes(
+        &self,
+        record: &mut Record,
+        data: &[usize],
+        children: &mut BTreeMap<String, Child>,
+        deadline: &ready::Deadline,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
+        self.spawn_dead(record, data, children)?;
+        let nodes: Vec<&NodeRecord> = data.iter().map(|i| &record.nodes[*i]).collect();
+        ready::wait_up(record, &nodes, children, deadline)?;
+        match record.mode {
+            Mode::Cluster => {
+                progress.step("forming the cluster");
+                ready::form_cluster(record, deadline)
+            }
+            _ if data.len() > 1 => {
+                progress.step("waiting for the replicas to sync");
+                ready::wait_replicas(record, deadline)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `CONFIG SET` on every data node that answers (best effort).
+    fn set_all(&self, record: &Record, key: &str, value: &str) {
+        for n in record.data_nodes() {
+            let _ = cli::Conn::to(record, n).run(&["CONFIG", "SET", key, value], Duration::from_secs(3));
+        }
     }
 
     fn spawn_dead(
