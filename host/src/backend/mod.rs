@@ -2,13 +2,13 @@
 //! into running Redis, behind one small trait (`apply`, `status`, `scale`,
 //! `destroy`), plus the durable deployment registry they share.
 //!
-//! Backends never render and never parse templates: `ops::deploy` hands them
-//! a [`Plan`]. Only [`local`] exists so far.
+//! Backends never render and never parse templates: `ops::deploy` renders
+//! into the deployment's state folder and hands them its registry
+//! [`Record`]. Only [`local`] exists so far.
 
 pub mod local;
 pub mod registry;
 
-use redplate_config::Topology;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -69,18 +69,6 @@ impl BackendError {
         let path = path.into();
         move |source| BackendError::Io { action, path, source }
     }
-}
-
-/// What a backend is asked to run: a rendered tree already written into the
-/// deployment's state folder, and the nodes to start from it.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The deployment's name.
-    pub name: String,
-    /// The nodes (ports already chosen).
-    pub topology: Topology,
-    /// Seconds to wait for readiness.
-    pub timeout_secs: u64,
 }
 
 /// Reports steps that take more than a moment (the CLI draws a spinner).

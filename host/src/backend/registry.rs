@@ -91,8 +91,6 @@ pub struct Record {
     /// (relative to the state folder); `None` when the default user needs no password.
     pub admin_user: Option<String>,
     pub admin_password_file: Option<String>,
-    /// The password sentinels require (`requirepass`), as a file relative to the state folder.
-    pub sentinel_password_file: Option<String>,
     pub tls: Option<TlsFiles>,
     /// The template's ACL users (for the connection info).
     pub users: Vec<String>,

@@ -248,7 +248,6 @@ fn deploy_in(
             cluster_replicas: c.cluster.replicas_per_shard,
             admin_user,
             admin_password_file,
-            sentinel_password_file: None,
             tls: tls_files.clone(),
             users: files::acl_users(dir),
             adjustments: adjustments.clone(),

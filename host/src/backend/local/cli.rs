@@ -127,11 +127,6 @@ impl Conn {
         }
         info.get("process_id")?.trim().parse().ok()
     }
-
-    /// Whether the node answers PING with PONG.
-    pub fn ping(&self) -> bool {
-        matches!(self.run(&["PING"], Duration::from_secs(2)), Ok(t) if t == "PONG")
-    }
 }
 
 /// `key:value` lines (INFO, CLUSTER INFO) as a map.

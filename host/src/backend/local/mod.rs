@@ -48,7 +48,8 @@ impl LocalBackend {
         let data: Vec<usize> =
             (0..record.nodes.len()).filter(|i| record.nodes[*i].role != redplate_config::Role::Sentinel).collect();
         let sentinels: Vec<usize> = (0..record.nodes.len()).filter(|i| !data.contains(i)).collect();
-        let running = data.iter().filter(|i| record.nodes[**i].pid.is_some_and(|p| process::ours(p, &record.state_dir)));
+        let running =
+            data.iter().filter(|i| record.nodes[**i].pid.is_some_and(|p| process::ours(p, &record.state_dir)));
         let partial = running.count() > 0;
         if partial {
             // Some nodes come back to running masters: each resync starts at once
