@@ -40,34 +40,41 @@ impl Default for LocalBackend {
 
 impl LocalBackend {
     /// Starts the nodes that are not running and waits until the deployment
-    /// is ready; records the pids. Data nodes first, sentinels once the
-    /// replicas are in sync (so their first look at the master sees them all).
+    /// is ready; records the pids. Data nodes first; sentinels once the
+    /// master lists every replica (so their first look at it sees them all),
+    /// while the replicas finish their sync.
     fn start_nodes(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError> {
-        let deadline = ready::Deadline::after(self.timeout_secs);
-        let mut children: BTreeMap<String, Child> = BTreeMap::new();
-        let data: Vec<usize> =
-            (0..record.nodes.len()).filter(|i| record.nodes[*i].role != redplate_config::Role::Sentinel).collect();
-        let sentinels: Vec<usize> = (0..record.nodes.len()).filter(|i| !data.contains(i)).collect();
-        let running =
-            data.iter().filter(|i| record.nodes[**i].pid.is_some_and(|p| process::ours(p, &record.state_dir)));
+        let running = record.data_nodes().filter(|n| n.pid.is_some_and(|p| process::ours(p, &record.state_dir)));
         let partial = running.count() > 0;
         if partial {
             // Some nodes come back to running masters: each resync starts at once
             // instead of after `repl-diskless-sync-delay` waiting for others.
             self.set_all(record, "repl-diskless-sync-max-replicas", "1");
         }
-        progress.step(&format!("starting {} redis-server processes", data.len()));
-        let result = self.start_data_nodes(record, &data, &mut children, &deadline, progress);
+        let result = self.start_all(record, progress);
         if partial {
             let usual = process::replicas_per_master(record).to_string();
             self.set_all(record, "repl-diskless-sync-max-replicas", &usual);
         }
-        result?;
-        if !sentinels.is_empty() {
+        result
+    }
+
+    fn start_all(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError> {
+        let deadline = ready::Deadline::after(self.timeout_secs);
+        let mut children: BTreeMap<String, Child> = BTreeMap::new();
+        let data: Vec<usize> =
+            (0..record.nodes.len()).filter(|i| record.nodes[*i].role != redplate_config::Role::Sentinel).collect();
+        let sentinels: Vec<usize> = (0..record.nodes.len()).filter(|i| !data.contains(i)).collect();
+        progress.step(&format!("starting {} redis-server processes", data.len()));
+        let with_sentinels = !sentinels.is_empty();
+        self.start_data_nodes(record, &data, &mut children, &deadline, progress, with_sentinels)?;
+        if with_sentinels {
             progress.step(&format!("starting {} sentinels", sentinels.len()));
             self.spawn_dead(record, &sentinels, &mut children)?;
             let nodes: Vec<&NodeRecord> = sentinels.iter().map(|i| &record.nodes[*i]).collect();
             ready::wait_up(record, &nodes, &mut children, &deadline)?;
+            progress.step("waiting for the replicas to sync");
+            ready::wait_replicas(record, &deadline)?;
             progress.step("waiting for the sentinels to agree on the master");
             ready::wait_sentinels(record, &deadline)?;
             // A restarted old master is turned into a replica by the sentinels.
@@ -83,6 +90,7 @@ impl LocalBackend {
         children: &mut BTreeMap<String, Child>,
         deadline: &ready::Deadline,
         progress: &dyn Progress,
+        sentinels_follow: bool,
     ) -> Result<(), BackendError> {
         self.spawn_dead(record, data, children)?;
         let nodes: Vec<&NodeRecord> = data.iter().map(|i| &record.nodes[*i]).collect();
@@ -92,6 +100,7 @@ impl LocalBackend {
                 progress.step("forming the cluster");
                 ready::form_cluster(record, deadline)
             }
+            _ if data.len() > 1 && sentinels_follow => ready::wait_replicas_listed(record, deadline),
             _ if data.len() > 1 => {
                 progress.step("waiting for the replicas to sync");
                 ready::wait_replicas(record, deadline)

@@ -103,6 +103,16 @@ pub fn sentinels_master(record: &Record) -> Option<&NodeRecord> {
 
 /// Waits until the master has every other data node as an online replica.
 pub fn wait_replicas(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+    wait_replicas_in(record, deadline, "state=online")
+}
+
+/// Waits until the master lists every other data node as a replica, in
+/// sync or not (what Sentinel's first look at the master needs).
+pub fn wait_replicas_listed(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+    wait_replicas_in(record, deadline, "state=")
+}
+
+fn wait_replicas_in(record: &Record, deadline: &Deadline, state: &str) -> Result<(), BackendError> {
     let expected = record.data_nodes().count().saturating_sub(1);
     loop {
         let mut online = 0;
@@ -110,7 +120,7 @@ pub fn wait_replicas(record: &Record, deadline: &Deadline) -> Result<(), Backend
             && let Ok(info) = Conn::to(record, master).info("replication")
             && info.get("role").map(String::as_str) == Some("master")
         {
-            online = info.iter().filter(|(k, v)| k.starts_with("slave") && v.contains("state=online")).count();
+            online = info.iter().filter(|(k, v)| k.starts_with("slave") && v.contains(state)).count();
         }
         if online >= expected {
             return Ok(());
