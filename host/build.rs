@@ -61,8 +61,12 @@ fn main() {
             build(&root, &wasm_target_dir, group);
         }
     }
-
     let wasm_dir = wasm_target_dir.join("wasm32-wasip2").join("plugin");
+    for (package, _) in BUILTINS {
+        // Embed again whenever a plugin is rebuilt (also when reusing them).
+        println!("cargo:rerun-if-changed={}", wasm_dir.join(format!("{}.wasm", package.replace('-', "_"))).display());
+    }
+
     let mut table = String::from(
         "/// Built-in plugins: (file name, component bytes, sha256 hex).\npub static BUILTINS: &[(&str, &[u8], &str)] = &[\n",
     );

@@ -332,7 +332,7 @@ impl Cli {
                 }
                 print::diagnostics(&rendered.diagnostics, self.global.quiet);
                 if *stdout {
-                    print!("{}", ops::render::yaml_stream(&rendered.artifacts));
+                    print::out!("{}", ops::render::yaml_stream(&rendered.artifacts));
                 } else if let Some(out) = out {
                     rendered.artifacts.write_atomically(out).map_err(|e| {
                         Failure::could_not_run(Diagnostic::error(
@@ -356,18 +356,18 @@ impl Cli {
                 let text = serde_json::to_string_pretty(&redplate_config::schema()).unwrap_or_default() + "\n";
                 match out {
                     Some(path) => ops::config::write_file(path, text.as_bytes())?,
-                    None => print!("{text}"),
+                    None => print::out!("{text}"),
                 }
                 Ok(ExitStatus::Ok)
             }
             Command::Presets(PresetsCommand::List) => {
                 for p in redplate_config::presets::list() {
-                    println!("{:12} {}", p.environment.to_string(), p.summary);
+                    print::outln!("{:12} {}", p.environment.to_string(), p.summary);
                 }
                 Ok(ExitStatus::Ok)
             }
             Command::Presets(PresetsCommand::Show { environment }) => {
-                print!("{}", redplate_config::presets::show(*environment));
+                print::out!("{}", redplate_config::presets::show(*environment));
                 Ok(ExitStatus::Ok)
             }
             Command::Adapt { template, to, out } => {
@@ -378,19 +378,19 @@ impl Cli {
                 }
                 print::diagnostics(&adaptation.diagnostics, self.global.quiet);
                 if out.is_none() {
-                    print!("{}", adaptation.yaml);
+                    print::out!("{}", adaptation.yaml);
                 }
                 let invalid = adaptation.diagnostics.iter().any(Diagnostic::is_error);
                 Ok(if invalid { ExitStatus::Invalid } else { ExitStatus::Ok })
             }
             Command::Export { template } => {
                 let resolved = load(template)?;
-                println!("{}", redplate_config::export(&resolved.config));
+                print::outln!("{}", redplate_config::export(&resolved.config));
                 Ok(ExitStatus::Ok)
             }
             Command::Import { file } => {
                 let config = ops::config::import(file)?;
-                println!("{}", redplate_config::export(&config));
+                print::outln!("{}", redplate_config::export(&config));
                 Ok(ExitStatus::Ok)
             }
             Command::Deployments(command) => deploy::run(command, &self.global),

@@ -5,9 +5,35 @@ use crate::ops::plugins::{Inspection, Listed, TestReport};
 use crate::plugin::{CacheOutcome, CallReport};
 use redplate_config::Diagnostic;
 
+/// Writes to stdout; a closed pipe (`redplate … | head`) ends the process
+/// quietly instead of panicking, as other Unix tools do.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// `print!` that survives a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::print::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` that survives a closed pipe.
+macro_rules! outln {
+    () => { $crate::cli::print::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::print::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+pub(crate) use {out, outln};
+
 fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
 }
@@ -27,13 +53,13 @@ pub fn plugin_list(rows: &[Listed], format: Format) {
         return json(&rows);
     }
     let width = rows.iter().map(|r| r.info.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:8}  {:14}  {:8}  DESCRIPTION", "NAME", "VERSION", "KIND", "SOURCE");
+    outln!("{:width$}  {:8}  {:14}  {:8}  DESCRIPTION", "NAME", "VERSION", "KIND", "SOURCE");
     for r in rows {
         let source = match &r.source {
             crate::plugin::PluginSource::Builtin => "built-in".to_owned(),
             crate::plugin::PluginSource::File(p) => p.display().to_string(),
         };
-        println!(
+        outln!(
             "{:width$}  {:8}  {:14}  {:8}  {}",
             r.info.name,
             r.info.version,
@@ -48,21 +74,21 @@ pub fn inspection(i: &Inspection, format: Format) {
     if format == Format::Json {
         return json(i);
     }
-    println!("name:        {}", i.info.name);
-    println!("version:     {}", i.info.version);
-    println!("kind:        {}", i.info.kind);
-    println!("contract:    redplate:plugin@{}", i.info.contract_version);
-    println!("description: {}", i.info.description);
-    println!("outputs:     {}", i.info.outputs.join(", "));
+    outln!("name:        {}", i.info.name);
+    outln!("version:     {}", i.info.version);
+    outln!("kind:        {}", i.info.kind);
+    outln!("contract:    redplate:plugin@{}", i.info.contract_version);
+    outln!("description: {}", i.info.description);
+    outln!("outputs:     {}", i.info.outputs.join(", "));
     match &i.source {
-        crate::plugin::PluginSource::Builtin => println!("source:      built-in"),
-        crate::plugin::PluginSource::File(p) => println!("source:      {}", p.display()),
+        crate::plugin::PluginSource::Builtin => outln!("source:      built-in"),
+        crate::plugin::PluginSource::File(p) => outln!("source:      {}", p.display()),
     }
-    println!("size:        {} bytes", i.size_bytes);
-    println!("sha256:      {}", i.sha256);
-    println!("exports:     {}", i.exports.join(", "));
-    println!("imports:     {}", i.imports.join(", "));
-    println!("code cache:  {} ({} µs)", cache(&i.cache), i.load_micros);
+    outln!("size:        {} bytes", i.size_bytes);
+    outln!("sha256:      {}", i.sha256);
+    outln!("exports:     {}", i.exports.join(", "));
+    outln!("imports:     {}", i.imports.join(", "));
+    outln!("code cache:  {} ({} µs)", cache(&i.cache), i.load_micros);
 }
 
 fn cache(c: &CacheOutcome) -> String {
@@ -89,7 +115,7 @@ pub fn test_report(t: &TestReport, format: Format) {
     if format == Format::Json {
         return json(t);
     }
-    println!(
+    outln!(
         "plugin {} {} ({}, contract {}), code cache: {}",
         t.plugin.name,
         t.plugin.version,
@@ -98,18 +124,18 @@ pub fn test_report(t: &TestReport, format: Format) {
         cache(&t.cache)
     );
     for d in t.validate.iter().chain(&t.diagnostics) {
-        println!("{d}");
+        outln!("{d}");
     }
     if let Some(plan) = &t.plan {
         for d in &plan.directives {
-            println!("directive {} {}  ({})", d.name, d.value, d.reason);
+            outln!("directive {} {}  ({})", d.name, d.value, d.reason);
         }
         for r in &plan.key_rules {
-            println!("key rule {}: ttl {:?} ms, jitter {}%, {:?}", r.pattern, r.ttl_ms, r.jitter_percent, r.write_mode);
+            outln!("key rule {}: ttl {:?} ms, jitter {}%, {:?}", r.pattern, r.ttl_ms, r.jitter_percent, r.write_mode);
         }
     }
     for a in &t.artifacts {
-        println!(
+        outln!(
             "artifact {} ({} bytes, {}{})",
             a.path,
             a.bytes,
@@ -118,14 +144,14 @@ pub fn test_report(t: &TestReport, format: Format) {
         );
     }
     for (i, r) in t.runs.iter().enumerate() {
-        println!("{}", run_line(i + 1, r));
+        outln!("{}", run_line(i + 1, r));
     }
     if let Some(r) = t.runs.first() {
         for l in &r.logs {
-            println!("log [{}] {}", l.level, l.message);
+            outln!("log [{}] {}", l.level, l.message);
         }
         if r.logs_dropped > 0 {
-            println!("log: {} more lines dropped past the log cap", r.logs_dropped);
+            outln!("log: {} more lines dropped past the log cap", r.logs_dropped);
         }
     }
     let verdict = match (t.refused, t.deterministic) {
@@ -133,7 +159,7 @@ pub fn test_report(t: &TestReport, format: Format) {
         (false, false) => "FAIL: the two runs gave different results (the plugin is not deterministic)",
         (false, true) => "ok: both runs gave byte-identical results",
     };
-    println!("{verdict}");
+    outln!("{verdict}");
 }
 
 pub fn validation(v: &crate::ops::config::Validation, template: &std::path::Path, format: Format, quiet: bool) {

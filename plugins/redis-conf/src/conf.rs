@@ -2,7 +2,7 @@
 //! directives grouped in titled sections, Redis's argument quoting, and the
 //! JSON handed to the Handlebars templates.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::fmt::Display;
 
 /// One line: a directive name and its arguments (unquoted).

@@ -32,7 +32,7 @@ pub fn service_port(cfg: &Cfg, node: &Node, tls_for_peers: bool) -> Option<u16> 
 }
 
 pub fn sections(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut Vec<Diagnostic>) -> Vec<Section> {
-    let mut s = vec![network(cfg, node), general(cfg)];
+    let mut s = vec![network(cfg, node, input.target == "local"), general(cfg)];
     if cfg.bool("/security/tls/enabled").unwrap_or(false) {
         s.push(tls(input, cfg));
     }
@@ -50,9 +50,11 @@ pub fn sections(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut
     s
 }
 
-fn network(cfg: &Cfg, node: &Node) -> Section {
+fn network(cfg: &Cfg, node: &Node, local: bool) -> Section {
     let mut s = Section::new("network");
-    let bind = cfg.strings("/network/bind");
+    // Processes on this machine listen on loopback only, whatever the
+    // template binds in containers (`0.0.0.0` there is the pod's address).
+    let bind = if local { vec![node.hostname.as_str()] } else { cfg.strings("/network/bind") };
     if !bind.is_empty() {
         s.args("bind", bind);
     }

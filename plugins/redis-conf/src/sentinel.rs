@@ -14,7 +14,8 @@ pub fn sections(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut
         cfg.bool("/security/tls/enabled").unwrap_or(false) && cfg.bool("/security/tls/sentinel").unwrap_or(true);
     let auth = cfg.bool("/security/auth_enabled").unwrap_or(false);
     let mut process = Section::new("sentinel process");
-    let bind = cfg.strings("/network/bind");
+    // Loopback only on this machine (see `redis::network`).
+    let bind = if input.target == "local" { vec![node.hostname.as_str()] } else { cfg.strings("/network/bind") };
     if !bind.is_empty() {
         process.args("bind", bind);
     }
