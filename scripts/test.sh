@@ -19,4 +19,4 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo clippy (wasm32-wasip2 plugins)"
 cargo clippy --target wasm32-wasip2 --locked "${wasm_packages[@]}" -- -D warnings
 echo "== cargo test"
-cargo test --workspace --release --locked
+cargo test --workspace --release --locked --no-fail-fast

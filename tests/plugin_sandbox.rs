@@ -325,7 +325,7 @@ fn third_party_plugins_are_listed_from_a_plugin_dir_and_bad_ones_reported() {
 fn a_cache_strategy_plugin_plans_through_the_test_harness() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = tmp.path().join("in.json");
-    std::fs::write(&input, r#"{"config":{"cache":{"patterns":[{"pattern":"user:*","ttl_ms":5000}]}}}"#).expect("input");
+    std::fs::write(&input, r#"{"config":{"cache":{"patterns":[{"pattern":"user:*","ttl":"5s"}]}}}"#).expect("input");
     let plugin = wasm("plugin_cache_aside");
     let (out, _) = redplate(
         &shared_cache(),
