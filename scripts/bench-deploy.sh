@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 runs=${1:-10}
-REDPLATE_REUSE_PLUGINS=1 cargo build --release -q -p redplate
+cargo build --release -q -p redplate
 bin=$PWD/target/release/redplate
 work=$(mktemp -d)
 export REDPLATE_CACHE_DIR=$work/cache REDPLATE_HOME=$work/home
