@@ -18,10 +18,11 @@ fn runtime(c: &mut Criterion) {
     let hello_path = Path::new(env!("REDPLATE_WASM_DIR")).join("fixture_hello.wasm");
     let hello = std::fs::read(&hello_path).expect("hello fixture");
 
+    eprintln!("redis-conf component: {} KiB", redis_conf.len() / 1024);
     let mut group = c.benchmark_group("plugin");
     group.sample_size(20);
     let uncached = host(None);
-    group.bench_function("cold compile + link + info (redis-conf, 174 KiB)", |b| {
+    group.bench_function("cold compile + link + info (redis-conf)", |b| {
         b.iter(|| uncached.load_bytes("redis-conf", black_box(redis_conf), None, PluginSource::Builtin).expect("loads"))
     });
     group.finish();
