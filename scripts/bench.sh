@@ -35,11 +35,18 @@ echo "== render --batch of 1,000 distinct templates"
 mkdir -p "$work/batch"
 modes=(standalone replication sentinel cluster)
 envs=(development staging production)
+shapes=(
+  ""
+  "replication:\n  replicas: 2\n"
+  "replication:\n  replicas: 2\nsentinel:\n  sentinels: 3\n"
+  "cluster:\n  shards: 3\n  replicas_per_shard: 1\n"
+)
 for i in $(seq 0 999); do
   m=${modes[$((i % 4))]}; e=${envs[$((i / 4 % 3))]}
-  printf 'extends: %s\ndeployment:\n  name: app-%04d\n  mode: %s\nresources:\n  memory: %dmb\n' \
+  printf "extends: %s\ndeployment:\n  name: app-%04d\n  mode: %s\nresources:\n  memory: %dmb\n${shapes[$((i % 4))]}" \
     "$e" "$i" "$m" $((256 + i)) > "$work/batch/app-$i.yaml"
 done
+"$bin" render "$work/batch" --batch --target local --out "$work/batch-check" --quiet  # every template is valid
 for target in all local; do
   hyperfine -N --runs 3 --prepare "rm -rf $work/batch-out" \
     "$bin render $work/batch --batch --target $target --out $work/batch-out --quiet"
