@@ -236,7 +236,7 @@ pub enum Format {
 impl Cli {
     /// Runs the command; returns the exit status after printing.
     pub fn run(self) -> ExitStatus {
-        let quiet = self.quiet_or_json();
+        let quiet = self.global.quiet;
         match self.dispatch() {
             Ok(status) => status,
             Err(failure) => {
@@ -244,10 +244,6 @@ impl Cli {
                 failure.status
             }
         }
-    }
-
-    fn quiet_or_json(&self) -> bool {
-        self.global.quiet
     }
 
     fn host(&self, limits: Limits, templates: Option<PathBuf>) -> Result<PluginHost, Failure> {
@@ -265,14 +261,14 @@ impl Cli {
             Command::Validate { template, no_plugins, format } => {
                 let resolved = load(template)?;
                 let validation = if *no_plugins {
-                    ops::config::validate(&resolved, None, &store())?
+                    ops::config::validate(&resolved, None)?
                 } else {
                     let host = self.host(Limits::default(), None)?;
                     let extra = ops::render::template_plugins(&resolved.config, Some(&template.template));
                     let all = TargetArg::All.targets();
                     let set =
                         ops::render::PluginSet::load(&host, &all, Some(&resolved.config.cache.strategy), &extra, dirs)?;
-                    ops::config::validate(&resolved, Some((&host, &set)), &store())?
+                    ops::config::validate(&resolved, Some((&host, &set)))?
                 };
                 print::validation(&validation, &template.template, *format, self.global.quiet);
                 Ok(if validation.valid { ExitStatus::Ok } else { ExitStatus::Invalid })

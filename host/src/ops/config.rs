@@ -4,7 +4,6 @@
 use crate::exit::Failure;
 use crate::ops::render::{PluginSet, input_document};
 use crate::plugin::PluginHost;
-use crate::secrets::SecretStore;
 use redplate_config::model::Environment;
 use redplate_config::{Diagnostic, LoadError, LoadRequest, Resolved, Target};
 use std::path::{Path, PathBuf};
@@ -33,11 +32,7 @@ pub struct Validation {
 
 /// Host rules, then (with `plugins`) every generator's and the selected
 /// strategy's `validate` export for every target.
-pub fn validate(
-    resolved: &Resolved,
-    plugins: Option<(&PluginHost, &PluginSet)>,
-    store: &SecretStore,
-) -> Result<Validation, Failure> {
+pub fn validate(resolved: &Resolved, plugins: Option<(&PluginHost, &PluginSet)>) -> Result<Validation, Failure> {
     let mut diagnostics = redplate_config::validate(resolved);
     if let Some((host, set)) = plugins.filter(|_| !diagnostics.iter().any(Diagnostic::is_error)) {
         for target in [Target::Local, Target::Compose, Target::Kubernetes] {
@@ -59,7 +54,6 @@ pub fn validate(
         }
         crate::ops::render::locate_plugin_diagnostics(resolved, &mut diagnostics);
     }
-    let _ = store;
     let valid = !diagnostics.iter().any(Diagnostic::is_error);
     Ok(Validation { valid, diagnostics })
 }
