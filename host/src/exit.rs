@@ -47,6 +47,17 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// A file or folder could not be written.
+    pub fn write(path: &std::path::Path, error: std::io::Error) -> Self {
+        Failure::could_not_run(Diagnostic::error(
+            "output.write",
+            "",
+            format!("cannot write `{}`: {error}", path.display()),
+        ))
+    }
+}
+
 impl From<PluginError> for Failure {
     fn from(e: PluginError) -> Self {
         Failure::could_not_run(e.to_diagnostic())

@@ -330,13 +330,7 @@ impl Cli {
                 if *stdout {
                     print::out!("{}", ops::render::yaml_stream(&rendered.artifacts));
                 } else if let Some(out) = out {
-                    rendered.artifacts.write_atomically(out).map_err(|e| {
-                        Failure::could_not_run(Diagnostic::error(
-                            "output.write",
-                            "",
-                            format!("cannot write `{}`: {e}", out.display()),
-                        ))
-                    })?;
+                    rendered.artifacts.write_atomically(out).map_err(|e| Failure::write(out, e))?;
                     if !self.global.quiet {
                         eprintln!(
                             "rendered {} files ({} bytes) into {}",

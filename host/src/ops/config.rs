@@ -83,9 +83,7 @@ pub fn import(path: &Path) -> Result<redplate_config::Config, Failure> {
 /// Writes a file atomically (temp file + rename).
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     use std::io::Write as _;
-    let fail = |e: std::io::Error| {
-        Failure::could_not_run(Diagnostic::error("output.write", "", format!("cannot write `{}`: {e}", path.display())))
-    };
+    let fail = |e: std::io::Error| Failure::write(path, e);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

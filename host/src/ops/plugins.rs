@@ -178,13 +178,7 @@ pub fn test(host: &PluginHost, path: &Path, input: &Path, out: Option<&Path>) ->
                 ))
             })?;
         }
-        set.write_atomically(out).map_err(|e| {
-            Failure::could_not_run(Diagnostic::error(
-                "output.write",
-                "",
-                format!("cannot write `{}`: {e}", out.display()),
-            ))
-        })?;
+        set.write_atomically(out).map_err(|e| Failure::write(out, e))?;
     }
     Ok(report)
 }

@@ -484,13 +484,7 @@ pub fn render_batch(
             let rendered = render(host, plugins, &resolved, targets, store, false)?;
             let stem = template.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let dir = out.join(stem);
-            rendered.artifacts.write_atomically(&dir).map_err(|e| {
-                Failure::could_not_run(Diagnostic::error(
-                    "output.write",
-                    "",
-                    format!("cannot write `{}`: {e}", dir.display()),
-                ))
-            })?;
+            rendered.artifacts.write_atomically(&dir).map_err(|e| Failure::write(&dir, e))?;
             Ok(rendered.artifacts.len())
         });
         match result {
