@@ -290,11 +290,11 @@ impl Cli {
                 let targets = target.targets();
                 if *batch {
                     let out = out.as_deref().unwrap_or(Path::new("."));
-                    let list = ops::render::batch_templates(template)?;
+                    let list = ops::batch::batch_templates(template)?;
                     let set = ops::render::PluginSet::load_all(&host, dirs)?;
                     let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
                     let started = std::time::Instant::now();
-                    let items = ops::render::render_batch(&host, &set, &list, &targets, out, &store(), threads);
+                    let items = ops::batch::render_batch(&host, &set, &list, &targets, out, &store(), threads);
                     let failed: Vec<_> = items.iter().filter(|i| i.status != 0).collect();
                     for item in &failed {
                         eprintln!("{}:", item.template.display());

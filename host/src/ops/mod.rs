@@ -1,6 +1,7 @@
 //! Operations: one function per thing redplate does, taking resolved
 //! settings. The CLI and (later) the REST API are thin wrappers over these.
 
+pub mod batch;
 pub mod config;
 pub mod deploy;
 pub mod plugins;
