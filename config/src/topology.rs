@@ -101,7 +101,9 @@ pub struct Topology {
     pub nodes: Vec<Node>,
 }
 
-/// Ports reserved per node in the local allocation: client, TLS, sentinel, metrics.
+/// Ports reserved per local slot: data node `k` uses slot `k` (offset 0
+/// client, 1 TLS, 3 metrics), sentinel `i` uses slot `i` (offset 2), so no
+/// node's ports depend on how many nodes of the other kind there are.
 const LOCAL_BLOCK: u32 = 10;
 
 impl Topology {
@@ -120,39 +122,51 @@ impl Topology {
 
     /// The highest port the local allocation uses (may exceed 65535: a rule reports it).
     pub fn last_local_port(c: &Config) -> u32 {
-        let nodes = (Self::data_node_count(c) + Self::sentinel_count(c)) as u32;
-        let top = u32::from(c.network.local_base_port) + LOCAL_BLOCK * nodes;
+        let slots = Self::data_node_count(c).max(Self::sentinel_count(c)) as u32;
+        let top = u32::from(c.network.local_base_port) + LOCAL_BLOCK * slots;
         if c.deployment.mode == Mode::Cluster { top + u32::from(c.network.cluster_bus_port_offset) } else { top }
     }
 
+    /// The name of data node `ordinal` of deployment `name`.
+    pub fn data_node_name(name: &str, ordinal: u16) -> String {
+        format!("{name}-{ordinal}")
+    }
+
+    /// The shard of data node `ordinal`: masters are ordinals `0..shards`,
+    /// then come the first replica of every shard, the second of every
+    /// shard, and so on. Changing the number of replicas therefore only adds
+    /// or removes nodes at the end; no node changes ordinal, shard or ports.
+    pub fn shard_of(shards: u16, ordinal: u16) -> u16 {
+        ordinal % shards.max(1)
+    }
+
     /// Derives the nodes for `target`. Never panics: ports past 65535 (which a
-    /// validation rule reports) saturate.
+    /// validation rule reports) saturate. Ordinals and local ports are stable
+    /// under scaling (see [`Topology::shard_of`]).
     pub fn derive(c: &Config, target: Target) -> Topology {
         let name = &c.deployment.name;
         let mode = c.deployment.mode;
         let shards: u16 = if mode == Mode::Cluster { u16::from(c.cluster.shards) } else { 1 };
         let mut nodes = Vec::new();
-        // Data nodes: masters first, then replicas shard by shard.
+        // Data nodes: masters first, then replicas round by round (the first
+        // replica of every shard, then the second…), so scaling appends.
         let replicas_each: u16 = match mode {
             Mode::Standalone => 0,
             Mode::Replication | Mode::Sentinel => u16::from(c.replication.replicas),
             Mode::Cluster => u16::from(c.cluster.replicas_per_shard),
         };
-        let mut ordinal: u16 = 0;
-        for s in 0..shards {
-            nodes.push(Self::data_node(c, target, ordinal, Role::Master, s, None));
-            ordinal += 1;
+        let total = shards.saturating_mul(replicas_each.saturating_add(1));
+        for ordinal in 0..total {
+            let shard = Self::shard_of(shards, ordinal);
+            let (role, master) = if ordinal < shards {
+                (Role::Master, None)
+            } else {
+                (Role::Replica, Some(Self::data_node_name(name, shard)))
+            };
+            nodes.push(Self::data_node(c, target, ordinal, role, shard, master));
         }
-        for s in 0..shards {
-            let master = format!("{name}-{s}");
-            for _ in 0..replicas_each {
-                nodes.push(Self::data_node(c, target, ordinal, Role::Replica, s, Some(master.clone())));
-                ordinal = ordinal.saturating_add(1);
-            }
-        }
-        let data_nodes = nodes.len();
         for i in 0..Self::sentinel_count(c) {
-            nodes.push(Self::sentinel_node(c, target, i as u16, data_nodes + i));
+            nodes.push(Self::sentinel_node(c, target, i as u16));
         }
         if mode != Mode::Cluster {
             for n in &mut nodes {
@@ -194,7 +208,7 @@ impl Topology {
         };
         let bus_base = if plain { client } else { tls_port };
         let bus = u16::try_from(u32::from(bus_base) + u32::from(c.network.cluster_bus_port_offset)).unwrap_or(u16::MAX);
-        let name = format!("{sts}-{ordinal}");
+        let name = Self::data_node_name(sts, ordinal);
         Node {
             hostname: Self::hostname(c, target, sts, ordinal),
             data_dir: Self::data_dir(c, target, &name),
@@ -213,10 +227,10 @@ impl Topology {
         }
     }
 
-    fn sentinel_node(c: &Config, target: Target, ordinal: u16, slot: usize) -> Node {
+    fn sentinel_node(c: &Config, target: Target, ordinal: u16) -> Node {
         let sts = format!("{}-sentinel", c.deployment.name);
         let port = match target {
-            Target::Local => Self::local_port(c, slot, 2),
+            Target::Local => Self::local_port(c, usize::from(ordinal), 2),
             _ => c.network.sentinel_port,
         };
         let name = format!("{sts}-{ordinal}");

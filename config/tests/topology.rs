@@ -63,7 +63,59 @@ fn sentinel_local_ports_do_not_collide() {
     ports.sort_unstable();
     ports.dedup();
     assert_eq!(ports.len(), all);
-    assert_eq!(t.nodes[3].ports.sentinel, Some(7032));
+    // Sentinel i sits at offset 2 of local slot i, whatever the number of data nodes.
+    assert_eq!(t.nodes[3].ports.sentinel, Some(7002));
+    assert_eq!(t.nodes[5].ports.sentinel, Some(7022));
+    let few = derive(Production, &["sentinel.sentinels=5", "replication.replicas=1"], Target::Local);
+    assert_eq!(few.nodes.last().and_then(|n| n.ports.sentinel), Some(7042));
+    assert_eq!(
+        Topology::last_local_port(&config(Production, &["sentinel.sentinels=5", "replication.replicas=1"])),
+        7050
+    );
+}
+
+fn config(env: redplate_config::model::Environment, sets: &[&str]) -> redplate_config::Config {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    match load_str("deployment:\n  name: shop\n", Format::Yaml, "t", Some(env), &sets) {
+        Ok(r) => r.config,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// What scaling needs: more replicas only append nodes; every existing node
+/// keeps its name, role, ordinal, shard, master and ports.
+#[test]
+fn scaling_replicas_only_appends_nodes() {
+    let cases: [(&[&str], &[&str]); 3] = [
+        (&["replication.replicas=1"], &["replication.replicas=3"]),
+        (
+            &["deployment.mode=cluster", "cluster.shards=3", "cluster.replicas_per_shard=1"],
+            &["deployment.mode=cluster", "cluster.shards=3", "cluster.replicas_per_shard=3"],
+        ),
+        (
+            &["deployment.mode=replication", "replication.replicas=1"],
+            &["deployment.mode=replication", "replication.replicas=2"],
+        ),
+    ];
+    for (small, big) in cases {
+        let (a, b) = (derive(Production, small, Target::Local), derive(Production, big, Target::Local));
+        let data = |t: &Topology| t.nodes.iter().filter(|n| n.role != Role::Sentinel).cloned().collect::<Vec<_>>();
+        let (da, db) = (data(&a), data(&b));
+        assert!(db.len() > da.len());
+        assert_eq!(&db[..da.len()], &da[..], "{small:?} -> {big:?}: existing data nodes unchanged");
+        let sentinels = |t: &Topology| t.with_role(Role::Sentinel).cloned().collect::<Vec<_>>();
+        assert_eq!(sentinels(&a), sentinels(&b), "sentinels unchanged");
+        for (i, n) in db.iter().enumerate() {
+            assert_eq!(usize::from(n.ordinal), i);
+            assert_eq!(n.name, format!("shop-{i}"));
+        }
+    }
+    // Cluster replicas go round the shards: the first replica of every shard, then the second.
+    let t = derive(Development, &["deployment.mode=cluster", "cluster.replicas_per_shard=2"], Target::Local);
+    let shards: Vec<Option<u16>> = t.nodes.iter().map(|n| n.shard).collect();
+    assert_eq!(shards, [0, 1, 2, 0, 1, 2, 0, 1, 2].map(Some));
+    assert_eq!(t.nodes[7].replica_of.as_deref(), Some("shop-1"));
+    assert_eq!(t.nodes[7].ports.client, Some(7070));
 }
 
 #[test]
