@@ -6,7 +6,6 @@
 
 use handlebars::Handlebars;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::RwLock;
 
@@ -26,7 +25,7 @@ pub enum RenderError {
 
 /// Renders named templates; shared by every plugin call of one run.
 pub struct Renderer {
-    registry: RwLock<Handlebars<'static>>,
+    registry: RwLock<Registry>,
     overrides: HashMap<String, String>,
     cap: usize,
 }
@@ -43,7 +42,11 @@ impl Renderer {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
         hb.register_escape_fn(handlebars::no_escape);
-        Renderer { registry: RwLock::new(hb), overrides, cap: DEFAULT_RENDER_CAP }
+        Renderer {
+            registry: RwLock::new(Registry { handlebars: hb, by_name: HashMap::new() }),
+            overrides,
+            cap: DEFAULT_RENDER_CAP,
+        }
     }
 
     /// Loads overrides from a folder: each file `NAME.hbs` (or `NAME`)
@@ -83,15 +86,20 @@ impl Renderer {
         let err = |message: String| RenderError::Template { name: name.to_owned(), origin, message };
         let data: serde_json::Value =
             serde_json::from_str(data_json).map_err(|e| err(format!("the data is not JSON: {e}")))?;
-        let key = registry_key(name, text);
-        let registered = self.registry.read().map(|r| r.has_template(&key)).unwrap_or(false);
-        if !registered {
-            let mut hb = self.registry.write().map_err(|_| err("the template registry is poisoned".into()))?;
-            if !hb.has_template(&key) {
-                hb.register_template_string(&key, text).map_err(|e| err(e.to_string()))?;
+        let poisoned = || err("the template registry is poisoned".into());
+        let found = self.registry.read().map_err(|_| poisoned())?.key(name, text);
+        let key = match found {
+            Some(key) => key,
+            None => {
+                let mut registry = self.registry.write().map_err(|_| poisoned())?;
+                match registry.key(name, text) {
+                    Some(key) => key,
+                    None => registry.register(name, text).map_err(|e| err(e.to_string()))?,
+                }
             }
-        }
-        let hb = self.registry.read().map_err(|_| err("the template registry is poisoned".into()))?;
+        };
+        let registry = self.registry.read().map_err(|_| poisoned())?;
+        let hb = &registry.handlebars;
         let mut out = CappedWriter { buf: Vec::new(), cap: self.cap, overflow: false };
         match hb.render_to_write(&key, &data, &mut out) {
             Ok(()) => String::from_utf8(out.buf).map_err(|e| err(e.to_string())),
@@ -101,12 +109,27 @@ impl Renderer {
     }
 }
 
-/// Templates are registered under their name plus a hash of their text, so
-/// two plugins using one name for different templates never collide.
-fn registry_key(name: &str, text: &str) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    format!("{name}#{:016x}", h.finish())
+/// Compiled templates. Each is registered under its name plus a number, and
+/// found again by name and then by comparing its text (a plugin sends its
+/// template with every call; comparing is cheaper than hashing it), so two
+/// plugins using one name for different templates never collide.
+struct Registry {
+    handlebars: Handlebars<'static>,
+    by_name: HashMap<String, Vec<(String, String)>>,
+}
+
+impl Registry {
+    fn key(&self, name: &str, text: &str) -> Option<String> {
+        self.by_name.get(name)?.iter().find(|(t, _)| t == text).map(|(_, key)| key.clone())
+    }
+
+    fn register(&mut self, name: &str, text: &str) -> Result<String, handlebars::TemplateError> {
+        let versions = self.by_name.entry(name.to_owned()).or_default();
+        let key = format!("{name}#{}", versions.len());
+        self.handlebars.register_template_string(&key, text)?;
+        versions.push((text.to_owned(), key.clone()));
+        Ok(key)
+    }
 }
 
 struct CappedWriter {

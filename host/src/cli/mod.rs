@@ -85,6 +85,10 @@ pub enum Command {
         /// target) to FILE, for `redplate plugins test --input FILE`.
         #[arg(long, value_name = "FILE")]
         emit_input: Option<PathBuf>,
+        /// Print where the time went (each phase, and each plugin call's wall
+        /// time and fuel) to stderr.
+        #[arg(long)]
+        timings: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -284,9 +288,12 @@ impl Cli {
                 jobs,
                 templates,
                 emit_input,
+                timings,
                 limits,
             } => {
+                let mut clock = print::Timings::new(*timings);
                 let host = self.host(limits.limits(), templates.clone())?;
+                clock.lap("start the plugin engine");
                 let targets = target.targets();
                 if *batch {
                     let out = out.as_deref().unwrap_or(Path::new("."));
@@ -318,10 +325,14 @@ impl Cli {
                     });
                 }
                 let resolved = ops::config::load(Some(template), *preset, sets)?;
+                clock.lap("load and check the template");
                 let extra = ops::render::template_plugins(&resolved.config, Some(template));
                 let set =
                     ops::render::PluginSet::load(&host, &targets, Some(&resolved.config.cache.strategy), &extra, dirs)?;
+                clock.lap("load the plugins");
                 let rendered = ops::render::render(&host, &set, &resolved, &targets, &store(), true)?;
+                clock.lap("render");
+                clock.calls(&rendered.reports);
                 if let Some(path) = emit_input {
                     let input = ops::render::emit_input(&host, &set, &resolved, targets[0], &store())?;
                     ops::config::write_file(path, input.as_bytes())?;
@@ -340,6 +351,8 @@ impl Cli {
                         );
                     }
                 }
+                clock.lap("write the output");
+                clock.total();
                 Ok(ExitStatus::Ok)
             }
             Command::Schema { out } => {

@@ -175,3 +175,50 @@ pub fn validation(v: &crate::ops::config::Validation, template: &std::path::Path
         eprintln!("{} is invalid: {errors} errors, {warnings} warnings", template.display());
     }
 }
+
+/// `--timings`: each phase's wall time, then each plugin call's, on stderr.
+pub struct Timings {
+    enabled: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Timings {
+    pub fn new(enabled: bool) -> Self {
+        let now = std::time::Instant::now();
+        Timings { enabled, started: now, last: now }
+    }
+
+    /// The phase `what` just ended.
+    pub fn lap(&mut self, what: &str) {
+        let now = std::time::Instant::now();
+        if self.enabled {
+            eprintln!("{:>9.2} ms  {what}", (now - self.last).as_secs_f64() * 1000.0);
+        }
+        self.last = now;
+    }
+
+    /// Each plugin call of a render (they may have run in parallel).
+    pub fn calls(&self, reports: &[(String, redplate_config::Target, CallReport)]) {
+        if !self.enabled {
+            return;
+        }
+        for (plugin, target, r) in reports {
+            eprintln!(
+                "{:>9.2} ms    {plugin} ({}): {} fuel, {:.1} MiB peak memory, {} bytes out",
+                r.wall.as_secs_f64() * 1000.0,
+                crate::ops::render::target_name(*target),
+                r.fuel_used,
+                r.peak_memory_bytes as f64 / (1024.0 * 1024.0),
+                r.output_bytes
+            );
+        }
+    }
+
+    /// The whole command, since the start of the clock.
+    pub fn total(&self) {
+        if self.enabled {
+            eprintln!("{:>9.2} ms  total", self.started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+}

@@ -124,7 +124,7 @@ pub struct TestReport {
 /// (atomically) only when everything passed.
 pub fn test(host: &PluginHost, path: &Path, input: &Path, out: Option<&Path>) -> Result<TestReport, Failure> {
     let plugin = host.load_file(path)?;
-    let input_json = read_json(input)?;
+    let input_json = with_template_overrides(host, read_json(input)?);
     let validate = host.validate(&plugin, &input_json)?.value;
     let mut runs = Vec::new();
     let mut results = Vec::new();
@@ -203,6 +203,18 @@ fn summary(a: &Artifact) -> ArtifactSummary {
 
 /// Reads a JSON input document, pointing at the line and column of a
 /// syntax error.
+/// The input with `template_overrides` set to this run's `--templates`
+/// (the host decides which templates are the user's, not the file).
+fn with_template_overrides(host: &PluginHost, input_json: String) -> String {
+    match serde_json::from_str::<serde_json::Value>(&input_json) {
+        Ok(serde_json::Value::Object(mut doc)) => {
+            doc.insert("template_overrides".into(), serde_json::json!(host.template_overrides()));
+            serde_json::Value::Object(doc).to_string()
+        }
+        _ => input_json,
+    }
+}
+
 pub fn read_json(path: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::could_not_run(Diagnostic::error(

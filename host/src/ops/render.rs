@@ -136,7 +136,7 @@ pub fn render(
             resolved.attach_locations(&mut ds);
             Failure::invalid(ds)
         })?;
-        let input = input_document(config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets);
+        let input = input_document(host, config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets);
         for plugin in plugins.generators.iter().filter(|p| serves(p, target)) {
             jobs.push((target, plugin, input.clone()));
         }
@@ -214,7 +214,7 @@ pub fn emit_input(
     let mut ignored = Vec::new();
     let strategy = plan_strategy(host, plugins, resolved, &config_value, &mut ignored)?;
     let secrets = crate::secrets::resolve(&resolved.config, target, store).map_err(Failure::invalid)?;
-    Ok(input_document(&resolved.config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets))
+    Ok(input_document(host, &resolved.config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets))
 }
 
 /// Points plugin diagnostics at the template: a plugin's pointer is into its
@@ -252,6 +252,7 @@ fn insert(set: &mut ArtifactSet, artifact: Artifact) -> Result<(), Failure> {
 /// The JSON document every generator receives (see wit/INPUT.md),
 /// serialized straight from the typed config (no intermediate `Value`).
 pub fn input_document(
+    host: &PluginHost,
     config: &Config,
     target: Target,
     strategy: Option<(&str, &StrategyPlan)>,
@@ -271,6 +272,7 @@ pub fn input_document(
         config: &'a Config,
         topology: Topology,
         strategy: Option<Strategy<'a>>,
+        template_overrides: Vec<&'a str>,
         secrets: Value,
     }
     let input = Input {
@@ -284,6 +286,7 @@ pub fn input_document(
             directives: &plan.directives,
             key_rules: &plan.key_rules,
         }),
+        template_overrides: host.template_overrides(),
         secrets,
     };
     serde_json::to_string(&input).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
@@ -314,7 +317,7 @@ fn plan_strategy(
         return Err(Failure::invalid(vec![d]));
     };
     let secrets = crate::secrets::placeholders(&resolved.config, Target::Local);
-    let input = input_document(&resolved.config, Target::Local, None, secrets);
+    let input = input_document(host, &resolved.config, Target::Local, None, secrets);
     let mut checks = host.validate(plugin, &input)?.value;
     let plan = match host.plan(plugin, &input)?.value {
         Ok(plan) => plan,

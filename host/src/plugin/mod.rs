@@ -124,6 +124,11 @@ impl PluginHost {
             .epoch_interruption(true)
             .cranelift_nan_canonicalization(true)
             .parallel_compilation(true);
+        // For profiling plugins with `perf`: `REDPLATE_PERFMAP=1 perf record …`
+        // names their functions (build them unstripped to get the names).
+        if std::env::var_os("REDPLATE_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         // A pool of pre-reserved instance slots makes instantiation cheap (no
         // mmap per call); where the address space is too small for it, fall
         // back to on-demand allocation.
@@ -143,6 +148,14 @@ impl PluginHost {
         };
         let cache = cache::CodeCache::new(options.cache_dir, &engine);
         Ok(PluginHost { engine, linker, cache, limits: options.limits, renderer: Arc::new(renderer) })
+    }
+
+    /// The template names the user overrides (`--templates DIR`), sorted:
+    /// `template_overrides` in the input document.
+    pub fn template_overrides(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.renderer.override_names().collect();
+        names.sort_unstable();
+        names
     }
 
     /// The limits every call gets.

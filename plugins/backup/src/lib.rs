@@ -54,7 +54,7 @@ impl Generator for Plugin {
         let input: Input = parse_input(NAME, input_json)?;
         let (mut data, diagnostics) = settings(&input)?;
         let render = |name: &str, template: &str, data: &Value| {
-            host.render(name, template, &data.to_string()).map_err(|e| {
+            input.template_overrides.render_value(host, name, template, data).map_err(|e| {
                 vec![
                     Diagnostic::error("backup.render", "", e)
                         .with_hint(format!("check the `{name}` template override")),
@@ -306,6 +306,7 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
 }
 
 redplate_plugin_sdk::export_generator!(Plugin);
+redplate_plugin_sdk::bump_allocator!();
 
 #[cfg(test)]
 mod tests {

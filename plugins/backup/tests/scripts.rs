@@ -123,6 +123,33 @@ fn rendering_is_deterministic() {
 }
 
 #[test]
+fn the_plugin_lays_out_its_templates_exactly_as_handlebars_does() {
+    for case in cases() {
+        // Without overrides the plugin renders its templates itself...
+        let host = NativeHost::default();
+        let native = Plugin::generate(&case.input.to_string(), &host).unwrap_or_else(|d| panic!("{d:#?}"));
+        assert_eq!(host.rendered.borrow().as_slice(), &[] as &[String], "{}: templates left to the host", case.name);
+        // ...and with each "overridden" by itself, Handlebars gives the same bytes.
+        let mut through_templates = Case { name: case.name.clone(), input: case.input.clone() };
+        through_templates.input["template_overrides"] =
+            serde_json::json!(["backup-common.sh", "backup.sh", "restore.sh"]);
+        let host = NativeHost::default();
+        let hbs = Plugin::generate(&through_templates.input.to_string(), &host).unwrap_or_else(|d| panic!("{d:#?}"));
+        assert!(host.rendered.borrow().len() >= 3, "{}", case.name);
+        assert_eq!(native.artifacts.len(), hbs.artifacts.len(), "{}", case.name);
+        for (a, b) in native.artifacts.iter().zip(&hbs.artifacts) {
+            assert_eq!(
+                String::from_utf8_lossy(&a.content),
+                String::from_utf8_lossy(&b.content),
+                "{} {}: the plugin's layout differs from Handlebars",
+                case.name,
+                a.path
+            );
+        }
+    }
+}
+
+#[test]
 fn backup_reads_a_replica_and_restore_targets_the_master() {
     let sets = ["deployment.mode=sentinel".to_owned(), "deployment.name=shop".to_owned()];
     let input =

@@ -17,6 +17,9 @@ pub struct Input {
     pub topology: Topology,
     #[serde(default)]
     pub secrets: Secrets,
+    /// Templates the user overrides: those go through the host's `render`.
+    #[serde(default)]
+    pub template_overrides: redplate_plugin_sdk::TemplateOverrides,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -63,9 +63,19 @@ impl Generator for Plugin {
             return Err(ctx.errors);
         }
         let doc = document(&ctx);
-        let data =
-            json!({ "project": ctx.project, "body": yaml::to_string(&doc).trim_end(), "document": to_json(&doc) });
-        let text = host.render("compose.yaml", TEMPLATE, &data.to_string()).map_err(|e| {
+        let body = yaml::to_string(&doc);
+        let body = body.trim_end();
+        let data = || Ok(json!({ "project": ctx.project, "body": body, "document": to_json(&doc) }).to_string());
+        let native = || {
+            format!(
+                "# Docker Compose project `{}`, rendered by redplate: change the template, not this file.\n\
+                 # Config files are mounted read-only from ../redis and ../sentinel; passwords are\n\
+                 # Compose secrets read from ../secrets/<user>.password (written by redplate, mode 0600).\n\
+                 {body}\n",
+                ctx.project
+            )
+        };
+        let text = input.template_overrides.render(host, "compose.yaml", TEMPLATE, data, native).map_err(|e| {
             vec![Diagnostic::error("compose.render", "", e).with_hint("check the `compose.yaml` template override")]
         })?;
         Ok(Output { artifacts: vec![Artifact::new(OUTPUT, text, "application/yaml")], diagnostics: ctx.diagnostics })
@@ -300,3 +310,4 @@ fn to_json(y: &Yaml) -> Value {
 }
 
 redplate_plugin_sdk::export_generator!(Plugin);
+redplate_plugin_sdk::bump_allocator!();

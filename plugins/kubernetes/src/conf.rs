@@ -13,14 +13,26 @@ fn yn(b: bool) -> String {
 }
 
 /// Pushes directives in order; a strategy directive replaces the same name.
-struct Conf(Vec<(String, String)>);
+pub struct Conf(Vec<(String, String)>);
 
 impl Conf {
     fn set(&mut self, k: &str, v: impl Into<String>) {
         self.0.push((k.to_owned(), v.into()));
     }
-    fn json(&self) -> Value {
+    /// The template data: `[{name, value}]`.
+    pub fn json(&self) -> Value {
         json!(self.0.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>())
+    }
+
+    /// The `{{#each directives}}` part of the config templates, natively:
+    /// `name value` per line.
+    pub fn write_lines(&self, out: &mut String) {
+        for (k, v) in &self.0 {
+            out.push_str(k);
+            out.push(' ');
+            out.push_str(v);
+            out.push('\n');
+        }
     }
 }
 
@@ -48,7 +60,7 @@ fn tls_files(c: &mut Conf, tls: &Value) {
 }
 
 /// `redis.conf` for every data node of the deployment.
-pub fn redis_directives(input: &Input, ctx: &Ctx) -> Value {
+pub fn redis_directives(input: &Input, ctx: &Ctx) -> Conf {
     let cfg = &input.config;
     let (net, per, rep, mem, perf, clu, sec) =
         (&cfg.network, &cfg.persistence, &cfg.replication, &cfg.memory, &cfg.performance, &cfg.cluster, &cfg.security);
@@ -170,12 +182,12 @@ pub fn redis_directives(input: &Input, ctx: &Ctx) -> Value {
             }
         }
     }
-    c.json()
+    c
 }
 
 /// `sentinel.conf` up to (and including) the `sentinel monitor` line, whose
 /// master address `@@MASTER_HOST@@` the init script fills in.
-pub fn sentinel_directives(input: &Input, ctx: &Ctx) -> Value {
+pub fn sentinel_directives(input: &Input, ctx: &Ctx) -> Conf {
     let s = &input.config.sentinel;
     let tls = &input.config.security.tls;
     let mut c = Conf(Vec::new());
@@ -202,7 +214,7 @@ pub fn sentinel_directives(input: &Input, ctx: &Ctx) -> Value {
     c.set("sentinel down-after-milliseconds", format!("{master} {}", s.millis("down_after", 10_000)));
     c.set("sentinel failover-timeout", format!("{master} {}", s.millis("failover_timeout", 180_000)));
     c.set("sentinel parallel-syncs", format!("{master} {}", s.n("parallel_syncs", 1)));
-    c.json()
+    c
 }
 
 pub fn sentinel_master_name(input: &Input) -> String {
@@ -211,18 +223,43 @@ pub fn sentinel_master_name(input: &Input) -> String {
 
 /// The ACL file template: one line per user, the password's sha256 left as a
 /// `@@pwN@@` placeholder the init script replaces from the mounted Secret.
-pub fn acl_users(ctx: &Ctx) -> Value {
-    let lines: Vec<Value> = ctx
-        .users
+pub fn acl_users(ctx: &Ctx) -> Vec<AclLine> {
+    ctx.users
         .iter()
         .enumerate()
-        .map(|(i, u)| {
-            let state = if u.enabled { "on" } else { "off" };
-            let pass = if u.secret.is_some() { format!("#@@pw{i}@@") } else { "resetpass".into() };
-            json!({ "name": u.name, "state": state, "password": pass, "rules": u.rules.join(" ") })
+        .map(|(i, u)| AclLine {
+            name: u.name.clone(),
+            state: if u.enabled { "on" } else { "off" },
+            password: if u.secret.is_some() { format!("#@@pw{i}@@") } else { "resetpass".into() },
+            rules: u.rules.join(" "),
         })
-        .collect();
-    json!(lines)
+        .collect()
+}
+
+/// One `user` line of the ACL file template.
+#[derive(serde::Serialize)]
+pub struct AclLine {
+    pub name: String,
+    pub state: &'static str,
+    pub password: String,
+    pub rules: String,
+}
+
+impl AclLine {
+    /// The line as `users.acl.hbs` writes it.
+    pub fn write_line(&self, out: &mut String) {
+        out.push_str("user ");
+        out.push_str(&self.name);
+        out.push(' ');
+        out.push_str(self.state);
+        out.push(' ');
+        out.push_str(&self.password);
+        if !self.rules.is_empty() {
+            out.push(' ');
+            out.push_str(&self.rules);
+        }
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]
@@ -246,7 +283,7 @@ mod tests {
             ] },
         }));
         let ctx = Ctx::new(&i);
-        let d = redis_directives(&i, &ctx);
+        let d = redis_directives(&i, &ctx).json();
         let names: Vec<&str> = d.as_array().into_iter().flatten().filter_map(|x| x["name"].as_str()).collect();
         assert_eq!(names.iter().filter(|n| **n == "maxmemory-policy").count(), 1);
         let policy = d.as_array().into_iter().flatten().find(|x| x["name"] == "maxmemory-policy");
@@ -267,7 +304,7 @@ mod tests {
             "secrets": { "users": { "app": { "secret_name": "app-s", "secret_key": "pw", "password": "hunter2" } } },
         }));
         let ctx = Ctx::new(&i);
-        let lines = acl_users(&ctx);
+        let lines = serde_json::to_value(acl_users(&ctx)).expect("serializes");
         let text = lines.to_string();
         assert!(!text.contains("hunter2"), "{text}");
         assert_eq!(lines[0]["name"], "default");

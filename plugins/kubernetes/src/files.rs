@@ -5,7 +5,7 @@
 use crate::conf;
 use crate::ctx::{Ctx, Job, RUN_DIR, SECRETS_DIR, TEMPLATES_DIR, User};
 use crate::input::{Get, Input};
-use redplate_plugin_sdk::{Diagnostic, Host};
+use redplate_plugin_sdk::{Diagnostic, Host, TemplateOverrides};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -36,14 +36,22 @@ fn user_json(u: Option<&User>) -> Value {
     }
 }
 
-fn render(host: &dyn Host, name: &str, template: &str, data: &Value) -> Result<String, Diagnostic> {
+fn render(
+    host: &dyn Host,
+    templates: &TemplateOverrides,
+    name: &str,
+    template: &str,
+    data: &Value,
+) -> Result<String, Diagnostic> {
     // Override names are plain file names (`--templates DIR` holds
     // `kubernetes-init.sh.hbs`), prefixed so they never collide with another
     // plugin's `redis.conf`.
-    host.render(&format!("kubernetes-{name}"), template, &data.to_string()).map_err(|e| {
-        Diagnostic::error("kubernetes.render", "", e)
-            .with_hint(format!("check the override `kubernetes-{name}.hbs` given with `--templates`"))
-    })
+    templates.render_value(host, &format!("kubernetes-{name}"), template, data).map_err(|e| render_error(name, e))
+}
+
+fn render_error(name: &str, e: String) -> Diagnostic {
+    Diagnostic::error("kubernetes.render", "", e)
+        .with_hint(format!("check the override `kubernetes-{name}.hbs` given with `--templates`"))
 }
 
 /// The hosts a backup streams from: one node per shard, a replica when asked
@@ -125,28 +133,79 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
         }
         d
     };
+    let templates = &input.template_overrides;
     let directives = conf::redis_directives(input, ctx);
-    config
-        .insert("redis.conf".into(), render(host, "redis.conf", REDIS_CONF, &with(json!({"directives": directives})))?);
+    let text = templates
+        .render(
+            host,
+            "kubernetes-redis.conf",
+            REDIS_CONF,
+            || Ok(with(json!({"directives": directives.json()})).to_string()),
+            || {
+                let mut out = format!(
+                    "# redis.conf for `{}` — rendered by redplate, mounted from a ConfigMap.\n\
+                     # No password is written here: the init script appends `masteruser`,\n\
+                     # `masterauth`, `replicaof` and the announced host name at pod start, reading\n\
+                     # the passwords from the mounted Secret into an in-memory volume (mode 0600).\n",
+                    ctx.name
+                );
+                directives.write_lines(&mut out);
+                out
+            },
+        )
+        .map_err(|e| render_error("redis.conf", e))?;
+    config.insert("redis.conf".into(), text);
     if ctx.auth {
         let users = conf::acl_users(ctx);
-        config.insert("users.acl".into(), render(host, "users.acl", USERS_ACL, &json!({ "users": users }))?);
+        let text = templates
+            .render(
+                host,
+                "kubernetes-users.acl",
+                USERS_ACL,
+                || Ok(json!({ "users": users }).to_string()),
+                || {
+                    let mut out = String::new();
+                    for u in &users {
+                        u.write_line(&mut out);
+                    }
+                    out
+                },
+            )
+            .map_err(|e| render_error("users.acl", e))?;
+        config.insert("users.acl".into(), text);
     }
-    scripts.insert("init.sh".into(), render(host, "init.sh", INIT_SH, &base)?);
-    scripts.insert("probe.sh".into(), render(host, "probe.sh", PROBE_SH, &base)?);
+    scripts.insert("init.sh".into(), render(host, templates, "init.sh", INIT_SH, &base)?);
+    scripts.insert("probe.sh".into(), render(host, templates, "probe.sh", PROBE_SH, &base)?);
     if sentinel {
         let directives = conf::sentinel_directives(input, ctx);
-        config.insert(
-            "sentinel.conf".into(),
-            render(host, "sentinel.conf", SENTINEL_CONF, &with(json!({"directives": directives})))?,
-        );
-        scripts.insert("sentinel-init.sh".into(), render(host, "sentinel-init.sh", SENTINEL_INIT_SH, &base)?);
-        scripts.insert("prestop.sh".into(), render(host, "prestop.sh", PRESTOP_SH, &base)?);
+        let text = templates
+            .render(
+                host,
+                "kubernetes-sentinel.conf",
+                SENTINEL_CONF,
+                || Ok(with(json!({"directives": directives.json()})).to_string()),
+                || {
+                    let mut out = format!(
+                        "# sentinel.conf for `{}` — rendered by redplate, mounted from a ConfigMap.\n\
+                         # The init script fills in the current master (asked from the running\n\
+                         # sentinels, else the first pod) and appends `sentinel auth-user`/`auth-pass`\n\
+                         # from the mounted Secret; Sentinel rewrites its copy in an in-memory volume.\n",
+                        ctx.name
+                    );
+                    directives.write_lines(&mut out);
+                    out
+                },
+            )
+            .map_err(|e| render_error("sentinel.conf", e))?;
+        config.insert("sentinel.conf".into(), text);
+        scripts
+            .insert("sentinel-init.sh".into(), render(host, templates, "sentinel-init.sh", SENTINEL_INIT_SH, &base)?);
+        scripts.insert("prestop.sh".into(), render(host, templates, "prestop.sh", PRESTOP_SH, &base)?);
     }
     if cluster {
         let nodes: Vec<String> = (0..ctx.data_nodes).map(|i| ctx.fqdn(&ctx.name, i)).collect();
         let data = with(json!({"nodes": nodes, "replicas": ctx.replicas_per_master}));
-        scripts.insert("cluster-init.sh".into(), render(host, "cluster-init.sh", CLUSTER_INIT_SH, &data)?);
+        scripts.insert("cluster-init.sh".into(), render(host, templates, "cluster-init.sh", CLUSTER_INIT_SH, &data)?);
     }
     let backup = &input.config.backup;
     if backup.b("enabled", false) {
@@ -162,7 +221,7 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
             "level": backup.n("compression_level", 3).clamp(1, 9),
             "verify": backup.b("verify", true),
         }));
-        scripts.insert("backup.sh".into(), render(host, "backup.sh", BACKUP_SH, &data)?);
+        scripts.insert("backup.sh".into(), render(host, templates, "backup.sh", BACKUP_SH, &data)?);
     }
     Ok(Files { config, scripts })
 }

@@ -14,6 +14,8 @@ pub struct Input {
     pub topology: Topology,
     pub strategy: Option<Strategy>,
     pub secrets: Secrets,
+    /// Templates the user overrides: those go through the host's `render`.
+    pub template_overrides: redplate_plugin_sdk::TemplateOverrides,
 }
 
 #[derive(Deserialize, Default)]

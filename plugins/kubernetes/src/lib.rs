@@ -264,3 +264,4 @@ fn manifests(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Vec<Value>, Di
 }
 
 redplate_plugin_sdk::export_generator!(Plugin);
+redplate_plugin_sdk::bump_allocator!();

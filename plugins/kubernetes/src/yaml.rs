@@ -10,11 +10,11 @@ use serde_json::Value;
 
 /// Writes one YAML document for `v` (an object), ending with a newline.
 pub fn to_yaml(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(4096);
     match v {
         Value::Object(m) if !m.is_empty() => object(v, 0, &mut out),
         other => {
-            out.push_str(&scalar(other));
+            scalar(other, &mut out);
             out.push('\n');
         }
     }
@@ -22,23 +22,45 @@ pub fn to_yaml(v: &Value) -> String {
 }
 
 fn pad(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
 }
 
 fn is_empty_container(v: &Value) -> bool {
     matches!(v, Value::Object(m) if m.is_empty()) || matches!(v, Value::Array(a) if a.is_empty())
 }
 
-fn object(v: &Value, indent: usize, out: &mut String) {
-    let Value::Object(map) = v else { return };
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
-    for k in keys {
-        let Some(val) = map.get(k) else { continue };
-        pad(out, indent);
-        out.push_str(&key(k));
+/// Writes the object's entries at `indent`; the first line's indentation
+/// is left out when `first_inline` (it follows `- ` in a list).
+fn object_entries(map: &serde_json::Map<String, Value>, indent: usize, first_inline: bool, out: &mut String) {
+    // serde_json's map is a BTreeMap unless a crate turns on its
+    // `preserve_order` feature: sort only then.
+    let mut entries: Vec<(&String, &Value)> = Vec::new();
+    let iter: Box<dyn Iterator<Item = (&String, &Value)>> = if map.keys().is_sorted() {
+        Box::new(map.iter())
+    } else {
+        entries.extend(map.iter());
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        Box::new(entries.into_iter())
+    };
+    for (i, (k, val)) in iter.enumerate() {
+        if !(first_inline && i == 0) {
+            pad(out, indent);
+        }
+        key(k, out);
         out.push(':');
         value_after_key(val, indent, out);
+    }
+}
+
+fn object(v: &Value, indent: usize, out: &mut String) {
+    if let Value::Object(map) = v {
+        object_entries(map, indent, false, out);
     }
 }
 
@@ -58,7 +80,7 @@ fn value_after_key(val: &Value, indent: usize, out: &mut String) {
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar(other));
+            scalar(other, out);
             out.push('\n');
         }
     }
@@ -68,14 +90,12 @@ fn array(v: &Value, indent: usize, out: &mut String) {
     let Value::Array(items) = v else { return };
     for item in items {
         match item {
-            Value::Object(_) if !is_empty_container(item) => {
-                // Write the object one level deeper, then put `- ` in place of
-                // the first line's indentation.
-                let mut inner = String::new();
-                object(item, indent + 2, &mut inner);
+            Value::Object(map) if !map.is_empty() => {
+                // The object one level deeper, with `- ` in place of its
+                // first line's indentation.
                 pad(out, indent);
                 out.push_str("- ");
-                out.push_str(inner.get(indent + 2..).unwrap_or(&inner));
+                object_entries(map, indent + 2, true, out);
             }
             Value::Array(_) if !is_empty_container(item) => {
                 pad(out, indent);
@@ -90,7 +110,7 @@ fn array(v: &Value, indent: usize, out: &mut String) {
             other => {
                 pad(out, indent);
                 out.push_str("- ");
-                out.push_str(&scalar(other));
+                scalar(other, out);
                 out.push('\n');
             }
         }
@@ -125,28 +145,38 @@ fn block(s: &str, indent: usize, out: &mut String) {
     }
 }
 
-fn scalar(v: &Value) -> String {
+fn scalar(v: &Value, out: &mut String) {
+    use std::fmt::Write as _;
     match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => quote(s),
-        Value::Object(_) => "{}".into(),
-        Value::Array(_) => "[]".into(),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => quote(s, out),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
     }
 }
 
 /// JSON string escaping is a subset of YAML's double-quoted style.
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+fn quote(s: &str, out: &mut String) {
+    let plain = s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f);
+    if plain {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+    }
 }
 
-fn key(k: &str) -> String {
+fn key(k: &str, out: &mut String) {
     const RESERVED: [&str; 12] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "<<", "="];
-    let plain = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
-        && !RESERVED.contains(&k.to_ascii_lowercase().as_str());
-    if plain { k.to_owned() } else { quote(k) }
+    let plain = k.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && k.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-'))
+        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(k));
+    if plain { out.push_str(k) } else { quote(k, out) }
 }
 
 #[cfg(test)]

@@ -18,6 +18,27 @@ fn rendering_twice_gives_identical_bytes() {
         let a = render(&input);
         let b = render(&input);
         assert_eq!(a.artifacts, b.artifacts, "{case}: two renders differ");
+        // The native layout of the config files is the built-in templates':
+        // with them "overridden" by themselves, Handlebars gives the same bytes.
+        let mut doc: serde_json::Value = serde_json::from_str(&input).expect("input is JSON");
+        let names = ["redis.conf", "sentinel.conf", "users.acl", "init.sh", "probe.sh", "sentinel-init.sh"];
+        let more = ["prestop.sh", "cluster-init.sh", "backup.sh"];
+        doc["template_overrides"] =
+            serde_json::json!(names.iter().chain(&more).map(|n| format!("kubernetes-{n}")).collect::<Vec<_>>());
+        let c = render(&doc.to_string());
+        // Without overrides, no template needs the host.
+        let host = redplate_plugin_sdk::NativeHost::default();
+        <plugin_kubernetes::Plugin as redplate_plugin_sdk::Generator>::generate(&input, &host).expect("renders");
+        assert_eq!(host.rendered.borrow().as_slice(), &[] as &[String], "{case}: templates left to the host");
+        for (native, hbs) in a.artifacts.iter().zip(&c.artifacts) {
+            assert_eq!(
+                String::from_utf8_lossy(&native.content),
+                String::from_utf8_lossy(&hbs.content),
+                "{case} {}: the native layout differs from the template",
+                native.path
+            );
+        }
+        assert_eq!(a.artifacts.len(), c.artifacts.len(), "{case}");
     }
 }
 

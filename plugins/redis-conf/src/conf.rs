@@ -3,56 +3,85 @@
 //! JSON handed to the Handlebars templates.
 
 use serde_json::Value;
-use std::fmt::Display;
+use std::borrow::Cow;
+use std::fmt::{Display, Write as _};
 
-/// One line: a directive name and its arguments (unquoted).
+/// One line: a directive name and its arguments, quoted for Redis and
+/// joined by spaces (names are mostly literals: no allocation for them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directive {
-    pub name: String,
-    pub args: Vec<String>,
+    pub name: Cow<'static, str>,
+    /// The arguments as written after the name (quoted, space-separated).
+    pub value: String,
 }
 
 impl Directive {
+    /// `name` with `args` (unquoted).
+    pub fn new<I, S>(name: impl Into<Cow<'static, str>>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut value = String::new();
+        for (i, a) in args.into_iter().enumerate() {
+            if i > 0 {
+                value.push(' ');
+            }
+            push_quoted(&mut value, a.as_ref());
+        }
+        Directive { name: name.into(), value }
+    }
+
     /// The line as Redis reads it (`sdssplitargs`): arguments quoted when needed.
     pub fn line(&self) -> String {
-        let mut s = self.name.clone();
-        for a in &self.args {
-            s.push(' ');
-            s.push_str(&quote(a));
-        }
+        let mut s = String::with_capacity(self.name.len() + 1 + self.value.len());
+        self.write_line(&mut s);
         s
+    }
+
+    /// Appends [`Directive::line`] to `out`.
+    pub fn write_line(&self, out: &mut String) {
+        out.push_str(&self.name);
+        if !self.value.is_empty() {
+            out.push(' ');
+            out.push_str(&self.value);
+        }
     }
 }
 
 /// A titled group of directives.
 #[derive(Debug, Clone, Default)]
 pub struct Section {
-    pub title: String,
+    pub title: &'static str,
     pub directives: Vec<Directive>,
 }
 
 impl Section {
-    pub fn new(title: &str) -> Self {
-        Section { title: title.to_owned(), directives: Vec::new() }
+    pub fn new(title: &'static str) -> Self {
+        Section { title, directives: Vec::new() }
     }
 
     /// Adds `name args...`.
-    pub fn args<I, S>(&mut self, name: &str, args: I) -> &mut Self
+    pub fn args<I, S>(&mut self, name: impl Into<Cow<'static, str>>, args: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        self.directives.push(Directive { name: name.to_owned(), args: args.into_iter().map(Into::into).collect() });
+        self.directives.push(Directive::new(name, args));
         self
     }
 
     /// Adds `name value`.
-    pub fn set(&mut self, name: &str, value: impl Display) -> &mut Self {
-        self.args(name, [value.to_string()])
+    pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: impl Display) -> &mut Self {
+        let mut text = String::new();
+        let _ = write!(text, "{value}");
+        let value = if is_plain(&text) { text } else { quote(&text) };
+        self.directives.push(Directive { name: name.into(), value });
+        self
     }
 
     /// Adds `name value` when the value is known (absent: Redis's default).
-    pub fn opt(&mut self, name: &str, value: Option<impl Display>) -> &mut Self {
+    pub fn opt(&mut self, name: impl Into<Cow<'static, str>>, value: Option<impl Display>) -> &mut Self {
         if let Some(v) = value {
             self.set(name, v);
         }
@@ -60,8 +89,11 @@ impl Section {
     }
 
     /// Adds `name yes|no` when known.
-    pub fn flag(&mut self, name: &str, value: Option<bool>) -> &mut Self {
-        self.opt(name, value.map(yes_no))
+    pub fn flag(&mut self, name: impl Into<Cow<'static, str>>, value: Option<bool>) -> &mut Self {
+        if let Some(v) = value {
+            self.directives.push(Directive { name: name.into(), value: yes_no(v).to_owned() });
+        }
+        self
     }
 }
 
@@ -72,7 +104,7 @@ pub fn yes_no(b: bool) -> &'static str {
 /// Replaces every directive named like one of `overrides` in place, and
 /// appends the others to a final section titled `title`. A directive is
 /// never written twice.
-pub fn apply_overrides(sections: &mut Vec<Section>, overrides: &[Directive], title: &str) {
+pub fn apply_overrides(sections: &mut Vec<Section>, overrides: &[Directive], title: &'static str) {
     let mut extra = Section::new(title);
     for o in overrides {
         let mut found = false;
@@ -83,7 +115,7 @@ pub fn apply_overrides(sections: &mut Vec<Section>, overrides: &[Directive], tit
                 }
                 let keep = !found;
                 if keep {
-                    d.args.clone_from(&o.args);
+                    d.value.clone_from(&o.value);
                 }
                 found = true;
                 keep
@@ -91,7 +123,7 @@ pub fn apply_overrides(sections: &mut Vec<Section>, overrides: &[Directive], tit
         }
         if !found {
             match extra.directives.iter_mut().find(|d| d.name == o.name) {
-                Some(d) => d.args.clone_from(&o.args),
+                Some(d) => d.value.clone_from(&o.value),
                 None => extra.directives.push(o.clone()),
             }
         }
@@ -109,7 +141,7 @@ pub fn sections_json(sections: &[Section]) -> Value {
 /// One section as the templates see it.
 #[derive(serde::Serialize)]
 pub struct SectionView<'a> {
-    pub title: &'a str,
+    pub title: &'static str,
     pub directives: Vec<DirectiveView<'a>>,
 }
 
@@ -128,27 +160,53 @@ pub fn sections_view(sections: &[Section]) -> Vec<SectionView<'_>> {
         .iter()
         .filter(|s| !s.directives.is_empty())
         .map(|s| SectionView {
-            title: &s.title,
+            title: s.title,
             directives: s
                 .directives
                 .iter()
-                .map(|d| {
-                    let value: Vec<String> = d.args.iter().map(|a| quote(a)).collect();
-                    DirectiveView { name: &d.name, value: value.join(" "), line: d.line() }
-                })
+                .map(|d| DirectiveView { name: &d.name, value: d.value.clone(), line: d.line() })
                 .collect(),
         })
         .collect()
 }
 
+/// The layout of the `redis.conf` and `sentinel.conf` templates, natively:
+/// `header`, then each non-empty section as a blank line, `# title` and
+/// one directive per line.
+pub fn layout(header: String, sections: &[Section]) -> String {
+    let mut out = header;
+    out.reserve(sections.iter().map(|s| 16 + s.directives.len() * 40).sum());
+    for s in sections.iter().filter(|s| !s.directives.is_empty()) {
+        out.push_str("\n# ");
+        out.push_str(s.title);
+        out.push('\n');
+        for d in &s.directives {
+            d.write_line(&mut out);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Quotes an argument for Redis's config parser when it is empty or holds
 /// spaces, quotes, backslashes or control characters.
 pub fn quote(arg: &str) -> String {
-    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\'));
-    if plain {
-        return arg.to_owned();
-    }
     let mut s = String::with_capacity(arg.len() + 2);
+    push_quoted(&mut s, arg);
+    s
+}
+
+/// Whether `arg` needs no quoting.
+fn is_plain(arg: &str) -> bool {
+    !arg.is_empty() && arg.bytes().all(|c| c.is_ascii_graphic() && !matches!(c, b'"' | b'\'' | b'\\'))
+}
+
+/// Appends [`quote`]`(arg)` to `s`.
+fn push_quoted(s: &mut String, arg: &str) {
+    if is_plain(arg) {
+        s.push_str(arg);
+        return;
+    }
     s.push('"');
     for c in arg.chars() {
         match c {
@@ -167,7 +225,6 @@ pub fn quote(arg: &str) -> String {
         }
     }
     s.push('"');
-    s
 }
 
 #[cfg(test)]
@@ -188,7 +245,7 @@ mod tests {
         let mut a = Section::new("memory");
         a.set("maxmemory-policy", "noeviction").set("maxmemory", 10);
         let mut sections = vec![a];
-        let o = |n: &str, v: &str| Directive { name: n.into(), args: vec![v.into()] };
+        let o = |n: &'static str, v: &str| Directive::new(n, [v]);
         apply_overrides(
             &mut sections,
             &[

@@ -80,9 +80,9 @@ impl Generator for RedisConf {
         if plan.has_errors() {
             return Err(plan.diagnostics);
         }
-        let render = |name: &str, template: &str, data: serde_json::Result<String>| {
-            let data = data.map_err(|e| vec![Diagnostic::error("redis-conf.data", "", e.to_string())])?;
-            host.render(name, template, &data).map_err(|e| {
+        let templates = &input.template_overrides;
+        let render = |name: &str, template: &str, data: &dyn Fn() -> serde_json::Result<String>, native: String| {
+            templates.render(host, name, template, || data().map_err(|e| e.to_string()), || native).map_err(|e| {
                 vec![Diagnostic::error("redis-conf.render", "", e).with_hint(format!(
                     "check your override of the `{name}` template; the data it gets is described in plugins/redis-conf"
                 ))]
@@ -90,25 +90,42 @@ impl Generator for RedisConf {
         };
         let mut artifacts = Vec::new();
         for (node, sections) in &plan.redis {
-            let text = render(
-                "redis.conf",
-                REDIS_CONF,
-                serde_json::to_string(&NodeData { node, sections: sections_view(sections) }),
-            )?;
+            let data = || serde_json::to_string(&NodeData { node, sections: sections_view(sections) });
+            let header = format!(
+                "# redis.conf for `{}` ({}), rendered by redplate `redis-conf`.\n\
+                 # Override this template by name (`redis.conf`) with `redplate render --templates DIR`.\n",
+                node.name, node.role
+            );
+            let text = render("redis.conf", REDIS_CONF, &data, conf::layout(header, sections))?;
             artifacts.push(Artifact::text(format!("redis/{}/redis.conf", node.name), text));
         }
         if plan.accounts.enabled {
-            let users: Vec<_> =
-                plan.accounts.users.iter().map(|u| json!({"name": u.name, "rules": u.rules.join(" ")})).collect();
-            let text = render("users.acl", USERS_ACL, serde_json::to_string(&json!({ "users": users })))?;
+            let users = &plan.accounts.users;
+            let data = || {
+                let users: Vec<_> = users.iter().map(|u| json!({"name": u.name, "rules": u.rules.join(" ")})).collect();
+                serde_json::to_string(&json!({ "users": users }))
+            };
+            let mut native = String::new();
+            for u in users {
+                native.push_str("user ");
+                native.push_str(&u.name);
+                for rule in &u.rules {
+                    native.push(' ');
+                    native.push_str(rule);
+                }
+                native.push('\n');
+            }
+            let text = render("users.acl", USERS_ACL, &data, native)?;
             artifacts.push(Artifact::text("redis/users.acl", text));
         }
         for (node, sections) in &plan.sentinels {
-            let text = render(
-                "sentinel.conf",
-                SENTINEL_CONF,
-                serde_json::to_string(&NodeData { node, sections: sections_view(sections) }),
-            )?;
+            let data = || serde_json::to_string(&NodeData { node, sections: sections_view(sections) });
+            let header = format!(
+                "# sentinel.conf for `{}`, rendered by redplate `redis-conf`.\n\
+                 # Sentinel rewrites this file at run time (its id, the replicas and sentinels it found).\n",
+                node.name
+            );
+            let text = render("sentinel.conf", SENTINEL_CONF, &data, conf::layout(header, sections))?;
             artifacts.push(Artifact::text(format!("sentinel/{}/sentinel.conf", node.name), text));
         }
         Ok(Output { artifacts, diagnostics: plan.diagnostics })
@@ -116,6 +133,7 @@ impl Generator for RedisConf {
 }
 
 redplate_plugin_sdk::export_generator!(RedisConf);
+redplate_plugin_sdk::bump_allocator!();
 
 #[cfg(test)]
 mod tests;

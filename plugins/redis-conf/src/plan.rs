@@ -57,8 +57,9 @@ pub fn plan(input: &Input) -> Plan {
         );
     }
     let mut redis_files = Vec::new();
+    let shared = redis::Shared::new(input, &cfg);
     for (_, node) in input.topology.data_nodes() {
-        let mut sections = redis::sections(input, &cfg, node, &accounts, &mut out);
+        let mut sections = redis::sections(input, &cfg, node, &accounts, &shared, &mut out);
         apply_overrides(&mut sections, &overrides, "cache strategy");
         redis_files.push((node.clone(), sections));
     }
@@ -176,7 +177,7 @@ fn strategy_directives(input: &Input, out: &mut Vec<Diagnostic>) -> Vec<Directiv
                 continue;
             }
         }
-        list.push(Directive { name: d.name.clone(), args: vec![d.value.clone()] });
+        list.push(Directive::new(d.name.clone(), [&d.value]));
     }
     list
 }

@@ -31,22 +31,50 @@ pub fn service_port(cfg: &Cfg, node: &Node, tls_for_peers: bool) -> Option<u16> 
     if tls && tls_for_peers { node.ports.tls.or(node.ports.client) } else { node.ports.client.or(node.ports.tls) }
 }
 
-pub fn sections(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut Vec<Diagnostic>) -> Vec<Section> {
-    let mut s = vec![network(cfg, node, input.target == "local"), general(cfg)];
-    if cfg.bool("/security/tls/enabled").unwrap_or(false) {
-        s.push(tls(input, cfg));
+/// The sections every data node has in common, decided once per render.
+pub struct Shared {
+    general: Section,
+    tls: Option<Section>,
+    memory: Section,
+    performance: Section,
+    events: Section,
+}
+
+impl Shared {
+    pub fn new(input: &Input, cfg: &Cfg) -> Self {
+        let mut events = Section::new("keyspace notifications");
+        events.opt("notify-keyspace-events", cfg.str("/cache/keyspace_events").filter(|e| !e.is_empty()));
+        Shared {
+            general: general(cfg),
+            tls: cfg.bool("/security/tls/enabled").unwrap_or(false).then(|| tls(input, cfg)),
+            memory: memory(cfg),
+            performance: performance(cfg),
+            events,
+        }
     }
+}
+
+pub fn sections(
+    input: &Input,
+    cfg: &Cfg,
+    node: &Node,
+    acc: &Accounts,
+    shared: &Shared,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<Section> {
+    let mut s = Vec::with_capacity(10);
+    s.push(network(cfg, node, input.target == "local"));
+    s.push(shared.general.clone());
+    s.extend(shared.tls.clone());
     s.push(persistence(cfg, node));
     s.push(replication(input, cfg, node, acc, out));
     if input.topology.is_cluster() {
         s.push(cluster(cfg, node));
     }
     s.push(security(input, cfg, node, acc, out));
-    s.push(memory(cfg));
-    s.push(performance(cfg));
-    let mut events = Section::new("keyspace notifications");
-    events.opt("notify-keyspace-events", cfg.str("/cache/keyspace_events").filter(|e| !e.is_empty()));
-    s.push(events);
+    s.push(shared.memory.clone());
+    s.push(shared.performance.clone());
+    s.push(shared.events.clone());
     s
 }
 
@@ -257,7 +285,7 @@ fn memory(cfg: &Cfg) -> Section {
     s.opt("lfu-log-factor", cfg.uint("/memory/lfu_log_factor"));
     s.opt("lfu-decay-time", cfg.uint("/memory/lfu_decay_time"));
     for f in ["eviction", "expire", "server_del", "user_del", "user_flush"] {
-        s.flag(&format!("lazyfree-lazy-{}", f.replace('_', "-")), cfg.bool(&format!("/memory/lazyfree_lazy_{f}")));
+        s.flag(format!("lazyfree-lazy-{}", f.replace('_', "-")), cfg.bool(&format!("/memory/lazyfree_lazy_{f}")));
     }
     s.flag("replica-lazy-flush", cfg.bool("/memory/replica_lazy_flush"));
     s.flag("activedefrag", cfg.bool("/memory/active_defrag"));

@@ -106,7 +106,7 @@ fn monitor(input: &Input, cfg: &Cfg, acc: &Accounts, auth: bool, out: &mut Vec<D
         ("parallel-syncs", cfg.uint("/sentinel/parallel_syncs")),
     ] {
         if let Some(v) = value {
-            s.args(&format!("sentinel {directive}"), [name.clone(), v.to_string()]);
+            s.args(format!("sentinel {directive}"), [name.clone(), v.to_string()]);
         }
     }
     s

@@ -45,6 +45,20 @@ fn every_example_renders_for_every_target() {
             let input = build_input(&config, &topology, t, &passwords, tls.as_ref());
             let artifacts = render(&input);
             assert_eq!(artifacts, render(&input), "{name} ({t}): rendering twice differs");
+            // The native layout is the built-in templates' layout: with every
+            // template "overridden" (by itself), Handlebars gives the same bytes.
+            let mut through_templates = input.clone();
+            through_templates["template_overrides"] = serde_json::json!(["redis.conf", "users.acl", "sentinel.conf"]);
+            let by_handlebars = render(&through_templates);
+            assert_eq!(artifacts.len(), by_handlebars.len(), "{name} ({t})");
+            for (native, hbs) in artifacts.iter().zip(&by_handlebars) {
+                assert_eq!(
+                    String::from_utf8_lossy(&native.content),
+                    String::from_utf8_lossy(&hbs.content),
+                    "{name} ({t}) {}: the native layout differs from the template",
+                    native.path
+                );
+            }
             let mut want: BTreeSet<String> = BTreeSet::new();
             for n in &topology.nodes {
                 want.insert(match n.role {

@@ -23,6 +23,8 @@ extern crate self as redplate_plugin_sdk;
 mod types;
 pub use types::*;
 
+pub mod template;
+
 #[cfg(feature = "native-host")]
 mod native;
 #[cfg(feature = "native-host")]
@@ -31,6 +33,11 @@ pub use native::NativeHost;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod wasm;
+
+#[cfg(target_arch = "wasm32")]
+mod bump;
+#[cfg(target_arch = "wasm32")]
+pub use bump::BumpAllocator;
 
 /// The WIT contract version this SDK builds plugins against.
 pub const CONTRACT_VERSION: &str = "0.1.0";
@@ -42,6 +49,59 @@ pub trait Host {
     /// Renders a Handlebars template (strict mode) against a JSON document;
     /// a user's template of the same `name` wins over `template`.
     fn render(&self, name: &str, template: &str, data_json: &str) -> Result<String, String>;
+}
+
+/// The template names the user overrides: `template_overrides` in the
+/// input document (wit/INPUT.md). Deserialize it as a field of the input.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TemplateOverrides(Vec<String>);
+
+impl TemplateOverrides {
+    /// Every name overridden (tests use it to force the Handlebars path).
+    pub fn of<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> Self {
+        TemplateOverrides(names.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether the user overrides the template `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+
+    /// Renders the template `name`: through the host when the user
+    /// overrides it (with the JSON `data` the template documents),
+    /// otherwise with `native`, the plugin's own layout of its built-in
+    /// `template`, which saves serializing the data and a host call. Each
+    /// built-in plugin tests that both give the same bytes.
+    pub fn render(
+        &self,
+        host: &dyn Host,
+        name: &str,
+        template: &str,
+        data: impl FnOnce() -> Result<String, String>,
+        native: impl FnOnce() -> String,
+    ) -> Result<String, String> {
+        if self.contains(name) { host.render(name, template, &data()?) } else { Ok(native()) }
+    }
+
+    /// Renders the template `name` against `data`: through the host when
+    /// the user overrides it, or when the template or data leave what
+    /// [`template::render`] handles; otherwise in the plugin, which gives
+    /// the same bytes without a host call or serializing `data`.
+    pub fn render_value(
+        &self,
+        host: &dyn Host,
+        name: &str,
+        template: &str,
+        data: &serde_json::Value,
+    ) -> Result<String, String> {
+        if !self.contains(name)
+            && let Some(text) = template::render(template, data)
+        {
+            return Ok(text);
+        }
+        host.render(name, template, &data.to_string())
+    }
 }
 
 /// A plugin that renders artifacts from a validated deployment.
@@ -83,6 +143,17 @@ pub fn parse_input<T: serde::de::DeserializeOwned>(plugin: &str, input_json: &st
             .with_hint("run `redplate validate` on the template first"),
         ]
     })
+}
+
+/// Installs the bump allocator (`BumpAllocator`, see `src/bump.rs`) as the plugin's global allocator (wasm32
+/// only; native builds and tests keep the system allocator).
+#[macro_export]
+macro_rules! bump_allocator {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static REDPLATE_BUMP_ALLOCATOR: $crate::BumpAllocator = $crate::BumpAllocator::new();
+    };
 }
 
 /// Binds a [`Generator`] to the `generator` world's exports. Needs the SDK's

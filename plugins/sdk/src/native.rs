@@ -9,6 +9,8 @@ use std::cell::RefCell;
 pub struct NativeHost {
     /// Log lines the plugin wrote.
     pub logs: RefCell<Vec<(Severity, String)>>,
+    /// The names of the templates the plugin had the host render.
+    pub rendered: RefCell<Vec<String>>,
 }
 
 impl Host for NativeHost {
@@ -17,6 +19,7 @@ impl Host for NativeHost {
     }
 
     fn render(&self, name: &str, template: &str, data_json: &str) -> Result<String, String> {
+        self.rendered.borrow_mut().push(name.to_owned());
         let data: serde_json::Value =
             serde_json::from_str(data_json).map_err(|e| format!("template `{name}`: the data is not JSON: {e}"))?;
         let mut hb = handlebars::Handlebars::new();
