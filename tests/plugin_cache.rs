@@ -41,28 +41,42 @@ fn unusable_entries_are_recompiled_and_replaced() {
     let other = wasm("fixture_trap");
     let h = host(cache.path());
     let loaded = h.load_file(&plugin).expect("loads");
+    // An entry is the compiled code and its check file beside it.
     let entry = h.cache_entry_path(&loaded.sha256).expect("cache on");
+    let check = PathBuf::from(format!("{}.check", entry.display()));
     let good = std::fs::read(&entry).expect("entry written");
+    let good_check = std::fs::read(&check).expect("check file written");
     let other_loaded = h.load_file(&other).expect("loads");
-    let other_entry = std::fs::read(h.cache_entry_path(&other_loaded.sha256).expect("cache on")).expect("entry");
+    let other_entry = h.cache_entry_path(&other_loaded.sha256).expect("cache on");
+    let other_code = std::fs::read(&other_entry).expect("entry");
+    let other_check = std::fs::read(format!("{}.check", other_entry.display())).expect("check file");
 
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0xff;
-    let damages: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("a flipped byte", flipped, "checksum"),
-        ("a truncated entry", good[..good.len() / 3].to_vec(), "checksum"),
-        ("a foreign file", b"this is not compiled code at all".repeat(100), "no redplate header"),
-        ("an empty file", Vec::new(), "no redplate header"),
-        ("another component's entry", other_entry, "another component"),
+    let foreign = b"this is not compiled code at all".repeat(100);
+    let damages: Vec<(&str, &Path, Option<Vec<u8>>, &str)> = vec![
+        ("a flipped byte", &entry, Some(flipped), "checksum"),
+        ("a truncated entry", &entry, Some(good[..good.len() / 3].to_vec()), "checksum"),
+        ("a foreign file", &entry, Some(foreign.clone()), "checksum"),
+        ("an empty file", &entry, Some(Vec::new()), "checksum"),
+        ("another component's code", &entry, Some(other_code), "checksum"),
+        ("a foreign check file", &check, Some(foreign), "no redplate header"),
+        ("an empty check file", &check, Some(Vec::new()), "no redplate header"),
+        ("no check file", &check, None, "no redplate header"),
+        ("another component's check file", &check, Some(other_check), "another component"),
     ];
-    for (what, bytes, reason) in damages {
-        std::fs::write(&entry, &bytes).expect("damage the entry");
+    for (what, file, bytes, reason) in damages {
+        match bytes {
+            Some(bytes) => std::fs::write(file, &bytes).expect("damage the entry"),
+            None => std::fs::remove_file(file).expect("remove the check file"),
+        }
         match outcome(cache.path(), &plugin) {
             CacheOutcome::Recovered(why) => assert!(why.contains(reason), "{what}: {why}"),
             other => panic!("{what}: expected a recovery, got {other:?}"),
         }
         assert_eq!(std::fs::read(&entry).expect("entry"), good, "{what}: the entry was replaced by good code");
+        assert_eq!(std::fs::read(&check).expect("check"), good_check, "{what}: and its check file");
         assert_eq!(outcome(cache.path(), &plugin), CacheOutcome::Hit, "{what}: and is used again");
     }
 }

@@ -121,17 +121,22 @@ impl ArtifactSet {
         };
         std::fs::create_dir_all(&parent)?;
         let staging = tempfile::Builder::new().prefix(".redplate-staging-").tempdir_in(&parent)?;
+        // Each folder is made once (not once per file): `--batch` writes
+        // tens of thousands of files and spends most of its time in the kernel.
+        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
         for artifact in &self.artifacts {
             let path = staging.path().join(&artifact.path);
-            if let Some(p) = path.parent() {
+            if let Some(p) = path.parent()
+                && !made.contains(p)
+            {
                 std::fs::create_dir_all(p)?;
+                made.insert(p.to_path_buf());
             }
             // Atomicity comes from the final rename; rendered files can be
             // re-rendered, so they are not fsynced one by one (that made
             // `--batch` of 1,000 templates disk-bound).
-            let mut file = std::fs::File::create(&path)?;
+            let mut file = create_with_mode(&path, artifact)?;
             file.write_all(&artifact.content)?;
-            set_mode(&path, artifact)?;
         }
         // Swap: move the old folder aside, move the new one in, drop the old.
         let backup = if dir.exists() {
@@ -157,22 +162,27 @@ impl ArtifactSet {
     }
 }
 
-#[cfg(unix)]
-fn set_mode(path: &Path, artifact: &Artifact) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    // Secrets (by name) get 0600; scripts get the executable bit.
+/// The file's mode: secrets (by name) 0600, scripts 0755, the rest 0644;
+/// given at creation, so the umask can only narrow it.
+fn mode(artifact: &Artifact) -> u32 {
     let secret = artifact.path.ends_with(".acl") || artifact.path.contains("secret") || artifact.path.ends_with(".key");
-    let mode = match (artifact.executable, secret) {
+    match (artifact.executable, secret) {
         (true, _) => 0o755,
         (false, true) => 0o600,
         (false, false) => 0o644,
-    };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+}
+
+#[cfg(unix)]
+fn create_with_mode(path: &Path, artifact: &Artifact) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(mode(artifact)).open(path)
 }
 
 #[cfg(not(unix))]
-fn set_mode(_: &Path, _: &Artifact) -> std::io::Result<()> {
-    Ok(())
+fn create_with_mode(path: &Path, artifact: &Artifact) -> std::io::Result<std::fs::File> {
+    let _ = mode(artifact);
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 #[cfg(test)]
