@@ -78,6 +78,7 @@ impl Generator for Plugin {
         let text = input.template_overrides.render(host, "compose.yaml", TEMPLATE, data, native).map_err(|e| {
             vec![Diagnostic::error("compose.render", "", e).with_hint("check the `compose.yaml` template override")]
         })?;
+        redplate_plugin_sdk::discard(doc);
         Ok(Output { artifacts: vec![Artifact::new(OUTPUT, text, "application/yaml")], diagnostics: ctx.diagnostics })
     }
 }

@@ -59,15 +59,19 @@ impl Generator for Plugin {
         let ctx = Ctx::new(&input);
         let objects = manifests(&input, &ctx, host).map_err(|d| vec![d])?;
         let mut artifacts: Vec<Artifact> = Vec::new();
-        for obj in objects {
+        for obj in &objects {
             let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object").to_ascii_lowercase();
             let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("unnamed").to_owned();
             let path = format!("kubernetes/{kind}-{name}.yaml");
-            let text = format!("# Rendered by redplate; do not edit. Re-render to change.\n{}", yaml::to_yaml(&obj));
+            let mut text = String::with_capacity(4096);
+            text.push_str("# Rendered by redplate; do not edit. Re-render to change.\n");
+            yaml::write_yaml(obj, &mut text);
             artifacts.push(Artifact::new(path, text, "application/yaml"));
         }
         artifacts.sort_by(|a, b| a.path.cmp(&b.path));
         diagnostics.extend(notes(&input, &ctx));
+        redplate_plugin_sdk::discard((objects, ctx));
+        redplate_plugin_sdk::discard(input);
         Ok(Output { artifacts, diagnostics })
     }
 }

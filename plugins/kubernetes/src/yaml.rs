@@ -11,14 +11,19 @@ use serde_json::Value;
 /// Writes one YAML document for `v` (an object), ending with a newline.
 pub fn to_yaml(v: &Value) -> String {
     let mut out = String::with_capacity(4096);
+    write_yaml(v, &mut out);
+    out
+}
+
+/// Appends [`to_yaml`]`(v)` to `out`.
+pub fn write_yaml(v: &Value, out: &mut String) {
     match v {
-        Value::Object(m) if !m.is_empty() => object(v, 0, &mut out),
+        Value::Object(m) if !m.is_empty() => object(v, 0, out),
         other => {
-            scalar(other, &mut out);
+            scalar(other, out);
             out.push('\n');
         }
     }
-    out
 }
 
 fn pad(out: &mut String, n: usize) {

@@ -128,7 +128,10 @@ impl Generator for RedisConf {
             let text = render("sentinel.conf", SENTINEL_CONF, &data, conf::layout(header, sections))?;
             artifacts.push(Artifact::text(format!("sentinel/{}/sentinel.conf", node.name), text));
         }
-        Ok(Output { artifacts, diagnostics: plan.diagnostics })
+        let mut plan = plan;
+        let diagnostics = std::mem::take(&mut plan.diagnostics);
+        redplate_plugin_sdk::discard((plan, input));
+        Ok(Output { artifacts, diagnostics })
     }
 }
 

@@ -104,6 +104,17 @@ impl TemplateOverrides {
     }
 }
 
+/// Drops `value`, except in wasm, where the host throws the instance's
+/// memory away after the call: there the drop glue (walking every node of a
+/// JSON tree to free it) is skipped. For the big values a call builds.
+pub fn discard<T>(value: T) {
+    if cfg!(target_arch = "wasm32") {
+        std::mem::forget(value);
+    } else {
+        drop(value);
+    }
+}
+
 /// A plugin that renders artifacts from a validated deployment.
 pub trait Generator {
     /// Names the plugin.

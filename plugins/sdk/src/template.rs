@@ -12,6 +12,7 @@
 //! built-in plugin's tests compare both on every example.
 
 use serde_json::Value;
+use std::borrow::Cow;
 
 #[derive(Debug)]
 enum Token<'t> {
@@ -190,13 +191,13 @@ struct Scope<'v> {
     index: Option<(usize, usize)>,
 }
 
-fn lookup(scope: &Scope<'_>, path: &str) -> Option<Value> {
+fn lookup<'v>(scope: &Scope<'v>, path: &str) -> Option<Cow<'v, Value>> {
     if let Some(var) = path.strip_prefix('@') {
         let (i, len) = scope.index?;
         return match var {
-            "index" => Some(Value::from(i)),
-            "first" => Some(Value::Bool(i == 0)),
-            "last" => Some(Value::Bool(i + 1 == len)),
+            "index" => Some(Cow::Owned(Value::from(i))),
+            "first" => Some(Cow::Owned(Value::Bool(i == 0))),
+            "last" => Some(Cow::Owned(Value::Bool(i + 1 == len))),
             _ => None,
         };
     }
@@ -208,7 +209,7 @@ fn lookup(scope: &Scope<'_>, path: &str) -> Option<Value> {
     for seg in segments {
         v = v.as_object()?.get(seg)?;
     }
-    Some(v.clone())
+    Some(Cow::Borrowed(v))
 }
 
 /// Handlebars's truthiness (numbers: non-zero and normal).
@@ -227,22 +228,23 @@ fn render_nodes(nodes: &[Node<'_>], scope: &Scope<'_>, out: &mut String) -> Opti
     for node in nodes {
         match node {
             Node::Text(t) => out.push_str(t),
-            Node::Var(path) => match lookup(scope, path)? {
-                Value::String(s) => out.push_str(&s),
+            Node::Var(path) => match lookup(scope, path)?.as_ref() {
+                Value::String(s) => out.push_str(s),
                 Value::Number(n) => out.push_str(&n.to_string()),
-                Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                 _ => return None,
             },
             Node::Block { helper: Helper::If, path, then, otherwise } => {
-                let branch = if truthy(&lookup(scope, path)?) { then } else { otherwise };
+                let branch = if truthy(&*lookup(scope, path)?) { then } else { otherwise };
                 render_nodes(branch, scope, out)?;
             }
             Node::Block { helper: Helper::Unless, path, then, otherwise } => {
-                let branch = if truthy(&lookup(scope, path)?) { otherwise } else { then };
+                let branch = if truthy(&*lookup(scope, path)?) { otherwise } else { then };
                 render_nodes(branch, scope, out)?;
             }
             Node::Block { helper: Helper::Each, path, then, otherwise } => {
-                let Value::Array(items) = lookup(scope, path)? else { return None };
+                let found = lookup(scope, path)?;
+                let Value::Array(items) = found.as_ref() else { return None };
                 if items.is_empty() {
                     render_nodes(otherwise, scope, out)?;
                 }
