@@ -7,6 +7,10 @@
 #   - cluster: 3 masters × 1 replica                      target ≤ 5 s
 #   - the production sentinel example as it is (TLS with a local CA, ACL)
 # Each timed run starts from nothing (`--prepare` destroys with --purge).
+# Then the time of `redplate scale` adding replicas until ready (in sync,
+# listed by every sentinel / cluster_state:ok with every replica attached):
+#   - sentinel: 2 -> 3 replicas;  cluster: 3 × 1 -> 3 × 2
+# (`--prepare` scales back down, untimed).
 #   scripts/bench-deploy.sh [RUNS]     # default 10 runs each
 # Needs redis-server, redis-sentinel, redis-cli, openssl, hyperfine and a
 # release build (built here).
@@ -55,13 +59,26 @@ bench() { # name, deploy arguments…
   "$bin" destroy "$name" --purge --quiet
 }
 
+bench_scale() { # name, template, replicas before, replicas after
+  local name=$1 template=$2 from=$3 to=$4
+  echo "== $name: scale from $from to $to replicas per master, time until ready"
+  "$bin" deploy "$template" --quiet >/dev/null
+  hyperfine --runs "$runs" \
+    --prepare "$bin scale $name --replicas $from --quiet" \
+    --export-json "$work/$name-scale.json" \
+    "$bin scale $name --replicas $to --quiet"
+  "$bin" destroy "$name" --purge --quiet
+}
+
 bench bench-standalone "$work/standalone.yaml"
 bench bench-sentinel "$work/sentinel.yaml"
 bench bench-cluster "$work/cluster.yaml"
 bench orders "examples/sentinel-production.yaml --set network.local_base_port=23300"
+bench_scale bench-sentinel "$work/sentinel.yaml" 2 3
+bench_scale bench-cluster "$work/cluster.yaml" 1 2
 
 echo "== summary (mean ± σ, seconds)"
-for n in bench-standalone bench-sentinel bench-cluster orders; do
+for n in bench-standalone bench-sentinel bench-cluster orders bench-sentinel-scale bench-cluster-scale; do
   python3 - "$work/$n.json" "$n" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]

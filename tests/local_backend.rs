@@ -251,6 +251,14 @@ fn development_standalone_deploy_write_read_logs_stop_start_destroy() {
     assert!(logs.contains("Ready to accept connections"), "{logs}");
     let human = home.ok(&["list"]);
     assert!(human.contains("dev-cache") && human.contains("running"), "{human}");
+    // A standalone deployment has no replicas to scale: the user's to fix (exit 1), nothing changed.
+    let out = home.run(&["scale", "dev-cache", "--replicas", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("standalone") && err.contains("deployment.mode"), "{err}");
+    d.refresh();
+    assert_eq!(d.nodes().len(), 1);
+    assert_eq!(d.status()["state"], "running");
 
     home.ok(&["stop", "dev-cache", "--quiet"]);
     assert!(port_refuses(port), "stopped: the port is closed");
@@ -534,6 +542,214 @@ fn production_cluster_3x1_forms_serves_and_promotes_a_replica() {
     assert_eq!(d.cli(port, &["CONFIG", "GET", "io-threads"]), "io-threads\n2");
     for i in 0..30 {
         assert_eq!(d.cli(port, &["-c", "GET", &format!("catalog:item:{i}")]), i.to_string());
+    }
+}
+
+/// `SENTINEL MASTER <name>` on a sentinel, as a map.
+fn sentinel_master(d: &Deployed, sentinel: &str, name: &str) -> std::collections::HashMap<String, String> {
+    let text = d.cli(d.port(sentinel), &["SENTINEL", "MASTER", name]);
+    let lines: Vec<&str> = text.lines().collect();
+    lines.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].to_owned(), c[1].to_owned())).collect()
+}
+
+/// Whether every sentinel names the master on `port` and lists `replicas` replicas.
+fn sentinels_see(d: &Deployed, port: u16, replicas: usize) -> Result<(), String> {
+    for s in ["grow-sentinel-0", "grow-sentinel-1", "grow-sentinel-2"] {
+        let m = sentinel_master(d, s, "mymaster");
+        let seen = (m.get("port").cloned(), m.get("num-slaves").cloned(), m.get("flags").cloned());
+        if seen != (Some(port.to_string()), Some(replicas.to_string()), Some("master".into())) {
+            return Err(format!("{s} sees {seen:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn sentinel_scales_one_replica_to_two_and_back_keeping_the_data() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "grow",
+        "extends: development\ndeployment: { name: grow, mode: sentinel }\nreplication: { replicas: 1 }\n\
+         persistence: { mode: aof }\n",
+    );
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=22100"]);
+    let before: Vec<(String, u64)> = d
+        .nodes()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap_or_default().to_owned(), n["port"].as_u64().unwrap_or(0)))
+        .collect();
+    let master = d.port("grow-0");
+    for i in 0..100 {
+        assert_eq!(d.cli(master, &["SET", &format!("order:{i}"), &i.to_string()]), "OK");
+    }
+    d.write_replicated(master, "order:last", "paid", 1);
+
+    let started = Instant::now();
+    home.ok(&["scale", "grow", "--replicas", "2", "--quiet"]);
+    report(&format!(
+        "sentinel scale 1 -> 2 replicas: in sync and listed by every sentinel in {:.2} s",
+        started.elapsed().as_secs_f64()
+    ));
+    d.refresh();
+    let names: Vec<&str> =
+        d.record["nodes"].as_array().into_iter().flatten().filter_map(|n| n["name"].as_str()).collect();
+    assert_eq!(names, ["grow-0", "grow-1", "grow-2", "grow-sentinel-0", "grow-sentinel-1", "grow-sentinel-2"]);
+    for (name, port) in &before {
+        assert_eq!(d.node(name)["port"].as_u64(), Some(*port), "{name} kept its port");
+    }
+    let new = d.port("grow-2");
+    assert_eq!(d.cli(new, &["GET", "order:last"]), "paid", "writes made before the scale are on the new replica");
+    assert_eq!(d.cli(new, &["DBSIZE"]), "101");
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    let g2 = Deployed::node_status(&status, "grow-2");
+    assert_eq!((g2["role"].as_str(), g2["up"].as_bool()), (Some("replica"), Some(true)), "{status}");
+    assert_eq!(g2["master"], format!("127.0.0.1:{master} (link up)"), "{status}");
+    let views = status["sentinel_views"].as_array().expect("views");
+    assert!(views.iter().all(|v| v["master"] == format!("127.0.0.1:{master}")), "{status}");
+    sentinels_see(&d, master, 2).expect("every sentinel lists both replicas");
+    d.write_replicated(master, "order:after", "both", 2);
+
+    // The new node set survives a stop and a start.
+    home.ok(&["stop", "grow", "--quiet"]);
+    home.ok(&["start", "grow", "--quiet"]);
+    d.refresh();
+    assert_eq!(d.status()["state"], "running");
+    assert_eq!(d.cli(d.port("grow-2"), &["GET", "order:after"]), "both");
+
+    // The replica to remove is the master now: scale down hands the role over first.
+    // (grow-1 out of the running: once every sentinel has seen that, the failover picks grow-2.)
+    assert_eq!(d.cli(d.port("grow-1"), &["CONFIG", "SET", "replica-priority", "0"]), "OK");
+    wait_for(&d, "the sentinels to see grow-1's priority", Duration::from_secs(30), |_| {
+        ["grow-sentinel-0", "grow-sentinel-1", "grow-sentinel-2"].iter().all(|s| {
+            let text = d.cli(d.port(s), &["SENTINEL", "REPLICAS", "mymaster"]);
+            let lines: Vec<&str> = text.lines().collect();
+            lines.split(|l| *l == "name").any(|r| {
+                let at = |k: &str| r.iter().position(|l| *l == k).and_then(|i| r.get(i + 1)).copied();
+                at("port") == Some(&*d.port("grow-1").to_string()) && at("slave-priority") == Some("0")
+            })
+        })
+    });
+    assert_eq!(d.cli(d.port("grow-sentinel-0"), &["SENTINEL", "FAILOVER", "mymaster"]), "OK");
+    wait_for(&d, "grow-2 promoted", Duration::from_secs(60), |s| {
+        let views = s["sentinel_views"].as_array().cloned().unwrap_or_default();
+        views.iter().all(|v| v["master"] == format!("127.0.0.1:{new}"))
+            && Deployed::node_status(s, "grow-2")["role"] == "master"
+    });
+    assert_eq!(d.cli(d.port("grow-1"), &["CONFIG", "SET", "replica-priority", "100"]), "OK");
+    let started = Instant::now();
+    home.ok(&["scale", "grow", "--replicas", "1", "--quiet"]);
+    report(&format!(
+        "sentinel scale 2 -> 1 replica (removing the master, after handing its role over) in {:.2} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let state = PathBuf::from(d.record["state_dir"].as_str().expect("state dir"));
+    d.refresh();
+    assert_eq!(d.nodes().len(), 5);
+    assert!(port_refuses(new), "grow-2 is stopped");
+    assert!(
+        !state.join("data/grow-2").exists() && !state.join("redis/grow-2").exists(),
+        "its data and config are gone"
+    );
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    let master: Vec<u16> = ["grow-0", "grow-1"]
+        .iter()
+        .filter(|n| Deployed::node_status(&status, n)["role"] == "master")
+        .map(|n| d.port(n))
+        .collect();
+    assert_eq!(master.len(), 1, "{status}");
+    wait_for(&d, "the sentinels to list one replica", Duration::from_secs(30), |_| {
+        sentinels_see(&d, master[0], 1).is_ok()
+    });
+    for n in ["grow-0", "grow-1"] {
+        assert_eq!(d.cli(d.port(n), &["GET", "order:last"]), "paid", "{n}");
+        assert_eq!(d.cli(d.port(n), &["GET", "order:after"]), "both", "{n}");
+    }
+    d.write_replicated(master[0], "order:end", "ok", 1);
+}
+
+/// Each master's replicas in `status` (by the master's port), with their links up.
+fn replicas_per_master(status: &Value) -> std::collections::BTreeMap<String, usize> {
+    let nodes = status["nodes"].as_array().cloned().unwrap_or_default();
+    let mut out: std::collections::BTreeMap<String, usize> = nodes
+        .iter()
+        .filter(|n| n["role"] == "master")
+        .map(|n| (format!("127.0.0.1:{} (link up)", n["port"]), 0))
+        .collect();
+    for n in nodes.iter().filter(|n| n["role"] == "replica") {
+        *out.entry(n["master"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn production_cluster_scales_3x1_to_3x2_and_back_keeping_the_data() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let example = root().join("examples/cluster-production.yaml");
+    let mut d = home.deploy(&example, &["--set", "network.local_base_port=22200"]);
+    let port = d.port("catalog-0");
+    for i in 0..60 {
+        assert_eq!(d.cli(port, &["-c", "SET", &format!("catalog:item:{i}"), &i.to_string()]), "OK");
+    }
+    let one_each = |s: &Value| {
+        let per = replicas_per_master(s);
+        per.len() == 3 && per.values().all(|n| *n == 1)
+    };
+    wait_for(&d, "one replica per master", Duration::from_secs(30), one_each);
+
+    let started = Instant::now();
+    home.ok(&["scale", "catalog", "--replicas", "2", "--quiet"]);
+    report(&format!(
+        "cluster scale 3x1 -> 3x2: joined, in sync, cluster_state:ok in {:.2} s",
+        started.elapsed().as_secs_f64()
+    ));
+    d.refresh();
+    assert_eq!(d.nodes().len(), 9);
+    let status = d.status();
+    assert_eq!(status["cluster_state"], "ok", "{status}");
+    assert_eq!(status["state"], "running", "{status}");
+    let per = replicas_per_master(&status);
+    assert!(per.len() == 3 && per.values().all(|n| *n == 2), "every shard has 2 replicas: {per:?}\n{status}");
+    // Each new replica serves the shard the topology gives it, with its data.
+    for (replica, shard) in [("catalog-6", "catalog-0"), ("catalog-7", "catalog-1"), ("catalog-8", "catalog-2")] {
+        let r = Deployed::node_status(&status, replica);
+        assert_eq!(r["master"], format!("127.0.0.1:{} (link up)", d.port(shard)), "{replica}: {status}");
+        assert_eq!(
+            d.cli(d.port(replica), &["DBSIZE"]),
+            d.cli(d.port(shard), &["DBSIZE"]),
+            "{replica} has its shard's keys"
+        );
+        let info = d.cli(d.port(replica), &["CLUSTER", "INFO"]);
+        assert!(info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:9"), "{info}");
+    }
+    let new = d.port("catalog-7");
+    for i in 0..60 {
+        assert_eq!(d.cli(new, &["-c", "GET", &format!("catalog:item:{i}")]), i.to_string());
+    }
+
+    let started = Instant::now();
+    home.ok(&["scale", "catalog", "--replicas", "1", "--quiet"]);
+    report(&format!("cluster scale 3x2 -> 3x1: removed and forgotten in {:.2} s", started.elapsed().as_secs_f64()));
+    d.refresh();
+    assert_eq!(d.nodes().len(), 6);
+    assert!(port_refuses(new), "catalog-7 is stopped");
+    let status = d.status();
+    assert_eq!(status["cluster_state"], "ok", "{status}");
+    assert!(one_each(&status), "every shard has 1 replica: {status}");
+    for n in ["catalog-0", "catalog-3", "catalog-5"] {
+        let info = d.cli(d.port(n), &["CLUSTER", "INFO"]);
+        assert!(info.contains("cluster_known_nodes:6"), "{n} forgot the removed nodes: {info}");
+    }
+    for i in 0..60 {
+        assert_eq!(d.cli(d.port("catalog-4"), &["-c", "GET", &format!("catalog:item:{i}")]), i.to_string());
     }
 }
 

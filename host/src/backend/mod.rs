@@ -59,6 +59,9 @@ pub enum BackendError {
     /// The backend does not support the operation.
     #[error("the {backend} backend cannot {operation} yet")]
     Unsupported { backend: &'static str, operation: &'static str },
+    /// The deployment cannot be scaled as asked (its mode or its state); the reason says what to do.
+    #[error("cannot scale `{deployment}`: {reason}")]
+    CannotScale { deployment: String, reason: String },
     /// A node name that is not part of the deployment.
     #[error("deployment `{deployment}` has no node `{node}`")]
     UnknownNode { deployment: String, node: String },
@@ -90,7 +93,9 @@ pub trait Backend {
     fn apply(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError>;
     /// Reports every node's state.
     fn status(&self, record: &Record) -> Result<Status, BackendError>;
-    /// Changes the number of replicas.
+    /// Gives every master `replicas` replicas, adding or removing replicas
+    /// at the end of the topology, and waits until the deployment is ready.
+    /// The files of the nodes it adds are already rendered in the state folder.
     fn scale(&self, record: &mut Record, replicas: u8, progress: &dyn Progress) -> Result<(), BackendError>;
     /// Stops every process; with `purge`, removes the data too.
     fn destroy(&self, record: &Record, purge: bool, progress: &dyn Progress) -> Result<(), BackendError>;

@@ -1,5 +1,5 @@
 //! Deployment commands (deploy, list, status, logs, stop, start, destroy,
-//! apply): clap structs, their dispatch to `ops::deploy`, and how their
+//! apply, scale): clap structs, their dispatch to `ops::deploy`, and how their
 //! results look (connection info, status tables, JSON).
 
 use super::{Format, GlobalArgs};
@@ -74,6 +74,14 @@ pub enum DeployCommand {
         /// Remove the data, logs and generated passwords too.
         #[arg(long)]
         purge: bool,
+    },
+    /// Change the number of replicas per master of a running deployment
+    /// (`replication.replicas`, or `cluster.replicas_per_shard` for a cluster).
+    Scale {
+        name: String,
+        /// Replicas per master: new ones are added, the last ones removed.
+        #[arg(long, value_name = "N")]
+        replicas: u8,
     },
     /// Re-render a changed template and apply the difference to a running deployment.
     Apply {
@@ -208,6 +216,20 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             if !global.quiet {
                 let what = if *purge { "destroyed, data removed" } else { "destroyed, data kept" };
                 eprintln!("`{name}` {what}");
+            }
+        }
+        DeployCommand::Scale { name, replicas } => {
+            let host = host(global)?;
+            let ctx = ops::Context { home, host: &host, plugin_dirs: &global.plugin_dir, progress };
+            let record = crate::ops::scale::scale(&ctx, name, *replicas)?;
+            drop(spinner);
+            if !global.quiet {
+                eprintln!(
+                    "scaled `{name}` to {replicas} replica{} per master ({} data nodes) in {:.1} s",
+                    if *replicas == 1 { "" } else { "s" },
+                    record.data_nodes().count(),
+                    started.elapsed().as_secs_f64()
+                );
             }
         }
         DeployCommand::Apply { name, template, sets } => {

@@ -38,8 +38,9 @@ pub struct Context<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// A backend error as a failure: a name conflict is the user's to fix (1);
-/// everything else means redplate could not do its job (2).
+/// A backend error as a failure: a name conflict or a scale the deployment
+/// cannot take is the user's to fix (1); everything else means redplate
+/// could not do its job (2).
 pub fn failure(e: BackendError) -> Failure {
     let code = match &e {
         BackendError::MissingProgram { .. } => "deploy.missing-program",
@@ -52,6 +53,7 @@ pub fn failure(e: BackendError) -> Failure {
         BackendError::Exists(_) => "deploy.exists",
         BackendError::Corrupt { .. } => "deploy.registry",
         BackendError::Unsupported { .. } => "deploy.unsupported",
+        BackendError::CannotScale { .. } => "scale.refused",
         BackendError::UnknownNode { .. } => "deploy.unknown-node",
     };
     let hint = match &e {
@@ -69,15 +71,16 @@ pub fn failure(e: BackendError) -> Failure {
         d = d.with_hint(h);
     }
     match e {
-        BackendError::Exists(_) | BackendError::Unknown(_) | BackendError::UnknownNode { .. } => {
-            Failure::invalid(vec![d])
-        }
+        BackendError::Exists(_)
+        | BackendError::Unknown(_)
+        | BackendError::UnknownNode { .. }
+        | BackendError::CannotScale { .. } => Failure::invalid(vec![d]),
         _ => Failure::could_not_run(d),
     }
 }
 
 /// Loads and renders for `local`.
-fn render_local(
+pub(super) fn render_local(
     ctx: &Context,
     template: &Path,
     preset: Option<Environment>,

@@ -6,3 +6,4 @@ pub mod config;
 pub mod deploy;
 pub mod plugins;
 pub mod render;
+pub mod scale;

@@ -7,7 +7,7 @@
 
 use super::cli::Conn;
 use super::ready::{self, Deadline};
-use super::{LocalBackend, STOP_GRACE, files, process};
+use super::{LocalBackend, STOP_GRACE, cluster, files, process};
 use crate::backend::registry::{NodeRecord, Record};
 use crate::backend::{BackendError, Progress};
 use redplate_config::model::Mode;
@@ -244,7 +244,7 @@ impl LocalBackend {
         // Keep the role it was started with (`--replicaof`) in its config.
         let _ = Conn::to(record, &node).run(&["CONFIG", "REWRITE"], Duration::from_secs(5));
         match record.mode {
-            Mode::Cluster => ready::form_cluster(record, deadline),
+            Mode::Cluster => cluster::form(record, deadline),
             _ => ready::wait_replicas(record, deadline),
         }
     }
@@ -301,7 +301,7 @@ impl LocalBackend {
 
     /// After `FAILOVER` (which moves only the old master under the new one),
     /// the other replicas follow the new master directly.
-    fn repoint_replicas(&self, record: &Record, old: &str) -> Result<(), BackendError> {
+    pub(super) fn repoint_replicas(&self, record: &Record, old: &str) -> Result<(), BackendError> {
         let Some(old_node) = record.node(old) else { return Ok(()) };
         let t = Duration::from_secs(5);
         let info = Conn::to(record, old_node).info("replication")?;

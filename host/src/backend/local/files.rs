@@ -2,12 +2,12 @@
 //! atomically, data folders untouched), redplate's own management user, and
 //! reading directives back from the rendered configs.
 
-use crate::artifact::ArtifactSet;
+use crate::artifact::{Artifact, ArtifactSet};
 use crate::backend::BackendError;
 use crate::backend::registry::write_atomic;
 use sha2::{Digest, Sha256};
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The ACL user redplate manages a local deployment with (local use only).
 pub const ADMIN_USER: &str = "redplate-admin";
@@ -18,17 +18,33 @@ pub const ADMIN_PASSWORD_FILE: &str = "secrets/redplate-admin.password";
 /// `dir` (data, logs) stays. Secrets, ACL files and keys get mode 0600.
 pub fn write_tree(set: &ArtifactSet, dir: &Path) -> Result<(), BackendError> {
     for a in set.iter() {
-        let secret = a.path.ends_with(".acl") || a.path.contains("secret") || a.path.ends_with(".key");
-        let path = dir.join(&a.path);
-        write_atomic(&path, &a.content, secret || a.path.ends_with(".conf"))?;
-        #[cfg(unix)]
-        if a.executable {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
-                .map_err(BackendError::io("chmod", &path))?;
-        }
+        write_artifact(a, dir)?;
     }
     Ok(())
+}
+
+/// Writes the artifacts that do not exist under `dir` yet (the files of
+/// nodes a scale adds) and leaves every existing file as it is (Redis and
+/// Sentinel rewrite their live configs). Returns the paths written.
+pub fn write_missing(set: &ArtifactSet, dir: &Path) -> Result<Vec<PathBuf>, BackendError> {
+    let mut written = Vec::new();
+    for a in set.iter().filter(|a| !dir.join(&a.path).exists()) {
+        written.push(write_artifact(a, dir)?);
+    }
+    Ok(written)
+}
+
+fn write_artifact(a: &Artifact, dir: &Path) -> Result<PathBuf, BackendError> {
+    let secret = a.path.ends_with(".acl") || a.path.contains("secret") || a.path.ends_with(".key");
+    let path = dir.join(&a.path);
+    write_atomic(&path, &a.content, secret || a.path.ends_with(".conf"))?;
+    #[cfg(unix)]
+    if a.executable {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .map_err(BackendError::io("chmod", &path))?;
+    }
+    Ok(path)
 }
 
 /// The first value of `directive` in a redis.conf / sentinel.conf, unquoted.

@@ -4,15 +4,17 @@
 //! `logs/<node>.log`, `tls/`), every process started with that folder as its
 //! working directory because the rendered configs use paths relative to it.
 //!
-//! Must not render or read templates (that is `ops::deploy`), and talks to
-//! Redis only through `redis-cli` ([`cli`]).
+//! Must not render or read templates (that is `ops::deploy` and
+//! `ops::scale`), and talks to Redis only through `redis-cli` ([`cli`]).
 
 pub mod apply;
 pub mod cli;
+pub mod cluster;
 pub mod files;
 pub mod plan;
 pub mod process;
 pub mod ready;
+pub mod scale;
 pub mod status;
 pub mod tls;
 
@@ -98,7 +100,7 @@ impl LocalBackend {
         match record.mode {
             Mode::Cluster => {
                 progress.step("forming the cluster");
-                ready::form_cluster(record, deadline)
+                cluster::form(record, deadline)
             }
             _ if data.len() > 1 && sentinels_follow => ready::wait_replicas_listed(record, deadline),
             _ if data.len() > 1 => {
@@ -207,8 +209,8 @@ impl Backend for LocalBackend {
         Ok(status::status(record))
     }
 
-    fn scale(&self, _: &mut Record, _: u8, _: &dyn Progress) -> Result<(), BackendError> {
-        Err(BackendError::Unsupported { backend: "local", operation: "scale" })
+    fn scale(&self, record: &mut Record, replicas: u8, progress: &dyn Progress) -> Result<(), BackendError> {
+        self.scale_to(record, replicas, progress)
     }
 
     fn destroy(&self, record: &Record, purge: bool, progress: &dyn Progress) -> Result<(), BackendError> {

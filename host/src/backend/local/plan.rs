@@ -47,16 +47,7 @@ pub fn node_records(topology: &Topology, dir: &Path) -> Result<Vec<NodeRecord>, 
     let mut out = Vec::new();
     for n in &topology.nodes {
         let conf = conf_path(n);
-        let path = dir.join(&conf);
-        if !path.is_file() {
-            return Err(BackendError::Io {
-                action: "find the rendered config",
-                path,
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
-        }
-        let plain = files::conf_value(&path, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
-        let tls = files::conf_value(&path, "tls-port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
+        let (plain, tls) = conf_ports(&dir.join(&conf))?;
         let (port, is_tls) = match (plain, tls) {
             (Some(p), _) => (p, false),
             (None, Some(t)) => (t, true),
@@ -77,7 +68,67 @@ pub fn node_records(topology: &Topology, dir: &Path) -> Result<Vec<NodeRecord>, 
     Ok(out)
 }
 
+/// The record of replica `ordinal` of deployment `name` with `shards`
+/// masters, from its rendered config under `dir` (what a scale adds: the
+/// topology's ordinals are stable, see [`Topology::shard_of`]).
+pub fn replica_record(name: &str, shards: u16, ordinal: u16, dir: &Path) -> Result<NodeRecord, BackendError> {
+    let node = Topology::data_node_name(name, ordinal);
+    let conf = format!("redis/{node}/redis.conf");
+    let path = dir.join(&conf);
+    let (plain, tls) = conf_ports(&path)?;
+    let bus = files::conf_value(&path, "cluster-port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
+    let Some(port) = plain.or(tls) else {
+        return Err(BackendError::Io {
+            action: "read a client port from",
+            path,
+            source: std::io::Error::from(std::io::ErrorKind::InvalidData),
+        });
+    };
+    Ok(NodeRecord {
+        name: node,
+        role: Role::Replica,
+        port,
+        tls: plain.is_none(),
+        ports: [plain, tls, bus].into_iter().flatten().collect(),
+        conf,
+        pid: None,
+        replica_of: Some(Topology::data_node_name(name, Topology::shard_of(shards, ordinal))),
+    })
+}
+
+/// The plain and TLS ports a rendered config opens (`port 0` is none).
+fn conf_ports(path: &Path) -> Result<(Option<u16>, Option<u16>), BackendError> {
+    if !path.is_file() {
+        return Err(BackendError::Io {
+            action: "find the rendered config",
+            path: path.to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let port = |key| files::conf_value(path, key).and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
+    Ok((port("port"), port("tls-port")))
+}
+
 /// How many processes the config asks for.
 pub fn config_nodes(c: &Config) -> usize {
     Topology::derive(c, Target::Local).nodes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_record_comes_from_its_rendered_config() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let conf = tmp.path().join("redis/shop-7/redis.conf");
+        std::fs::create_dir_all(conf.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&conf, "port 0\ntls-port 7071\ncluster-enabled yes\ncluster-port 17071\n").expect("write");
+        let r = replica_record("shop", 3, 7, tmp.path()).expect("record");
+        assert_eq!((r.name.as_str(), r.role, r.port, r.tls), ("shop-7", Role::Replica, 7071, true));
+        assert_eq!(r.ports, [7071, 17071]);
+        assert_eq!(r.replica_of.as_deref(), Some("shop-1"), "replica 7 of 3 shards serves shard 1");
+        assert_eq!(r.conf, "redis/shop-7/redis.conf");
+        assert!(replica_record("shop", 3, 8, tmp.path()).is_err(), "no rendered config, no node");
+    }
 }

@@ -1,9 +1,8 @@
 //! Waiting until a local deployment is ready: every node answers PING,
-//! replicas are in sync with the master, sentinels agree on the master and
-//! know its replicas and each other, and a cluster is formed (every slot
-//! assigned, replicas attached) with `cluster_state:ok` everywhere.
+//! replicas are in sync with the master, and sentinels agree on the master
+//! and know its replicas and each other (a cluster: [`super::cluster`]).
 
-use super::cli::{Conn, parse_info};
+use super::cli::Conn;
 use super::files::tail;
 use crate::backend::BackendError;
 use crate::backend::registry::{NodeRecord, Record};
@@ -168,83 +167,5 @@ pub fn wait_sentinels(record: &Record, deadline: &Deadline) -> Result<(), Backen
         deadline.check(|| {
             format!("sentinels to agree on the master and see {replicas} replicas and {others} other sentinels (they see {masters:?})")
         })?;
-    }
-}
-
-/// `CLUSTER INFO` of a node.
-pub fn cluster_info(conn: &Conn) -> Result<BTreeMap<String, String>, BackendError> {
-    Ok(parse_info(&conn.run(&["CLUSTER", "INFO"], Duration::from_secs(2))?))
-}
-
-/// Forms the cluster with `redis-cli --cluster create` unless its slots are
-/// already assigned (a restart), then waits for `cluster_state:ok` on every
-/// node with every node known and every master's replicas attached.
-pub fn form_cluster(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
-    let nodes: Vec<&NodeRecord> = record.data_nodes().collect();
-    let conns: Vec<Conn> = nodes.iter().map(|n| Conn::to(record, n)).collect();
-    let formed = conns
-        .iter()
-        .any(|c| cluster_info(c).is_ok_and(|i| i.get("cluster_slots_assigned").map(String::as_str) != Some("0")));
-    if !formed && let Some(first) = conns.first() {
-        let mut cmd = first.command();
-        cmd.arg("--cluster").arg("create");
-        for n in &nodes {
-            cmd.arg(format!("127.0.0.1:{}", n.port));
-        }
-        cmd.args(["--cluster-replicas", &record.cluster_replicas.to_string(), "--cluster-yes"]);
-        let out = super::cli::run_with_deadline(cmd, Duration::from_secs(120))?;
-        if !out.contains("[OK] All 16384 slots covered") {
-            return Err(BackendError::Command {
-                node: first.node.clone(),
-                command: "redis-cli --cluster create".into(),
-                message: super::files::tail_text(&out, 15),
-            });
-        }
-    }
-    let total = nodes.len().to_string();
-    let masters = nodes.len() / (usize::from(record.cluster_replicas) + 1);
-    loop {
-        let mut waiting = None;
-        for c in &conns {
-            match cluster_info(c) {
-                Ok(i)
-                    if i.get("cluster_state").map(String::as_str) == Some("ok")
-                        && i.get("cluster_known_nodes") == Some(&total)
-                        && i.get("cluster_slots_assigned").map(String::as_str) == Some("16384") => {}
-                Ok(i) => {
-                    waiting = Some(format!(
-                        "`{}`: cluster_state {}, {} of {total} nodes known",
-                        c.node,
-                        i.get("cluster_state").cloned().unwrap_or_default(),
-                        i.get("cluster_known_nodes").cloned().unwrap_or_default()
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    waiting = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        if waiting.is_none() {
-            // Each replica's own word (gossip spreads roles only every few seconds).
-            let mut attached = 0;
-            for c in &conns {
-                let Ok(i) = c.info("replication") else { continue };
-                if i.get("role").map(String::as_str) == Some("slave") {
-                    if i.get("master_link_status").map(String::as_str) == Some("up") {
-                        attached += 1;
-                    } else {
-                        waiting = Some(format!("replica `{}` to sync with its master", c.node));
-                    }
-                }
-            }
-            let wanted = masters * usize::from(record.cluster_replicas);
-            if waiting.is_none() && attached >= wanted {
-                return Ok(());
-            }
-            waiting.get_or_insert_with(|| format!("{attached} of {wanted} replicas attached"));
-        }
-        deadline.check(|| waiting.unwrap_or_default())?;
     }
 }

@@ -94,7 +94,7 @@ pub fn status(record: &Record) -> Status {
         && let Some((_, node)) = nodes.iter().zip(&record.nodes).find(|(s, _)| s.up)
     {
         let conn = Conn::to(record, node);
-        cluster_state = super::ready::cluster_info(&conn).ok().and_then(|i| i.get("cluster_state").cloned());
+        cluster_state = super::cluster::cluster_info(&conn).ok().and_then(|i| i.get("cluster_state").cloned());
         if let Ok(text) = conn.run(&["CLUSTER", "NODES"], Duration::from_secs(2)) {
             for line in text.lines() {
                 let f: Vec<&str> = line.split_whitespace().collect();

@@ -1,0 +1,404 @@
+//! `scale` for a running local deployment: replicas are added at the end
+//! of the topology (started, in sync, listed by every sentinel or joined to
+//! their shard of the cluster) or the last ones are removed (a node that is
+//! a master after a failover hands its role over first; then the cluster
+//! forgets them, or the sentinels are reset to drop them).
+//!
+//! When a step fails, the record still lists exactly the nodes that run: a
+//! failed scale-up stops and forgets what it started, a scale-down drops
+//! the nodes from the record as soon as they are stopped. (Should redplate
+//! itself die midway, `destroy` still finds the processes by their folder.)
+//! Renders nothing: `ops::scale` has written the new nodes' configs.
+
+use super::apply::RENDERED;
+use super::cli::Conn;
+use super::ready::{self, Deadline};
+use super::{LocalBackend, STOP_GRACE, cluster, files, plan, process};
+use crate::backend::registry::{DeployState, NodeRecord, Record};
+use crate::backend::{BackendError, Progress};
+use redplate_config::Role;
+use redplate_config::model::Mode;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(5);
+
+/// How long a master about to be removed may wait for a replica that stays to be in sync.
+const HAND_OVER_PATIENCE: Duration = Duration::from_secs(30);
+
+impl LocalBackend {
+    /// Refuses a scale that cannot work: a standalone deployment, or one
+    /// that is not running with every node up.
+    pub fn check_scalable(&self, record: &Record) -> Result<(), BackendError> {
+        let refuse = |reason: String| Err(BackendError::CannotScale { deployment: record.name.clone(), reason });
+        if record.mode == Mode::Standalone {
+            return refuse(
+                "a standalone deployment has no replicas; deploy the template with `deployment.mode: replication`, \
+                 `sentinel` or `cluster` to scale it"
+                    .into(),
+            );
+        }
+        if record.state != DeployState::Running {
+            return refuse(format!("it is {}; run `redplate start {}` first", record.state, record.name));
+        }
+        if let Some(n) = record.nodes.iter().find(|n| !n.pid.is_some_and(|p| process::ours(p, &record.state_dir))) {
+            return refuse(format!("node `{}` is not running; run `redplate start {}` first", n.name, record.name));
+        }
+        Ok(())
+    }
+
+    /// Gives every master `replicas` replicas (see the module comment).
+    pub(super) fn scale_to(
+        &self,
+        record: &mut Record,
+        replicas: u8,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
+        self.check_scalable(record)?;
+        let shards = cluster::shards(record);
+        let want = shards * (1 + usize::from(replicas));
+        let have = record.data_nodes().count();
+        let deadline = Deadline::after(self.timeout_secs);
+        // Each new replica's sync starts at once instead of after
+        // `repl-diskless-sync-delay` waiting for others (as in `start`).
+        self.set_all(record, "repl-diskless-sync-max-replicas", "1");
+        let result = match want.cmp(&have) {
+            Ordering::Greater => self.scale_up(record, replicas, want, &deadline, progress),
+            Ordering::Less => self.scale_down(record, replicas, want, &deadline, progress),
+            Ordering::Equal => Ok(()),
+        };
+        self.set_all(record, "repl-diskless-sync-max-replicas", &process::replicas_per_master(record).to_string());
+        result
+    }
+
+    fn scale_up(
+        &self,
+        record: &mut Record,
+        replicas: u8,
+        want: usize,
+        deadline: &Deadline,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
+        let shards = u16::try_from(cluster::shards(record)).unwrap_or(u16::MAX);
+        let have = record.data_nodes().count();
+        let mut added = Vec::new();
+        for ordinal in have..want {
+            let ordinal = u16::try_from(ordinal).unwrap_or(u16::MAX);
+            added.push(plan::replica_record(&record.name, shards, ordinal, &record.state_dir)?);
+        }
+        progress.step("checking that the new ports are free");
+        for n in &added {
+            if let Some(port) = n.ports.iter().copied().find(|p| !process::port_free(*p)) {
+                return Err(BackendError::PortTaken { node: n.name.clone(), port });
+            }
+        }
+        let names: Vec<String> = added.iter().map(|n| n.name.clone()).collect();
+        // Left by an earlier scale that crashed: a new node starts empty.
+        for n in &names {
+            remove_dir(&record.path(&format!("data/{n}")))?;
+        }
+        // Sentinel or replication mode: they follow the master of now.
+        let follow = match record.mode {
+            Mode::Cluster => None,
+            _ => ready::current_master(record).map(|m| m.port),
+        };
+        let previous = record.cluster_replicas;
+        if record.mode == Mode::Cluster {
+            record.cluster_replicas = replicas;
+        }
+        let at = record.nodes.iter().rposition(|n| n.role != Role::Sentinel).map_or(0, |i| i + 1);
+        record.nodes.splice(at..at, added);
+        progress.step(&format!("starting {} new replicas", names.len()));
+        let result = self.start_added(record, &names, follow, deadline, progress);
+        if result.is_err() {
+            progress.step("scaling failed: removing the new replicas");
+            let _ = self.remove_nodes(record, &names, progress);
+            record.cluster_replicas = previous;
+            let _ = self.settle(record, &Deadline::after(30), progress);
+        }
+        result
+    }
+
+    fn start_added(
+        &self,
+        record: &mut Record,
+        names: &[String],
+        follow: Option<u16>,
+        deadline: &Deadline,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
+        let mut children = BTreeMap::new();
+        for name in names {
+            let Some(i) = record.nodes.iter().position(|n| &n.name == name) else { continue };
+            let child = process::spawn(record, &record.nodes[i], follow)?;
+            record.nodes[i].pid = Some(child.id());
+            children.insert(name.clone(), child);
+        }
+        let nodes: Vec<NodeRecord> = names.iter().filter_map(|n| record.node(n)).cloned().collect();
+        let refs: Vec<&NodeRecord> = nodes.iter().collect();
+        ready::wait_up(record, &refs, &mut children, deadline)?;
+        if record.mode == Mode::Cluster {
+            progress.step("joining the new replicas to their shards");
+            cluster::join_replicas(record, deadline)?;
+        }
+        self.settle(record, deadline, progress)
+    }
+
+    fn scale_down(
+        &self,
+        record: &mut Record,
+        replicas: u8,
+        want: usize,
+        deadline: &Deadline,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
+        let removed: Vec<String> = record.data_nodes().skip(want).map(|n| n.name.clone()).collect();
+        for name in &removed {
+            if live_role(record, name) == "master" {
+                progress.step(&format!("`{name}` is a master now: handing its role to a node that stays"));
+                self.hand_over(record, name, &removed, deadline)?;
+            }
+        }
+        if record.mode != Mode::Cluster {
+            follow_the_master(record, &removed)?;
+        }
+        progress.step(&format!("removing {} replicas", removed.len()));
+        if record.mode == Mode::Cluster {
+            record.cluster_replicas = replicas;
+        }
+        self.remove_nodes(record, &removed, progress)?;
+        self.settle(record, deadline, progress)
+    }
+
+    /// Waits until the deployment with its new node set is ready: replicas
+    /// in sync and every sentinel listing exactly them, or the cluster
+    /// healthy with the right number of replicas on every master.
+    fn settle(&self, record: &Record, deadline: &Deadline, progress: &dyn Progress) -> Result<(), BackendError> {
+        match record.mode {
+            Mode::Cluster => {
+                progress.step("waiting for the cluster");
+                cluster::wait_healthy(record, deadline)
+            }
+            _ => {
+                progress.step("waiting for the replicas to sync");
+                ready::wait_replicas(record, deadline)?;
+                if record.mode == Mode::Sentinel {
+                    progress.step("waiting for every sentinel to list the replicas");
+                    ready::wait_sentinels(record, deadline)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops the named nodes and drops them from the record and the state
+    /// folder (data, configs); then the cluster forgets them, or the
+    /// sentinels are reset so they list only the replicas that remain.
+    fn remove_nodes(&self, record: &mut Record, names: &[String], progress: &dyn Progress) -> Result<(), BackendError> {
+        let nodes: Vec<NodeRecord> = record.nodes.iter().filter(|n| names.contains(&n.name)).cloned().collect();
+        let ids: Vec<String> = match record.mode {
+            Mode::Cluster => nodes.iter().filter_map(|n| cluster::my_id(record, n).ok()).collect(),
+            _ => Vec::new(),
+        };
+        let pids: Vec<u32> =
+            nodes.iter().filter_map(|n| n.pid).filter(|p| process::ours(*p, &record.state_dir)).collect();
+        for p in &pids {
+            process::signal(*p, "TERM");
+        }
+        for p in &pids {
+            process::stop(*p, &record.state_dir, STOP_GRACE);
+        }
+        record.nodes.retain(|n| !names.contains(&n.name));
+        for n in names {
+            for dir in [format!("data/{n}"), format!("redis/{n}"), format!("{RENDERED}/redis/{n}")] {
+                remove_dir(&record.path(&dir))?;
+            }
+        }
+        match (record.mode, &record.master_name) {
+            (Mode::Cluster, _) => {
+                progress.step("making every node forget the removed ones");
+                cluster::forget(record, &ids)
+            }
+            (Mode::Sentinel, Some(master)) => {
+                progress.step("resetting the sentinels");
+                for s in record.sentinels() {
+                    Conn::to(record, s).run(&["SENTINEL", "RESET", master], T)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the master role away from `name` (about to be removed) to a
+    /// replica that stays, and waits until that replica is the master.
+    fn hand_over(
+        &self,
+        record: &Record,
+        name: &str,
+        removed: &[String],
+        deadline: &Deadline,
+    ) -> Result<(), BackendError> {
+        let Some(node) = record.node(name) else {
+            return Err(BackendError::UnknownNode { deployment: record.name.clone(), node: name.into() });
+        };
+        let conn = Conn::to(record, node);
+        // A replica in sync that stays (just after a failover, the replicas
+        // may still be syncing with their new master: give them a moment).
+        let patience = Deadline::after(HAND_OVER_PATIENCE.as_secs());
+        let target = loop {
+            let info = conn.info("replication")?;
+            let found = info
+                .iter()
+                .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
+                .filter_map(|(_, v)| v.split(',').find_map(|kv| kv.strip_prefix("port="))?.parse::<u16>().ok())
+                .filter_map(|port| record.data_nodes().find(|n| n.port == port))
+                .find(|n| !removed.contains(&n.name));
+            if let Some(t) = found {
+                break t;
+            }
+            if patience.check(String::new).is_err() || deadline.check(String::new).is_err() {
+                return Err(BackendError::CannotScale {
+                    deployment: record.name.clone(),
+                    reason: format!(
+                        "`{name}` is a master now and no replica that stays is in sync with it; \
+                         wait until one is (`redplate status {}`), then scale again",
+                        record.name
+                    ),
+                });
+            }
+        };
+        if record.mode == Mode::Sentinel
+            && let Some(master) = &record.master_name
+        {
+            // The sentinels must not pick another node that goes.
+            let going: Vec<&NodeRecord> = removed.iter().filter_map(|r| record.node(r)).collect();
+            for r in &going {
+                Conn::to(record, r).run(&["CONFIG", "SET", "replica-priority", "0"], T)?;
+            }
+            let result = sentinel_failover(record, master, target, removed, deadline);
+            if result.is_err() {
+                for r in &going {
+                    let usual = files::conf_value(&record.path(&r.conf), "replica-priority");
+                    let usual = usual.unwrap_or_else(|| "100".into());
+                    let _ = Conn::to(record, r).run(&["CONFIG", "SET", "replica-priority", &usual], T);
+                }
+            }
+            return result;
+        }
+        // A manual failover gives up after 5 s (the master may not know the
+        // replica as its own yet, just after another failover): ask again.
+        let mut asked: Option<Instant> = None;
+        let mut refused = String::new();
+        loop {
+            let role = live_role(record, name);
+            if role == "slave" && live_role(record, &target.name) == "master" {
+                break;
+            }
+            if asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(6)) {
+                let port = target.port.to_string();
+                let answer = match record.mode {
+                    Mode::Cluster => Conn::to(record, target).run(&["CLUSTER", "FAILOVER"], T),
+                    _ => conn.run(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "5000"], T),
+                };
+                refused = answer.err().map(|e| format!("; last answer: {e}")).unwrap_or_default();
+                asked = Some(Instant::now());
+            }
+            deadline
+                .check(|| format!("`{name}` to hand the master role to `{}` (it is `{role}`{refused})", target.name))?;
+        }
+        if record.mode == Mode::Replication {
+            self.repoint_replicas(record, name)?;
+        }
+        Ok(())
+    }
+}
+
+/// `SENTINEL FAILOVER`, until every sentinel has finished it with `target`
+/// or another replica that stays as the master. Asked again when a
+/// failover ends without one (a sentinel aborts when it finds no replica it
+/// may promote: its view of the replicas is refreshed every 10 s).
+fn sentinel_failover(
+    record: &Record,
+    master: &str,
+    target: &NodeRecord,
+    removed: &[String],
+    deadline: &Deadline,
+) -> Result<(), BackendError> {
+    let sentinel = record.sentinels().next().ok_or_else(|| BackendError::Command {
+        node: record.name.clone(),
+        command: "SENTINEL FAILOVER".into(),
+        message: "the deployment has no sentinel".into(),
+    })?;
+    let s = Conn::to(record, sentinel);
+    let mut asked: Option<Instant> = None;
+    let mut answer = String::new();
+    loop {
+        let mut views = Vec::new();
+        for s in record.sentinels() {
+            let view = ready::sentinel_master(&Conn::to(record, s), master).unwrap_or_default();
+            let port = view.get("port").and_then(|p| p.parse::<u16>().ok());
+            let node = record.data_nodes().find(|n| Some(n.port) == port).map(|n| n.name.clone());
+            views.push((node, view.get("flags").cloned().unwrap_or_default()));
+        }
+        // Every sentinel done (`SENTINEL RESET` would cancel a failover in
+        // progress and put the old address back).
+        let done = views.iter().all(|(node, flags)| {
+            node.as_ref().is_some_and(|n| !removed.contains(n) && live_role(record, n) == "master") && flags == "master"
+        });
+        if done {
+            return Ok(());
+        }
+        let idle = views.first().is_some_and(|(node, flags)| {
+            node.as_ref().is_some_and(|n| removed.contains(n)) && !flags.contains("failover")
+        });
+        if idle && asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(2)) {
+            // `NOGOODSLAVE` or `INPROG` while the sentinels settle: asked again later.
+            answer = match s.run(&["SENTINEL", "FAILOVER", master], T) {
+                Ok(_) => String::new(),
+                Err(e) => format!("; `SENTINEL FAILOVER` answered: {e}"),
+            };
+            asked = Some(Instant::now());
+        }
+        deadline.check(|| {
+            format!(
+                "every sentinel to finish a failover to a replica that stays, such as `{}` (they see {views:?}{answer})",
+                target.name
+            )
+        })?;
+    }
+}
+
+/// Repoints replicas that stay but follow a node about to go (chained
+/// replication, left by the `FAILOVER` command) to the current master.
+fn follow_the_master(record: &Record, removed: &[String]) -> Result<(), BackendError> {
+    let Some(master) = ready::current_master(record) else { return Ok(()) };
+    let going: Vec<u16> = removed.iter().filter_map(|r| record.node(r)).map(|n| n.port).collect();
+    for n in record.data_nodes().filter(|n| !removed.contains(&n.name) && n.name != master.name) {
+        let conn = Conn::to(record, n);
+        let follows = conn.info("replication")?.get("master_port").and_then(|p| p.trim().parse::<u16>().ok());
+        if follows.is_some_and(|p| going.contains(&p)) {
+            conn.run(&["REPLICAOF", "127.0.0.1", &master.port.to_string()], T)?;
+            conn.run(&["CONFIG", "REWRITE"], T)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a node says its role is (`master`, `slave`), or empty.
+fn live_role(record: &Record, name: &str) -> String {
+    record
+        .node(name)
+        .and_then(|n| Conn::to(record, n).info("replication").ok())
+        .and_then(|i| i.get("role").cloned())
+        .unwrap_or_default()
+}
+
+fn remove_dir(path: &std::path::Path) -> Result<(), BackendError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(BackendError::Io { action: "remove", path: path.to_owned(), source: e }),
+    }
+}

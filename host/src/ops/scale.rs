@@ -1,0 +1,113 @@
+//! `redplate scale`: the deployment's template rendered again with another
+//! number of replicas per master (with the `--set`s it was deployed with,
+//! so on its kept base port), the files of the nodes that adds written into
+//! the state folder, and the backend starting or removing the nodes. The
+//! registry record, its `--set`s and the pristine render then describe the
+//! new node set, so `status`, `stop`/`start`, `apply` and `destroy` see it.
+
+use super::deploy::{Context, failure, render_local};
+use crate::backend::local::apply::RENDERED;
+use crate::backend::local::{LocalBackend, files};
+use crate::backend::registry::Registry;
+use crate::backend::{Backend, Record};
+use crate::exit::Failure;
+use redplate_config::model::Mode;
+use redplate_config::{Diagnostic, Role, Target, Topology};
+use std::path::PathBuf;
+
+/// The setting that holds the number of replicas per master in `mode`.
+fn replicas_key(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Cluster => "cluster.replicas_per_shard",
+        _ => "replication.replicas",
+    }
+}
+
+/// Gives every master of deployment `name` `replicas` replicas and waits
+/// until it is ready; returns the new record. A scale that fails leaves
+/// the record listing the nodes that run.
+pub fn scale(ctx: &Context, name: &str, replicas: u8) -> Result<Record, Failure> {
+    let registry = Registry::new(&ctx.home);
+    let _lock = registry.lock(name).map_err(failure)?;
+    let mut record = registry.load(name).map_err(failure)?;
+    let backend = LocalBackend::default();
+    backend.check_scalable(&record).map_err(failure)?;
+    let prefix = format!("{}=", replicas_key(record.mode));
+    let mut sets: Vec<String> = record.sets.iter().filter(|s| !s.starts_with(&prefix)).cloned().collect();
+    sets.push(format!("{prefix}{replicas}"));
+    ctx.progress.step(&format!("rendering `{name}` with {replicas} replicas per master"));
+    let (resolved, set) = render_local(ctx, &record.template, record.preset, &sets)?;
+    let topology = Topology::derive(&resolved.config, Target::Local);
+    same_fixed_nodes(&record, &topology, &resolved.config.deployment.name)?;
+    // Only files that do not exist yet: the running nodes' configs stay as
+    // Redis and Sentinel rewrote them.
+    let written = files::write_missing(&set, &record.state_dir).map_err(failure)?;
+    let result = backend.scale(&mut record, replicas, ctx.progress);
+    let wanted = topology.nodes.iter().filter(|n| n.role != Role::Sentinel).count();
+    let scaled = record.data_nodes().count() == wanted;
+    if scaled {
+        record.sets = sets;
+    } else {
+        remove_files(&written);
+    }
+    registry.save(&record).map_err(failure)?;
+    if scaled {
+        // `apply` compares its next render with this one.
+        files::write_missing(&set, &record.state_dir.join(RENDERED)).map_err(failure)?;
+    }
+    result.map_err(failure)?;
+    Ok(record)
+}
+
+/// The new render must keep the deployment's name, mode, masters and
+/// sentinels, and every replica it keeps, on the same ports: scale changes
+/// the number of replicas and nothing else.
+fn same_fixed_nodes(record: &Record, topology: &Topology, name: &str) -> Result<(), Failure> {
+    let rendered: Vec<(&str, Role, Vec<u16>)> = topology
+        .nodes
+        .iter()
+        .map(|n| {
+            let p = n.ports;
+            (n.name.as_str(), n.role, [p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten().collect())
+        })
+        .collect();
+    let recorded: Vec<(&str, Role, Vec<u16>)> =
+        record.nodes.iter().map(|n| (n.name.as_str(), n.role, n.ports.clone())).collect();
+    let fixed = |nodes: &[(&str, Role, Vec<u16>)]| {
+        nodes
+            .iter()
+            .filter(|n| n.1 != Role::Replica)
+            .map(|(a, b, c)| ((*a).to_owned(), *b, c.clone()))
+            .collect::<Vec<_>>()
+    };
+    let kept_moved = recorded.iter().any(|r| rendered.iter().any(|n| n.0 == r.0 && (n.1 != r.1 || n.2 != r.2)));
+    if name == record.name && topology.mode == record.mode && fixed(&rendered) == fixed(&recorded) && !kept_moved {
+        return Ok(());
+    }
+    Err(Failure::invalid(vec![
+        Diagnostic::error(
+            "scale.topology",
+            "",
+            format!(
+                "the template `{}` now gives `{}` another name, mode, masters, sentinels or ports; \
+                 scale changes the number of replicas only",
+                record.template.display(),
+                record.name
+            ),
+        )
+        .with_hint(format!(
+            "put the template back as it was deployed, or `redplate destroy {}` and deploy the new one",
+            record.name
+        )),
+    ]))
+}
+
+/// Removes files written for nodes that were not added, and their folders once empty.
+fn remove_files(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
