@@ -152,7 +152,8 @@ fn store_entry(component: &Component, path: &Path, sha256: &str) -> std::io::Res
         for part in parts {
             tmp.write_all(part)?;
         }
-        tmp.as_file().sync_all()?;
+        // No fsync: a torn entry after a power cut fails its length or hash
+        // check and is recompiled, so durability would only cost time.
         tmp.persist(target).map_err(|e| e.error)?;
         Ok(())
     };
