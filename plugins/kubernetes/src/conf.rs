@@ -6,7 +6,7 @@
 
 use crate::ctx::{Ctx, RUN_DIR, TLS_DIR};
 use crate::input::{Get, Input, maxmemory};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn yn(b: bool) -> String {
     if b { "yes".into() } else { "no".into() }
@@ -265,7 +265,6 @@ impl AclLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn input(v: Value) -> Input {
         serde_json::from_value(v).expect("input")

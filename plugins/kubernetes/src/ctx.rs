@@ -2,7 +2,7 @@
 //! labels, images, ports, TLS, users and their Secret references.
 
 use crate::input::{AclUser, Get, Input, SecretRef};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Where the generator mounts things inside every pod.
@@ -169,13 +169,14 @@ impl Ctx {
     pub fn selector(&self, component: &str) -> Value {
         json!({
             "app.kubernetes.io/name": "redis",
-            "app.kubernetes.io/instance": self.name,
+            "app.kubernetes.io/instance": self.name.clone(),
             "app.kubernetes.io/component": component,
         })
     }
 
     pub fn metadata(&self, input: &Input, name: &str, component: &str) -> Value {
-        let mut md = json!({ "name": name, "namespace": self.namespace, "labels": self.labels(input, component) });
+        let mut md =
+            json!({ "name": name, "namespace": self.namespace.clone(), "labels": self.labels(input, component) });
         let mut ann: Map<String, Value> =
             input.config.kubernetes.map("annotations").into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         let desc = input.config.deployment.s("description", "");
@@ -319,7 +320,6 @@ fn rules(u: &AclUser, sec: &crate::input::Security, mode: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn secret_refs_come_from_the_host_then_the_source_then_the_default() {

@@ -6,7 +6,7 @@ use crate::conf;
 use crate::ctx::{Ctx, Job, RUN_DIR, SECRETS_DIR, TEMPLATES_DIR, User};
 use crate::input::{Get, Input};
 use redplate_plugin_sdk::{Diagnostic, Host, TemplateOverrides};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 const REDIS_CONF: &str = include_str!("templates/redis.conf.hbs");
@@ -31,7 +31,7 @@ pub struct Files {
 /// A user as the scripts see it: the file its password is mounted as.
 fn user_json(u: Option<&User>) -> Value {
     match u {
-        Some(u) => json!({ "name": u.name, "file": u.name }),
+        Some(u) => json!({ "name": u.name.clone(), "file": u.name.clone() }),
         None => Value::Null,
     }
 }
@@ -84,14 +84,14 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
         .iter()
         .enumerate()
         .filter(|(_, u)| u.secret.is_some())
-        .map(|(i, u)| json!({"index": i, "name": u.name, "file": u.name}))
+        .map(|(i, u)| json!({"index": i, "name": u.name.clone(), "file": u.name.clone()}))
         .collect();
     let replication = ctx.user_for(Job::Replication);
     let probe = ctx.user_for(Job::Probe);
     let base = json!({
-        "name": ctx.name,
-        "namespace": ctx.namespace,
-        "domain": ctx.domain,
+        "name": ctx.name.clone(),
+        "namespace": ctx.namespace.clone(),
+        "domain": ctx.domain.clone(),
         "headless": ctx.headless(&ctx.name),
         "sentinel_headless": ctx.headless(&ctx.sentinel_sts()),
         "sentinel_service": ctx.svc_fqdn(&ctx.sentinel_sts()),
@@ -162,7 +162,7 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
                 host,
                 "kubernetes-users.acl",
                 USERS_ACL,
-                || Ok(json!({ "users": users }).to_string()),
+                || Ok(json!({ "users": &users }).to_string()),
                 || {
                     let mut out = String::new();
                     for u in &users {

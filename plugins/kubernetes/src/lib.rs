@@ -13,6 +13,8 @@
 //! the exporter's password file) into in-memory volumes with mode 0600.
 //! Probes pass the probe user's password through `REDISCLI_AUTH`.
 
+#[macro_use]
+mod json;
 mod conf;
 mod ctx;
 mod files;

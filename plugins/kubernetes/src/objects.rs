@@ -3,7 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::input::{Get, Input};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Label the master Service selects in sentinel mode (see `master_service`).
@@ -16,7 +16,7 @@ pub fn namespace(input: &Input, ctx: &Ctx) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": { "name": ctx.namespace, "labels": labels },
+        "metadata": { "name": ctx.namespace.clone(), "labels": labels },
     })
 }
 
@@ -176,7 +176,7 @@ fn tcp(p: u64) -> Value {
 /// plus 5353 for OpenShift's DNS — which default-deny policies often forget.
 pub fn network_policy(input: &Input, ctx: &Ctx) -> Value {
     let instance = json!({ "matchLabels": {
-        "app.kubernetes.io/name": "redis", "app.kubernetes.io/instance": ctx.name } });
+        "app.kubernetes.io/name": "redis", "app.kubernetes.io/instance": ctx.name.clone() } });
     let mut cidrs = input.config.network.list("allowed_cidrs");
     cidrs.extend(input.config.security.allowed_networks.iter().cloned());
     cidrs.sort();
@@ -197,7 +197,7 @@ pub fn network_policy(input: &Input, ctx: &Ctx) -> Value {
         cidrs.iter().map(|c| json!({ "ipBlock": { "cidr": c } })).collect()
     };
     let mut ingress =
-        vec![json!({ "from": [{ "podSelector": instance }] }), json!({ "from": from, "ports": client_ports })];
+        vec![json!({ "from": [{ "podSelector": instance.clone() }] }), json!({ "from": from, "ports": client_ports })];
     if ctx.exporter {
         ingress.push(json!({ "from": [{ "namespaceSelector": {} }], "ports": [tcp(ctx.metrics_port)] }));
     }
@@ -205,7 +205,7 @@ pub fn network_policy(input: &Input, ctx: &Ctx) -> Value {
         .iter()
         .map(|(p, n)| json!({ "protocol": p, "port": n }))
         .collect();
-    let mut egress = vec![json!({ "ports": dns }), json!({ "to": [{ "podSelector": instance }] })];
+    let mut egress = vec![json!({ "ports": dns }), json!({ "to": [{ "podSelector": instance.clone() }] })];
     let backup = &input.config.backup;
     if backup.b("enabled", false) && backup.get("destination").and_then(|d| d.get("s3")).is_some() {
         egress.push(json!({ "ports": [tcp(443)] }));

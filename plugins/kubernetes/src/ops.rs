@@ -8,7 +8,7 @@ use crate::pods::{
     config_volume, container, empty_dir, mem_quantity, mount, pod_spec, resources, script_mounts, secrets_volume,
     tls_volume,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Where the backup CronJob writes.
 pub const BACKUP_DIR: &str = "/backups";
@@ -25,7 +25,7 @@ pub fn service_monitor(input: &Input, ctx: &Ctx) -> Value {
         "metadata": ctx.metadata(input, &ctx.name, "metrics"),
         "spec": {
             "selector": { "matchLabels": ctx.selector("metrics") },
-            "namespaceSelector": { "matchNames": [ctx.namespace] },
+            "namespaceSelector": { "matchNames": [ctx.namespace.clone()] },
             "endpoints": [{
                 "port": "metrics",
                 "path": "/metrics",
@@ -242,7 +242,7 @@ pub fn certificate(input: &Input, ctx: &Ctx) -> Value {
         "kind": "Certificate",
         "metadata": ctx.metadata(input, &ctx.tls_secret, "tls"),
         "spec": {
-            "secretName": ctx.tls_secret,
+            "secretName": ctx.tls_secret.clone(),
             "issuerRef": { "name": input.config.security.tls.s("issuer", ""), "kind": "Issuer" },
             "dnsNames": dns,
             "ipAddresses": ["127.0.0.1"],

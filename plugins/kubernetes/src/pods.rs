@@ -4,7 +4,7 @@
 
 use crate::ctx::{Ctx, SCRIPTS_DIR, SECRETS_DIR, TEMPLATES_DIR, TLS_DIR, User};
 use crate::input::{Get, Input};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A Kubernetes memory quantity for a byte count.
 pub fn mem_quantity(bytes: u64) -> String {
@@ -124,7 +124,7 @@ pub fn config_volume(name: &str, config_map: &str, mode: u32) -> Value {
 
 pub fn tls_volume(ctx: &Ctx) -> Value {
     json!({ "name": "tls", "secret": {
-        "secretName": ctx.tls_secret,
+        "secretName": ctx.tls_secret.clone(),
         "defaultMode": 0o440,
         "items": [
             {"key": "tls.crt", "path": "tls.crt"},
@@ -142,8 +142,8 @@ pub fn secrets_volume(users: &[&User]) -> Option<Value> {
         .iter()
         .filter_map(|u| {
             u.secret.as_ref().map(|s| {
-                json!({ "secret": { "name": s.secret_name, "optional": false,
-                    "items": [{ "key": s.secret_key, "path": u.name }] } })
+                json!({ "secret": { "name": s.secret_name.clone(), "optional": false,
+                    "items": [{ "key": s.secret_key.clone(), "path": u.name.clone() }] } })
             })
         })
         .collect();
@@ -176,7 +176,7 @@ pub fn container(input: &Input, ctx: &Ctx, name: &str, image: &str, command: Val
     json!({
         "name": name,
         "image": image,
-        "imagePullPolicy": ctx.pull_policy,
+        "imagePullPolicy": ctx.pull_policy.clone(),
         "command": command,
         "securityContext": container_security(input),
         "resources": resources,

@@ -9,7 +9,7 @@ use crate::pods::{
     config_volume, container, empty_dir, exec_probe, mem_quantity, mount, pod_spec, resources, script_mounts,
     secrets_volume, templates_mount, tls_volume,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn probes(c: &mut Value, kind: &str) {
     let script = format!("{SCRIPTS_DIR}/probe.sh");

@@ -187,7 +187,6 @@ fn key(k: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn writes_kubernetes_style_yaml() {
