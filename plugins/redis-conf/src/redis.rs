@@ -5,7 +5,7 @@
 
 use crate::acl::Accounts;
 use crate::cfg::Cfg;
-use crate::conf::{Section, yes_no};
+use crate::conf::{Directive, Section, yes_no};
 use crate::input::{Input, Node};
 use redplate_plugin_sdk::Diagnostic;
 
@@ -38,6 +38,12 @@ pub struct Shared {
     memory: Section,
     performance: Section,
     events: Section,
+    /// The node-independent parts of the other sections, in file order.
+    persistence_tail: Vec<Directive>,
+    replication_tail: Vec<Directive>,
+    cluster_head: Vec<Directive>,
+    cluster_tail: Vec<Directive>,
+    security_tail: Vec<Directive>,
 }
 
 impl Shared {
@@ -50,6 +56,11 @@ impl Shared {
             memory: memory(cfg),
             performance: performance(cfg),
             events,
+            persistence_tail: persistence_tail(cfg).directives,
+            replication_tail: replication_tail(cfg).directives,
+            cluster_head: cluster_head(cfg).directives,
+            cluster_tail: cluster_tail(cfg).directives,
+            security_tail: security_tail(cfg).directives,
         }
     }
 }
@@ -66,12 +77,12 @@ pub fn sections(
     s.push(network(cfg, node, input.target == "local"));
     s.push(shared.general.clone());
     s.extend(shared.tls.clone());
-    s.push(persistence(cfg, node));
-    s.push(replication(input, cfg, node, acc, out));
+    s.push(persistence(node, shared));
+    s.push(replication(input, cfg, node, acc, shared, out));
     if input.topology.is_cluster() {
-        s.push(cluster(cfg, node));
+        s.push(cluster(cfg, node, shared));
     }
-    s.push(security(input, cfg, node, acc, out));
+    s.push(security(input, node, acc, shared, out));
     s.push(shared.memory.clone());
     s.push(shared.performance.clone());
     s.push(shared.events.clone());
@@ -133,10 +144,16 @@ fn tls(input: &Input, cfg: &Cfg) -> Section {
     s
 }
 
-fn persistence(cfg: &Cfg, node: &Node) -> Section {
+fn persistence(node: &Node, shared: &Shared) -> Section {
+    let mut s = Section::new("persistence");
+    s.set("dir", &node.data_dir);
+    s.directives.extend_from_slice(&shared.persistence_tail);
+    s
+}
+
+fn persistence_tail(cfg: &Cfg) -> Section {
     let mut s = Section::new("persistence");
     let mode = cfg.str("/persistence/mode").unwrap_or("none");
-    s.set("dir", &node.data_dir);
     s.opt("dbfilename", cfg.str("/persistence/rdb_filename"));
     let points: Vec<String> = match (mode, cfg.get("/persistence/save").and_then(|v| v.as_array())) {
         ("rdb" | "mixed", Some(list)) => (0..list.len())
@@ -164,7 +181,14 @@ fn persistence(cfg: &Cfg, node: &Node) -> Section {
     s
 }
 
-fn replication(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut Vec<Diagnostic>) -> Section {
+fn replication(
+    input: &Input,
+    cfg: &Cfg,
+    node: &Node,
+    acc: &Accounts,
+    shared: &Shared,
+    out: &mut Vec<Diagnostic>,
+) -> Section {
     let mut s = Section::new("replication");
     let topo = &input.topology;
     let tls_repl = cfg.bool("/security/tls/replication").unwrap_or(true);
@@ -215,6 +239,12 @@ fn replication(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut 
         }
         s.set("min-replicas-to-write", n);
     }
+    s.directives.extend_from_slice(&shared.replication_tail);
+    s
+}
+
+fn replication_tail(cfg: &Cfg) -> Section {
+    let mut s = Section::new("replication");
     s.opt("min-replicas-max-lag", cfg.secs("/replication/min_replicas_max_lag"));
     s.opt("repl-backlog-size", cfg.bytes("/replication/backlog_size"));
     s.opt("repl-backlog-ttl", cfg.secs("/replication/backlog_ttl"));
@@ -229,18 +259,11 @@ fn replication(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut 
     s
 }
 
-fn cluster(cfg: &Cfg, node: &Node) -> Section {
+fn cluster(cfg: &Cfg, node: &Node, shared: &Shared) -> Section {
     let mut s = Section::new("cluster");
-    s.set("cluster-enabled", "yes");
-    s.opt("cluster-config-file", cfg.str("/cluster/config_file"));
-    s.opt("cluster-node-timeout", cfg.millis("/cluster/node_timeout"));
+    s.directives.extend_from_slice(&shared.cluster_head);
     s.opt("cluster-port", node.ports.cluster_bus);
-    s.flag("cluster-require-full-coverage", cfg.bool("/cluster/require_full_coverage"));
-    s.opt("cluster-migration-barrier", cfg.uint("/cluster/migration_barrier"));
-    s.flag("cluster-allow-replica-migration", cfg.bool("/cluster/allow_replica_migration"));
-    s.flag("cluster-allow-reads-when-down", cfg.bool("/cluster/allow_reads_when_down"));
-    s.opt("cluster-replica-validity-factor", cfg.uint("/cluster/replica_validity_factor"));
-    s.flag("cluster-replica-no-failover", cfg.bool("/cluster/replica_no_failover"));
+    s.directives.extend_from_slice(&shared.cluster_tail);
     if cfg.bool("/cluster/announce_hostnames").unwrap_or(false) && !node.hostname.is_empty() {
         s.set("cluster-announce-hostname", &node.hostname);
         s.set("cluster-preferred-endpoint-type", "hostname");
@@ -248,7 +271,26 @@ fn cluster(cfg: &Cfg, node: &Node) -> Section {
     s
 }
 
-fn security(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut Vec<Diagnostic>) -> Section {
+fn cluster_head(cfg: &Cfg) -> Section {
+    let mut s = Section::new("cluster");
+    s.set("cluster-enabled", "yes");
+    s.opt("cluster-config-file", cfg.str("/cluster/config_file"));
+    s.opt("cluster-node-timeout", cfg.millis("/cluster/node_timeout"));
+    s
+}
+
+fn cluster_tail(cfg: &Cfg) -> Section {
+    let mut s = Section::new("cluster");
+    s.flag("cluster-require-full-coverage", cfg.bool("/cluster/require_full_coverage"));
+    s.opt("cluster-migration-barrier", cfg.uint("/cluster/migration_barrier"));
+    s.flag("cluster-allow-replica-migration", cfg.bool("/cluster/allow_replica_migration"));
+    s.flag("cluster-allow-reads-when-down", cfg.bool("/cluster/allow_reads_when_down"));
+    s.opt("cluster-replica-validity-factor", cfg.uint("/cluster/replica_validity_factor"));
+    s.flag("cluster-replica-no-failover", cfg.bool("/cluster/replica_no_failover"));
+    s
+}
+
+fn security(input: &Input, node: &Node, acc: &Accounts, shared: &Shared, out: &mut Vec<Diagnostic>) -> Section {
     let mut s = Section::new("security");
     if acc.enabled {
         match aclfile_path(input, node) {
@@ -268,6 +310,12 @@ fn security(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut Vec
             ),
         }
     }
+    s.directives.extend_from_slice(&shared.security_tail);
+    s
+}
+
+fn security_tail(cfg: &Cfg) -> Section {
+    let mut s = Section::new("security");
     s.opt("acllog-max-len", cfg.uint("/security/acllog_max_len"));
     s.opt("acl-pubsub-default", cfg.str("/security/acl_pubsub_default"));
     s.opt("enable-debug-command", cfg.str("/performance/enable_debug_command"));
