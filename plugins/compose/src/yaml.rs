@@ -63,22 +63,34 @@ impl MapBuilder {
 
 /// Renders a document (a map at the top).
 pub fn to_string(doc: &Yaml) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(16 * 1024);
     match doc {
         Yaml::Map(m) if !m.is_empty() => write_map(m, 0, &mut out),
         Yaml::List(l) if !l.is_empty() => write_list(l, 0, &mut out),
         other => {
-            out.push_str(&scalar(other));
+            scalar(other, &mut out);
             out.push('\n');
         }
     }
     out
 }
 
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
 fn write_map(m: &[(String, Yaml)], indent: usize, out: &mut String) {
-    for (k, v) in m {
-        out.push_str(&" ".repeat(indent));
-        out.push_str(&key(k));
+    write_entries(m, indent, false, out);
+}
+
+/// The entries at `indent`; with `first_inline`, the first one's
+/// indentation is left out (it follows `- ` in a list).
+fn write_entries(m: &[(String, Yaml)], indent: usize, first_inline: bool, out: &mut String) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if !(first_inline && i == 0) {
+            pad(out, indent);
+        }
+        key(k, out);
         out.push(':');
         match v {
             Yaml::Map(inner) if !inner.is_empty() => {
@@ -91,7 +103,7 @@ fn write_map(m: &[(String, Yaml)], indent: usize, out: &mut String) {
             }
             other => {
                 out.push(' ');
-                out.push_str(&scalar(other));
+                scalar(other, out);
                 out.push('\n');
             }
         }
@@ -100,15 +112,13 @@ fn write_map(m: &[(String, Yaml)], indent: usize, out: &mut String) {
 
 fn write_list(l: &[Yaml], indent: usize, out: &mut String) {
     for v in l {
-        out.push_str(&" ".repeat(indent));
+        pad(out, indent);
         out.push('-');
         match v {
             Yaml::Map(inner) if !inner.is_empty() => {
                 // The first key goes on the dash line; the rest align under it.
-                let mut first = String::new();
-                write_map(inner, indent + 2, &mut first);
                 out.push(' ');
-                out.push_str(first.trim_start_matches(' '));
+                write_entries(inner, indent + 2, true, out);
             }
             Yaml::List(inner) if !inner.is_empty() => {
                 out.push('\n');
@@ -116,42 +126,52 @@ fn write_list(l: &[Yaml], indent: usize, out: &mut String) {
             }
             other => {
                 out.push(' ');
-                out.push_str(&scalar(other));
+                scalar(other, out);
                 out.push('\n');
             }
         }
     }
 }
 
-fn key(k: &str) -> String {
+fn key(k: &str, out: &mut String) {
+    const RESERVED: [&str; 9] = ["true", "false", "yes", "no", "on", "off", "null", "y", "n"];
     let plain = !k.is_empty()
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && k.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/'))
         && k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && !matches!(
-            k.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
-        );
-    if plain { k.to_owned() } else { quote(k) }
+        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(k));
+    if plain { out.push_str(k) } else { quote(k, out) }
 }
 
-fn scalar(v: &Yaml) -> String {
+fn scalar(v: &Yaml, out: &mut String) {
+    use std::fmt::Write as _;
     match v {
-        Yaml::Str(s) => quote(s),
-        Yaml::Int(i) => i.to_string(),
+        Yaml::Str(s) => quote(s, out),
+        Yaml::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
         Yaml::Float(f) if f.is_finite() => {
             let s = format!("{f}");
-            if s.contains('.') { s } else { format!("{s}.0") }
+            out.push_str(&s);
+            if !s.contains('.') {
+                out.push_str(".0");
+            }
         }
-        Yaml::Float(_) => "0.0".to_owned(),
-        Yaml::Bool(b) => b.to_string(),
-        Yaml::List(_) => "[]".to_owned(),
-        Yaml::Map(_) => "{}".to_owned(),
+        Yaml::Float(_) => out.push_str("0.0"),
+        Yaml::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Yaml::List(_) => out.push_str("[]"),
+        Yaml::Map(_) => out.push_str("{}"),
     }
 }
 
 /// A double-quoted scalar: JSON string escapes are valid YAML escapes.
-fn quote(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
+fn quote(s: &str, out: &mut String) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
+    }
 }
 
 #[cfg(test)]
