@@ -28,6 +28,11 @@ fn warm_render(c: &mut Criterion) {
     // The first render creates the generated passwords; later ones reuse them.
     let first = render(&host, &plugins, &resolved, &all, &store, true).expect("renders");
     eprintln!("{} artifacts, {} bytes", first.artifacts.len(), first.artifacts.total_bytes());
+    // Each call of a warm render, one thread: where the time goes.
+    let warm = render(&host, &plugins, &resolved, &all, &store, false).expect("renders");
+    for (plugin, target, r) in &warm.reports {
+        eprintln!("  {plugin} ({target:?}): {:.0} µs, {} fuel", r.wall.as_secs_f64() * 1e6, r.fuel_used);
+    }
 
     let mut group = c.benchmark_group("render");
     group.bench_function("production cluster 3x2, all targets, generators in parallel", |b| {
