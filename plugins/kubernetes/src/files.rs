@@ -49,6 +49,29 @@ fn render(
     templates.render_value(host, &format!("kubernetes-{name}"), template, data).map_err(|e| render_error(name, e))
 }
 
+/// `redis.conf` or `sentinel.conf` (the `kubernetes-<name>` template): a
+/// first line naming the file, `header`, then one directive per line.
+#[allow(clippy::too_many_arguments)]
+fn config_file(
+    host: &dyn Host,
+    templates: &TemplateOverrides,
+    name: &str,
+    template: &str,
+    header: &str,
+    directives: &conf::Conf,
+    ctx: &Ctx,
+    with: &dyn Fn(Value) -> Value,
+) -> Result<String, Diagnostic> {
+    let data = || Ok(with(json!({"directives": directives.json()})).to_string());
+    let native = || {
+        let mut out = format!("# {name} for `{}` — rendered by redplate, mounted from a ConfigMap.\n", ctx.name);
+        out.push_str(header);
+        directives.write_lines(&mut out);
+        out
+    };
+    templates.render(host, &format!("kubernetes-{name}"), template, data, native).map_err(|e| render_error(name, e))
+}
+
 fn render_error(name: &str, e: String) -> Diagnostic {
     Diagnostic::error("kubernetes.render", "", e)
         .with_hint(format!("check the override `kubernetes-{name}.hbs` given with `--templates`"))
@@ -135,25 +158,10 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
     };
     let templates = &input.template_overrides;
     let directives = conf::redis_directives(input, ctx);
-    let text = templates
-        .render(
-            host,
-            "kubernetes-redis.conf",
-            REDIS_CONF,
-            || Ok(with(json!({"directives": directives.json()})).to_string()),
-            || {
-                let mut out = format!(
-                    "# redis.conf for `{}` — rendered by redplate, mounted from a ConfigMap.\n\
-                     # No password is written here: the init script appends `masteruser`,\n\
-                     # `masterauth`, `replicaof` and the announced host name at pod start, reading\n\
-                     # the passwords from the mounted Secret into an in-memory volume (mode 0600).\n",
-                    ctx.name
-                );
-                directives.write_lines(&mut out);
-                out
-            },
-        )
-        .map_err(|e| render_error("redis.conf", e))?;
+    let header = "# No password is written here: the init script appends `masteruser`,\n\
+                  # `masterauth`, `replicaof` and the announced host name at pod start, reading\n\
+                  # the passwords from the mounted Secret into an in-memory volume (mode 0600).\n";
+    let text = config_file(host, templates, "redis.conf", REDIS_CONF, header, &directives, ctx, &with)?;
     config.insert("redis.conf".into(), text);
     if ctx.auth {
         let users = conf::acl_users(ctx);
@@ -178,25 +186,10 @@ pub fn build(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Files, Diagnos
     scripts.insert("probe.sh".into(), render(host, templates, "probe.sh", PROBE_SH, &base)?);
     if sentinel {
         let directives = conf::sentinel_directives(input, ctx);
-        let text = templates
-            .render(
-                host,
-                "kubernetes-sentinel.conf",
-                SENTINEL_CONF,
-                || Ok(with(json!({"directives": directives.json()})).to_string()),
-                || {
-                    let mut out = format!(
-                        "# sentinel.conf for `{}` — rendered by redplate, mounted from a ConfigMap.\n\
-                         # The init script fills in the current master (asked from the running\n\
-                         # sentinels, else the first pod) and appends `sentinel auth-user`/`auth-pass`\n\
-                         # from the mounted Secret; Sentinel rewrites its copy in an in-memory volume.\n",
-                        ctx.name
-                    );
-                    directives.write_lines(&mut out);
-                    out
-                },
-            )
-            .map_err(|e| render_error("sentinel.conf", e))?;
+        let header = "# The init script fills in the current master (asked from the running\n\
+                      # sentinels, else the first pod) and appends `sentinel auth-user`/`auth-pass`\n\
+                      # from the mounted Secret; Sentinel rewrites its copy in an in-memory volume.\n";
+        let text = config_file(host, templates, "sentinel.conf", SENTINEL_CONF, header, &directives, ctx, &with)?;
         config.insert("sentinel.conf".into(), text);
         scripts
             .insert("sentinel-init.sh".into(), render(host, templates, "sentinel-init.sh", SENTINEL_INIT_SH, &base)?);
