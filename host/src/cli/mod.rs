@@ -317,6 +317,7 @@ impl Cli {
                             started.elapsed().as_secs_f64() * 1000.0
                         );
                     }
+                    clock.lap("render the batch");
                     let worst = failed.iter().map(|i| i.status).max().unwrap_or(0);
                     return Ok(match worst {
                         0 => ExitStatus::Ok,
