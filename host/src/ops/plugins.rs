@@ -201,8 +201,6 @@ fn summary(a: &Artifact) -> ArtifactSummary {
     }
 }
 
-/// Reads a JSON input document, pointing at the line and column of a
-/// syntax error.
 /// The input with `template_overrides` set to this run's `--templates`
 /// (the host decides which templates are the user's, not the file).
 fn with_template_overrides(host: &PluginHost, input_json: String) -> String {
@@ -215,6 +213,8 @@ fn with_template_overrides(host: &PluginHost, input_json: String) -> String {
     }
 }
 
+/// Reads a JSON input document, pointing at the line and column of a
+/// syntax error.
 pub fn read_json(path: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::could_not_run(Diagnostic::error(
