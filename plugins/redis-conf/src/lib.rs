@@ -107,10 +107,14 @@ impl Generator for RedisConf {
             };
             let mut native = String::new();
             for u in users {
+                // As the template writes it: `user {{name}} {{rules}}`.
                 native.push_str("user ");
                 native.push_str(&u.name);
-                for rule in &u.rules {
-                    native.push(' ');
+                native.push(' ');
+                for (i, rule) in u.rules.iter().enumerate() {
+                    if i > 0 {
+                        native.push(' ');
+                    }
                     native.push_str(rule);
                 }
                 native.push('\n');

@@ -58,11 +58,6 @@ pub trait Host {
 pub struct TemplateOverrides(Vec<String>);
 
 impl TemplateOverrides {
-    /// Every name overridden (tests use it to force the Handlebars path).
-    pub fn of<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> Self {
-        TemplateOverrides(names.into_iter().map(Into::into).collect())
-    }
-
     /// Whether the user overrides the template `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.0.iter().any(|n| n == name)
