@@ -23,10 +23,50 @@ const BUILTINS: &[(&str, &str)] = &[
     ("plugin-refresh-ahead", "cache-strategy"),
 ];
 
+/// Ends the build with one line saying what to do — never a panic and a
+/// backtrace, which is what a newcomer would otherwise meet first.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}
+
+fn env_path(var: &str) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| fail(&format!("cargo did not set `{var}`")))
+}
+
+/// The plugins are built for `wasm32-wasip2`. rustup installs a toolchain
+/// file's `targets` only with the toolchain itself, so on a machine whose
+/// toolchain was already there the target is missing: add it (what the
+/// toolchain file asks for anyway), unless `REDPLATE_NO_RUSTUP` is set.
+fn ensure_wasm_target() {
+    println!("cargo:rerun-if-env-changed=REDPLATE_NO_RUSTUP");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if libdir.as_deref().is_some_and(Path::is_dir) {
+        return;
+    }
+    let how = "run `rustup target add wasm32-wasip2`, then build again";
+    if std::env::var_os("REDPLATE_NO_RUSTUP").is_some() {
+        fail(&format!("the Rust target `wasm32-wasip2` (for the plugins) is not installed: {how}"));
+    }
+    println!("cargo:warning=adding the Rust target wasm32-wasip2 (the plugins are built for it) with rustup");
+    let added = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    if !added.is_ok_and(|s| s.success()) {
+        fail(&format!(
+            "the Rust target `wasm32-wasip2` (for the plugins) is not installed and rustup could not add it: {how}"
+        ));
+    }
+}
+
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ has a parent").to_path_buf();
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let manifest_dir = env_path("CARGO_MANIFEST_DIR");
+    let Some(root) = manifest_dir.parent().map(Path::to_path_buf) else { fail("host/ has no parent folder") };
+    let out_dir = env_path("OUT_DIR");
     let wasm_target_dir = root.join("target").join("wasm-plugins");
     println!("cargo:rerun-if-changed={}", root.join("plugins").display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
@@ -57,6 +97,7 @@ fn main() {
     // For iterating on the host alone: reuse the plugins already built.
     println!("cargo:rerun-if-env-changed=REDPLATE_REUSE_PLUGINS");
     if std::env::var_os("REDPLATE_REUSE_PLUGINS").is_none() {
+        ensure_wasm_target();
         for group in &groups {
             build(&root, &wasm_target_dir, group);
         }
@@ -73,16 +114,17 @@ fn main() {
     for (package, _) in BUILTINS {
         let file = format!("{}.wasm", package.replace('-', "_"));
         let src = wasm_dir.join(&file);
-        let bytes = std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+        let bytes =
+            std::fs::read(&src).unwrap_or_else(|e| fail(&format!("cannot read the plugin {}: {e}", src.display())));
         let dst = out_dir.join(&file);
-        std::fs::write(&dst, &bytes).unwrap_or_else(|e| panic!("writing {}: {e}", dst.display()));
+        std::fs::write(&dst, &bytes).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", dst.display())));
         let sha = hex(&Sha256::digest(&bytes));
         let name = package.trim_start_matches("plugin-");
-        writeln!(table, "    ({name:?}, include_bytes!({:?}), {sha:?}),", dst.display().to_string())
-            .expect("write to String");
+        let _ = writeln!(table, "    ({name:?}, include_bytes!({:?}), {sha:?}),", dst.display().to_string());
     }
     table.push_str("];\n");
-    std::fs::write(out_dir.join("builtin_plugins.rs"), table).expect("writing builtin_plugins.rs");
+    std::fs::write(out_dir.join("builtin_plugins.rs"), table)
+        .unwrap_or_else(|e| fail(&format!("cannot write builtin_plugins.rs: {e}")));
     // Tests and benches find the fixtures here.
     println!("cargo:rustc-env=REDPLATE_WASM_DIR={}", wasm_dir.display());
 }
@@ -109,12 +151,12 @@ fn build(root: &Path, target_dir: &Path, packages: &[String]) {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("running cargo for the wasm plugins: {e}"));
+    let status = cmd.status().unwrap_or_else(|e| fail(&format!("cannot run cargo for the wasm plugins: {e}")));
     if !status.success() {
-        panic!(
-            "building the wasm plugins failed ({status}); run `cargo build --target wasm32-wasip2 --profile plugin -p {}` to see why (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)",
+        fail(&format!(
+            "building the wasm plugins failed ({status}); the lines above say why (`cargo build --target wasm32-wasip2 --profile plugin -p {}` repeats it)",
             packages.join(" -p ")
-        );
+        ));
     }
 }
 

@@ -46,7 +46,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else {
+            } else if e.file_name() != ".redplate-output" {
                 let rel = p.strip_prefix(dir).expect("prefix").to_string_lossy().into_owned();
                 out.insert(rel, std::fs::read(&p).expect("read"));
             }

@@ -58,6 +58,35 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// A worker thread panicked: a bug in redplate, shown as one — never a
+    /// result that silently goes missing.
+    pub fn panicked(what: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Failure::could_not_run(
+            Diagnostic::error(
+                "internal.panic",
+                "",
+                format!("{what} panicked: {}", crate::text::clean(&why, crate::text::MAX_MESSAGE_BYTES)),
+            )
+            .with_hint("this is a bug in redplate: please report it with the command you ran"),
+        )
+    }
+}
+
+impl Failure {
+    /// An output folder was not written (see [`crate::artifact::OutputError`]).
+    pub fn output(dir: &std::path::Path, error: crate::artifact::OutputError) -> Self {
+        let mut d = Diagnostic::error("output.write", "", format!("cannot write `{}`: {error}", dir.display()));
+        d.hint = error.hint().map(str::to_owned);
+        Failure::could_not_run(d)
+    }
+}
+
 impl From<PluginError> for Failure {
     fn from(e: PluginError) -> Self {
         Failure::could_not_run(e.to_diagnostic())

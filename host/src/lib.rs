@@ -13,5 +13,6 @@ pub mod ops;
 pub mod plugin;
 pub mod secrets;
 pub mod templates;
+pub mod text;
 
 pub use redplate_config as config;

@@ -64,7 +64,19 @@ pub fn resolve(config: &Config, target: Target, store: &SecretStore) -> Result<V
     let secret_name = format!("{name}-auth");
     let mut users = Map::new();
     let mut problems = Vec::new();
-    let mut generated = store.load(name);
+    let mut generated = store.load(name).map_err(|e| {
+        vec![
+            Diagnostic::error(
+                "secrets.store",
+                "",
+                format!("cannot read the kept passwords in `{}`: {e}", store.file(name).display()),
+            )
+            .with_hint(
+                "repair or restore that file (it holds the passwords running nodes use); redplate does not \
+                 make new passwords over kept ones",
+            ),
+        ]
+    })?;
     let mut changed = false;
     for w in wanted(config) {
         let mut entry = Map::new();
@@ -100,7 +112,16 @@ pub fn resolve(config: &Config, target: Target, store: &SecretStore) -> Result<V
                 SecretSource::Generate(_) | SecretSource::Secret(_) => Ok(match generated.get(&w.user) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = random_password();
+                        let p = random_password().map_err(|e| {
+                            vec![Diagnostic::error(
+                                "secrets.no-randomness",
+                                &w.pointer,
+                                format!(
+                                    "cannot generate a password for `{}`: the OS random source failed: {e}",
+                                    w.user
+                                ),
+                            )]
+                        })?;
                         generated.insert(w.user.clone(), p.clone());
                         changed = true;
                         p
@@ -129,6 +150,13 @@ pub fn resolve(config: &Config, target: Target, store: &SecretStore) -> Result<V
         secrets.insert("tls".into(), tls);
     }
     Ok(Value::Object(secrets))
+}
+
+/// Every clear-text password in a [`resolve`] result (for finding files
+/// that hold one).
+pub fn passwords(secrets: &Value) -> Vec<String> {
+    let Some(users) = secrets.get("users").and_then(Value::as_object) else { return Vec::new() };
+    users.values().filter_map(|u| u.get("password").and_then(Value::as_str)).map(str::to_owned).collect()
 }
 
 /// The same shape as [`resolve`] with placeholder passwords, for plugins'
@@ -183,17 +211,12 @@ fn read_secret_file(path: &Path) -> std::io::Result<String> {
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
-fn random_password() -> String {
+/// 192 bits from the OS generator, hex-encoded. No fallback: a password
+/// that could be guessed from the time and the pid is worse than none.
+fn random_password() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 24];
-    // /dev/urandom is always there on the systems redplate runs on; if not,
-    // fall back to a time-and-address mix rather than fail (still unique).
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
-        let seed =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let digest = Sha256::digest(format!("{seed}{}", std::process::id()));
-        bytes.copy_from_slice(&digest[..24]);
-    }
-    hex::encode(bytes)
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
 }
 
 /// Where generated passwords are kept.
@@ -207,12 +230,22 @@ impl SecretStore {
         SecretStore { dir: home.join("secrets") }
     }
 
-    fn path(&self, deployment: &str) -> PathBuf {
+    /// The file holding `deployment`'s generated passwords.
+    pub fn file(&self, deployment: &str) -> PathBuf {
         self.dir.join(format!("{deployment}.json"))
     }
 
-    fn load(&self, deployment: &str) -> BTreeMap<String, String> {
-        std::fs::read(self.path(deployment)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    /// The kept passwords; none when the file does not exist yet. A file
+    /// that exists but cannot be read or parsed is an error, never "none":
+    /// new passwords over kept ones would lock running nodes' users out.
+    fn load(&self, deployment: &str) -> Result<BTreeMap<String, String>, String> {
+        match std::fs::read(self.file(deployment)) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("it is not a JSON object of passwords ({e})"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn save(&self, deployment: &str, passwords: &BTreeMap<String, String>) -> std::io::Result<()> {
@@ -221,7 +254,7 @@ impl SecretStore {
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         tmp.write_all(&serde_json::to_vec_pretty(passwords).map_err(std::io::Error::other)?)?;
         tmp.as_file().sync_all()?;
-        tmp.persist(self.path(deployment)).map_err(|e| e.error)?;
+        tmp.persist(self.file(deployment)).map_err(|e| e.error)?;
         Ok(())
     }
 }

@@ -66,9 +66,14 @@ pub enum Command {
         /// Which target to render for.
         #[arg(long, value_enum, default_value_t = TargetArg::All)]
         target: TargetArg,
-        /// The folder to write (replaced atomically; left as it was on failure).
+        /// The folder to write: created, or replaced whole (atomically; left as
+        /// it was on failure) if redplate wrote it and it holds no other files.
         #[arg(long, value_name = "DIR", required_unless_present = "stdout", conflicts_with = "stdout")]
         out: Option<PathBuf>,
+        /// Replace the `--out` folder even if redplate did not write it or it
+        /// holds files redplate did not write: everything in it is deleted.
+        #[arg(long, requires = "out")]
+        replace: bool,
         /// Print a multi-document YAML stream instead of writing files.
         #[arg(long)]
         stdout: bool,
@@ -198,6 +203,9 @@ pub enum PluginsCommand {
         /// Write the artifacts to this folder (atomically) if the test passes.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Replace the `--out` folder even if redplate did not write it.
+        #[arg(long, requires = "out")]
+        replace: bool,
         #[command(flatten)]
         limits: LimitArgs,
         #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -283,6 +291,7 @@ impl Cli {
                 sets,
                 target,
                 out,
+                replace,
                 stdout,
                 batch,
                 jobs,
@@ -301,7 +310,8 @@ impl Cli {
                     let set = ops::render::PluginSet::load_all(&host, dirs)?;
                     let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
                     let started = std::time::Instant::now();
-                    let items = ops::batch::render_batch(&host, &set, &list, &targets, out, &store(), threads);
+                    let items =
+                        ops::batch::render_batch(&host, &set, &list, &targets, out, *replace, &store(), threads)?;
                     let failed: Vec<_> = items.iter().filter(|i| i.status != 0).collect();
                     for item in &failed {
                         eprintln!("{}:", item.template.display());
@@ -342,7 +352,7 @@ impl Cli {
                 if *stdout {
                     print::out!("{}", ops::render::yaml_stream(&rendered.artifacts));
                 } else if let Some(out) = out {
-                    rendered.artifacts.write_atomically(out).map_err(|e| Failure::write(out, e))?;
+                    rendered.artifacts.write_atomically(out, *replace).map_err(|e| Failure::output(out, e))?;
                     if !self.global.quiet {
                         eprintln!(
                             "rendered {} files ({} bytes) into {}",
@@ -411,9 +421,9 @@ impl Cli {
                 print::inspection(&inspection, *format);
                 Ok(ExitStatus::Ok)
             }
-            Command::Plugins(PluginsCommand::Test { path, input, templates, out, limits, format }) => {
+            Command::Plugins(PluginsCommand::Test { path, input, templates, out, replace, limits, format }) => {
                 let host = self.host(limits.limits(), templates.clone())?;
-                let report = ops::plugins::test(&host, path, input, out.as_deref())?;
+                let report = ops::plugins::test(&host, path, input, out.as_deref(), *replace)?;
                 print::test_report(&report, *format);
                 Ok(if report.passed() { ExitStatus::Ok } else { ExitStatus::Invalid })
             }

@@ -31,6 +31,9 @@ macro_rules! outln {
 
 pub(crate) use {out, outln};
 
+/// JSON on stdout. serde escapes C0 controls itself; C1 controls and
+/// bidirectional overrides are escaped by the types that carry outside text
+/// (diagnostics via [`cleaned`], plugin logs and info at the boundary).
 fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => outln!("{text}"),
@@ -39,13 +42,22 @@ fn json<T: serde::Serialize>(value: &T) {
 }
 
 /// Diagnostics go to stderr, errors and warnings always, notes unless quiet.
+/// Their text is made safe on the way out: a template's or a Redis reply's
+/// words can carry control characters as well as a plugin's can.
 pub fn diagnostics(ds: &[Diagnostic], quiet: bool) {
     for d in ds {
         if quiet && d.severity == redplate_config::Severity::Info {
             continue;
         }
-        eprintln!("{d}");
+        eprintln!("{}", cleaned(d));
     }
+}
+
+/// A copy of `d` that is safe to print (see [`crate::text`]).
+pub fn cleaned(d: &Diagnostic) -> Diagnostic {
+    let mut d = d.clone();
+    crate::text::clean_diagnostic(&mut d, true);
+    d
 }
 
 pub fn plugin_list(rows: &[Listed], format: Format) {
@@ -164,7 +176,8 @@ pub fn test_report(t: &TestReport, format: Format) {
 
 pub fn validation(v: &crate::ops::config::Validation, template: &std::path::Path, format: Format, quiet: bool) {
     if format == Format::Json {
-        return json(v);
+        let diagnostics: Vec<Diagnostic> = v.diagnostics.iter().map(cleaned).collect();
+        return json(&crate::ops::config::Validation { valid: v.valid, diagnostics });
     }
     diagnostics(&v.diagnostics, quiet);
     let errors = v.diagnostics.iter().filter(|d| d.is_error()).count();

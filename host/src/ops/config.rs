@@ -38,7 +38,7 @@ pub fn validate(resolved: &Resolved, plugins: Option<(&PluginHost, &PluginSet)>)
         for target in [Target::Local, Target::Compose, Target::Kubernetes] {
             // Plugins validate shape, not secrets: no password is read or made here.
             let secrets = crate::secrets::placeholders(&resolved.config, target);
-            let input = input_document(host, &resolved.config, target, None, secrets);
+            let input = input_document(host, &resolved.config, target, None, secrets)?;
             let strategy = resolved.config.cache.strategy.as_str();
             let selected = set
                 .strategies

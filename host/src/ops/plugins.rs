@@ -122,7 +122,13 @@ pub struct TestReport {
 /// `plugins test`: runs `validate`, then `generate` (or `plan`) twice and
 /// compares the results byte for byte. Writes the artifacts to `out`
 /// (atomically) only when everything passed.
-pub fn test(host: &PluginHost, path: &Path, input: &Path, out: Option<&Path>) -> Result<TestReport, Failure> {
+pub fn test(
+    host: &PluginHost,
+    path: &Path,
+    input: &Path,
+    out: Option<&Path>,
+    replace: bool,
+) -> Result<TestReport, Failure> {
     let plugin = host.load_file(path)?;
     let input_json = with_template_overrides(host, read_json(input)?);
     let validate = host.validate(&plugin, &input_json)?.value;
@@ -178,7 +184,10 @@ pub fn test(host: &PluginHost, path: &Path, input: &Path, out: Option<&Path>) ->
                 ))
             })?;
         }
-        set.write_atomically(out).map_err(|e| Failure::write(out, e))?;
+        // The input's passwords (if it carries any) make the files holding them 0600.
+        let input_value: serde_json::Value = serde_json::from_str(&input_json).unwrap_or_default();
+        set.mark_secret_holders(&crate::secrets::passwords(&input_value["secrets"]));
+        set.write_atomically(out, replace).map_err(|e| Failure::output(out, e))?;
     }
     Ok(report)
 }

@@ -49,16 +49,14 @@ impl PluginSet {
             .filter(|n| targets.iter().any(|t| builtin_serves(n, *t)) || Some(*n) == strategy)
             .collect();
         let mut loaded: Vec<Result<Plugin, PluginError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = builtins.iter().map(|n| s.spawn(move || host.load_builtin(n))).collect();
+            let handles: Vec<_> = builtins.iter().map(|n| (*n, s.spawn(move || host.load_builtin(n)))).collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(PluginError::NotFound { name: "a built-in plugin".into(), known: vec![] })
-                    })
+                .map(|(name, h)| {
+                    h.join().map_err(|payload| Failure::panicked(&format!("loading the plugin `{name}`"), &*payload))
                 })
-                .collect()
-        });
+                .collect::<Result<Vec<_>, Failure>>()
+        })?;
         loaded.extend(paths.iter().map(|p| host.load_file(p)));
         for dir in dirs {
             loaded.extend(host.load_dir(dir)?);
@@ -130,41 +128,78 @@ pub fn render(
     let config_value = serde_json::to_value(config).map_err(internal)?;
     let strategy = plan_strategy(host, plugins, resolved, &config_value, &mut diagnostics)?;
 
+    let prefix = |target: Target| if targets.len() > 1 { format!("{}/", target_name(target)) } else { String::new() };
     let mut jobs = Vec::new();
+    let mut passwords = Vec::new();
+    let mut secret_files = Vec::new();
     for &target in targets {
         let secrets = crate::secrets::resolve(config, target, store).map_err(|mut ds| {
             resolved.attach_locations(&mut ds);
             Failure::invalid(ds)
         })?;
-        let input = input_document(host, config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets);
+        passwords.extend(crate::secrets::passwords(&secrets));
+        if target != Target::Kubernetes {
+            secret_files.extend(password_files(&secrets).into_iter().map(|mut a| {
+                a.path = format!("{}{}", prefix(target), a.path);
+                a
+            }));
+        }
+        let input = input_document(host, config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets)?;
         for plugin in plugins.generators.iter().filter(|p| serves(p, target)) {
             jobs.push((target, plugin, input.clone()));
         }
     }
+    // Each generator's `validate` runs before its `generate`, as the WIT
+    // contract says: a plugin that refuses the input stops the render with
+    // the same diagnostics `redplate validate` shows, and nothing is written.
     // Generators run in parallel, except inside `--batch`, which already
     // keeps every core busy with whole templates.
-    let results: Vec<_> = if parallel && jobs.len() > 1 {
+    let run = |target: Target, plugin: &Plugin, input: &str| -> Result<Job, PluginError> {
+        let checked = host.validate(plugin, input)?;
+        if checked.value.iter().any(Diagnostic::is_error) {
+            return Ok(Job { target, checks: checked.value, generated: None, reports: vec![checked.report] });
+        }
+        let generated = host.generate(plugin, input)?;
+        Ok(Job {
+            target,
+            checks: checked.value,
+            generated: Some(generated.value),
+            reports: vec![checked.report, generated.report],
+        })
+    };
+    let results: Vec<(&Plugin, Result<Job, PluginError>)> = if parallel && jobs.len() > 1 {
         std::thread::scope(|s| {
             let handles: Vec<_> = jobs
                 .iter()
-                .map(|(target, plugin, input)| s.spawn(move || (*target, *plugin, host.generate(plugin, input))))
+                .map(|(target, plugin, input)| (*target, *plugin, s.spawn(move || run(*target, plugin, input))))
                 .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        })
+            handles
+                .into_iter()
+                .map(|(target, plugin, h)| {
+                    let what =
+                        format!("the `{}` plugin's call for the {} target", plugin.info.name, target_name(target));
+                    h.join().map(|r| (plugin, r)).map_err(|payload| Failure::panicked(&what, &*payload))
+                })
+                .collect::<Result<_, Failure>>()
+        })?
     } else {
-        jobs.iter().map(|(target, plugin, input)| (*target, *plugin, host.generate(plugin, input))).collect()
+        jobs.iter().map(|(target, plugin, input)| (*plugin, run(*target, plugin, input))).collect()
     };
 
-    let prefix = |target: Target| if targets.len() > 1 { format!("{}/", target_name(target)) } else { String::new() };
     let mut set = ArtifactSet::new();
     let mut refusals = Vec::new();
     let mut reports = Vec::new();
-    for (target, plugin, result) in results {
-        let run = result?;
-        reports.push((plugin.info.name.clone(), target, run.report));
-        match run.value {
-            Err(ds) => refusals.extend(ds),
-            Ok(generated) => {
+    for (plugin, result) in results {
+        let job = result?;
+        let target = job.target;
+        reports.extend(job.reports.into_iter().map(|r| (plugin.info.name.clone(), target, r)));
+        let (errors, warnings): (Vec<_>, Vec<_>) = job.checks.into_iter().partition(Diagnostic::is_error);
+        refusals.extend(errors);
+        diagnostics.extend(warnings);
+        match job.generated {
+            None => {}
+            Some(Err(ds)) => refusals.extend(ds),
+            Some(Ok(generated)) => {
                 diagnostics.extend(generated.diagnostics);
                 for mut artifact in generated.artifacts {
                     artifact.path = format!("{}{}", prefix(target), artifact.path);
@@ -183,23 +218,34 @@ pub fn render(
             }
         }
     }
-    for &target in targets.iter().filter(|t| **t != Target::Kubernetes) {
-        for artifact in secret_files(config, target, store)? {
-            let mut a = artifact;
-            a.path = format!("{}{}", prefix(target), a.path);
-            insert(&mut set, a)?;
-        }
+    for artifact in secret_files {
+        insert(&mut set, artifact)?;
     }
+    set.mark_secret_holders(&passwords);
     // The same finding from one plugin for several targets is shown once.
-    let mut seen = std::collections::HashSet::new();
-    diagnostics.retain(|d| seen.insert((d.code.clone(), d.pointer.clone(), d.message.clone(), d.source.clone())));
+    dedup(&mut diagnostics);
     locate_plugin_diagnostics(resolved, &mut diagnostics);
     if !refusals.is_empty() {
+        dedup(&mut refusals);
         locate_plugin_diagnostics(resolved, &mut refusals);
         refusals.extend(diagnostics);
         return Err(Failure::invalid(refusals));
     }
     Ok(Rendered { artifacts: set, diagnostics, reports })
+}
+
+/// One generator call: its `validate` findings, then (when it accepted the
+/// input) what `generate` returned.
+struct Job {
+    target: Target,
+    checks: Vec<Diagnostic>,
+    generated: Option<Result<crate::plugin::Generated, Vec<Diagnostic>>>,
+    reports: Vec<CallReport>,
+}
+
+fn dedup(diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.retain(|d| seen.insert((d.code.clone(), d.pointer.clone(), d.message.clone(), d.source.clone())));
 }
 
 /// The document generators receive for `target`, as `render` builds it.
@@ -214,7 +260,7 @@ pub fn emit_input(
     let mut ignored = Vec::new();
     let strategy = plan_strategy(host, plugins, resolved, &config_value, &mut ignored)?;
     let secrets = crate::secrets::resolve(&resolved.config, target, store).map_err(Failure::invalid)?;
-    Ok(input_document(host, &resolved.config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets))
+    input_document(host, &resolved.config, target, strategy.as_ref().map(|(n, p)| (n.as_str(), p)), secrets)
 }
 
 /// Points plugin diagnostics at the template: a plugin's pointer is into its
@@ -257,7 +303,7 @@ pub fn input_document(
     target: Target,
     strategy: Option<(&str, &StrategyPlan)>,
     secrets: Value,
-) -> String {
+) -> Result<String, Failure> {
     #[derive(serde::Serialize)]
     struct Strategy<'a> {
         name: &'a str,
@@ -289,7 +335,7 @@ pub fn input_document(
         template_overrides: host.template_overrides(),
         secrets,
     };
-    serde_json::to_string(&input).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
+    serde_json::to_string(&input).map_err(internal)
 }
 
 /// Runs the selected strategy's `plan` and checks its directives against
@@ -317,7 +363,7 @@ fn plan_strategy(
         return Err(Failure::invalid(vec![d]));
     };
     let secrets = crate::secrets::placeholders(&resolved.config, Target::Local);
-    let input = input_document(host, &resolved.config, Target::Local, None, secrets);
+    let input = input_document(host, &resolved.config, Target::Local, None, secrets)?;
     let mut checks = host.validate(plugin, &input)?.value;
     let plan = match host.plan(plugin, &input)?.value {
         Ok(plan) => plan,
@@ -381,24 +427,24 @@ fn setting_for<'a>(directive: &str, config: &Value) -> Option<(&'a str, String)>
     }
 }
 
-/// `secrets/<user>.password` files (mode 0600) for local and compose.
-fn secret_files(config: &Config, target: Target, store: &SecretStore) -> Result<Vec<Artifact>, Failure> {
-    let secrets = crate::secrets::resolve(config, target, store).map_err(Failure::invalid)?;
-    let mut out = Vec::new();
-    if let Some(users) = secrets.get("users").and_then(Value::as_object) {
-        for (user, entry) in users {
-            if let Some(password) = entry.get("password").and_then(Value::as_str) {
-                out.push(Artifact {
-                    path: format!("secrets/{user}.password"),
-                    content: password.as_bytes().to_vec(),
-                    media_type: "text/plain".into(),
-                    executable: false,
-                    plugin: "redplate".into(),
-                });
-            }
-        }
-    }
-    Ok(out)
+/// `secrets/<user>.password` files (mode 0600) for local and compose, from
+/// the target's resolved secrets.
+fn password_files(secrets: &Value) -> Vec<Artifact> {
+    let Some(users) = secrets.get("users").and_then(Value::as_object) else { return Vec::new() };
+    users
+        .iter()
+        .filter_map(|(user, entry)| {
+            let password = entry.get("password").and_then(Value::as_str)?;
+            Some(Artifact {
+                path: format!("secrets/{user}.password"),
+                content: password.as_bytes().to_vec(),
+                media_type: "text/plain".into(),
+                executable: false,
+                secret: true,
+                plugin: "redplate".into(),
+            })
+        })
+        .collect()
 }
 
 /// The target's name as used in paths and flags.

@@ -47,5 +47,7 @@ pub(super) fn diagnostic(plugin: &str, d: wit::Diagnostic) -> redplate_config::D
     let mut out = redplate_config::Diagnostic::new(severity(d.severity), d.code, d.path, d.message);
     out.hint = d.hint;
     out.source = Some(plugin.to_owned());
+    // Untrusted text: escaped and capped before anything shows or logs it.
+    crate::text::clean_diagnostic(&mut out, false);
     out
 }

@@ -68,7 +68,7 @@ pub(super) fn collect_logs(mut state: State) -> Vec<LogLine> {
     {
         let text = pipe.contents();
         for line in String::from_utf8_lossy(&text).lines().filter(|l| !l.trim().is_empty()) {
-            logs.push(LogLine { level, message: line.to_owned() });
+            logs.push(LogLine { level, message: crate::text::clean(line, crate::text::MAX_MESSAGE_BYTES) });
         }
     }
     logs

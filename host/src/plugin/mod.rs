@@ -446,6 +446,7 @@ impl PluginHost {
                     content: a.content,
                     media_type: a.media_type,
                     executable: a.executable,
+                    secret: false,
                     plugin: plugin.to_owned(),
                 })
             })

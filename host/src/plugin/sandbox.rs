@@ -77,6 +77,7 @@ impl State {
 
     /// Keeps a log line unless the log cap is reached (then counts it).
     pub(super) fn push_log(&mut self, level: Severity, message: String) {
+        let message = crate::text::clean(&message, crate::text::MAX_MESSAGE_BYTES);
         if self.log_bytes + message.len() > self.max_log_bytes {
             self.logs_dropped += 1;
             return;

@@ -177,17 +177,20 @@ pub struct HostOptions {
     pub templates_dir: Option<PathBuf>,
 }
 
+/// The plugin's self-description; its free text is untrusted, so it is
+/// escaped and capped here (the name is checked strictly by `check_info`).
 pub(super) fn plugin_info(i: wit::PluginInfo) -> PluginInfo {
+    use crate::text::clean;
     PluginInfo {
         name: i.name,
-        version: i.version,
+        version: clean(&i.version, 64),
         kind: match i.kind {
             wit::PluginKind::Generator => PluginKind::Generator,
             wit::PluginKind::CacheStrategy => PluginKind::CacheStrategy,
         },
-        description: i.description,
-        outputs: i.outputs,
-        contract_version: i.contract_version,
+        description: clean(&i.description, 1024),
+        outputs: i.outputs.iter().map(|o| clean(o, 128)).collect(),
+        contract_version: clean(&i.contract_version, 64),
     }
 }
 
