@@ -7,7 +7,7 @@
 use handlebars::Handlebars;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// The most text one `render` call may produce.
 pub const DEFAULT_RENDER_CAP: usize = 16 * 1024 * 1024;
@@ -27,6 +27,8 @@ pub enum RenderError {
 pub struct Renderer {
     registry: RwLock<Registry>,
     overrides: HashMap<String, String>,
+    /// The overrides some plugin asked for: the others are probably typos.
+    used: Mutex<std::collections::BTreeSet<String>>,
     cap: usize,
 }
 
@@ -45,6 +47,7 @@ impl Renderer {
         Renderer {
             registry: RwLock::new(Registry { handlebars: hb, by_name: HashMap::new() }),
             overrides,
+            used: Mutex::default(),
             cap: DEFAULT_RENDER_CAP,
         }
     }
@@ -70,6 +73,14 @@ impl Renderer {
         self.overrides.keys().map(String::as_str)
     }
 
+    /// The overrides no render has asked for so far, sorted.
+    pub fn unused_overrides(&self) -> Vec<String> {
+        let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
+        let mut unused: Vec<String> = self.overrides.keys().filter(|n| !used.contains(*n)).cloned().collect();
+        unused.sort();
+        unused
+    }
+
     /// Sets the output cap.
     pub fn with_cap(mut self, cap: usize) -> Self {
         self.cap = cap;
@@ -80,7 +91,12 @@ impl Renderer {
     /// JSON document `data_json`.
     pub fn render(&self, name: &str, template: &str, data_json: &str) -> Result<String, RenderError> {
         let (text, origin) = match self.overrides.get(name) {
-            Some(user) => (user.as_str(), " (your override)"),
+            Some(user) => {
+                if let Ok(mut used) = self.used.lock() {
+                    used.insert(name.to_owned());
+                }
+                (user.as_str(), " (your override)")
+            }
             None => (template, ""),
         };
         let err = |message: String| RenderError::Template { name: name.to_owned(), origin, message };

@@ -308,7 +308,9 @@ impl Cli {
                     let out = out.as_deref().unwrap_or(Path::new("."));
                     let list = ops::batch::batch_templates(template)?;
                     let set = ops::render::PluginSet::load_all(&host, dirs)?;
-                    let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+                    let threads = jobs
+                        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+                        .max(1);
                     let started = std::time::Instant::now();
                     let items =
                         ops::batch::render_batch(&host, &set, &list, &targets, out, *replace, &store(), threads)?;
@@ -320,13 +322,16 @@ impl Cli {
                     if !self.global.quiet {
                         let files: usize = items.iter().map(|i| i.files).sum();
                         eprintln!(
-                            "rendered {} of {} templates ({files} files) into {} in {:.0} ms on {threads} threads",
+                            "rendered {} of {} ({}) into {} in {:.0} ms on {}",
                             items.len() - failed.len(),
-                            items.len(),
+                            print::count(items.len(), "template"),
+                            print::count(files, "file"),
                             out.display(),
-                            started.elapsed().as_secs_f64() * 1000.0
+                            started.elapsed().as_secs_f64() * 1000.0,
+                            print::count(threads, "thread")
                         );
                     }
+                    print::diagnostics(&ops::render::unused_overrides(&host), self.global.quiet);
                     clock.lap("render the batch");
                     let worst = failed.iter().map(|i| i.status).max().unwrap_or(0);
                     return Ok(match worst {
@@ -349,6 +354,7 @@ impl Cli {
                     ops::config::write_file(path, input.as_bytes())?;
                 }
                 print::diagnostics(&rendered.diagnostics, self.global.quiet);
+                print::diagnostics(&ops::render::unused_overrides(&host), self.global.quiet);
                 if *stdout {
                     print::out!("{}", ops::render::yaml_stream(&rendered.artifacts));
                 } else if let Some(out) = out {

@@ -135,8 +135,13 @@ pub fn test_report(t: &TestReport, format: Format) {
         t.plugin.contract_version,
         cache(&t.cache)
     );
+    // `validate` and `generate` often report the same finding: show it once.
+    let mut shown: Vec<&Diagnostic> = Vec::new();
     for d in t.validate.iter().chain(&t.diagnostics) {
-        outln!("{d}");
+        if !shown.contains(&d) {
+            outln!("{}", cleaned(d));
+            shown.push(d);
+        }
     }
     if let Some(plan) = &t.plan {
         for d in &plan.directives {
@@ -182,11 +187,17 @@ pub fn validation(v: &crate::ops::config::Validation, template: &std::path::Path
     diagnostics(&v.diagnostics, quiet);
     let errors = v.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = v.diagnostics.iter().filter(|d| d.severity == redplate_config::Severity::Warning).count();
+    let (errors, warnings) = (count(errors, "error"), count(warnings, "warning"));
     if v.valid {
-        eprintln!("{} is valid ({warnings} warnings)", template.display());
+        eprintln!("{} is valid ({warnings})", template.display());
     } else {
-        eprintln!("{} is invalid: {errors} errors, {warnings} warnings", template.display());
+        eprintln!("{} is invalid: {errors}, {warnings}", template.display());
     }
+}
+
+/// "1 warning", "2 warnings".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// `--timings`: each phase's wall time, then each plugin call's, on stderr.

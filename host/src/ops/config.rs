@@ -10,6 +10,15 @@ use std::path::{Path, PathBuf};
 
 /// Loads and layers a template: preset ← file ← `--set`.
 pub fn load(template: Option<&Path>, preset: Option<Environment>, sets: &[String]) -> Result<Resolved, Failure> {
+    if let Some(dir) = template.filter(|t| t.is_dir()) {
+        return Err(Failure::could_not_run(
+            Diagnostic::error("template.is-a-folder", "", format!("`{}` is a folder, not a template", dir.display()))
+                .with_hint(format!(
+                    "give one template file, or render every template in it with `redplate render {} --batch --out DIR`",
+                    dir.display()
+                )),
+        ));
+    }
     let request = LoadRequest { path: template.map(Path::to_owned), preset, sets: sets.to_vec() };
     redplate_config::load(&request).map_err(load_failure)
 }

@@ -115,13 +115,13 @@ fn read_entry(engine: &Engine, path: &Path, sha256: &str) -> Result<Option<Compo
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err("the cache entry's checksum does not match its content (no payload)".into());
+            return Err("the cache entry has a check file but no compiled code beside it".into());
         }
         Err(e) => return Err(format!("unreadable cache entry: {e}")),
     };
     let size = file.metadata().map_err(|e| format!("unreadable cache entry: {e}"))?.len();
     if size != length || size == 0 {
-        return Err(format!("the cache entry's checksum does not match its content ({size} bytes, not {length})"));
+        return Err(format!("the cache entry is {size} bytes long, its check file says {length} (truncated or torn)"));
     }
     // SAFETY: the mapping is read-only and the file is never written in
     // place: entries are only ever replaced whole, by rename, so the bytes

@@ -158,6 +158,12 @@ impl PluginHost {
         names
     }
 
+    /// The `--templates` overrides no plugin has asked for yet (likely a
+    /// misspelt name: each template is named after the file it makes).
+    pub fn unused_template_overrides(&self) -> Vec<String> {
+        self.renderer.unused_overrides()
+    }
+
     /// The limits every call gets.
     pub fn limits(&self) -> &Limits {
         &self.limits

@@ -1,6 +1,6 @@
 //! `users.acl`: the `default` user, the declared ACL users, the system users
 //! (replication, sentinel, exporter, probe) with least privilege, and one user
-//! per tenant bound to its key prefix and channels (REFERENCE.md §4).
+//! per tenant bound to its key prefix and channels (docs/defaults.md, "Tenants").
 
 use crate::cfg::Cfg;
 use crate::commands::check_rule;

@@ -1,6 +1,6 @@
 //! The command names and ACL categories of Redis 7.0, and checks of ACL
 //! rules against them: an unknown name in `users.acl` aborts Redis's startup
-//! (REFERENCE.md §4), so every rule is checked before it is written.
+//! (docs/defaults.md, "Tenants"), so every rule is checked before it is written.
 //!
 //! `redis-7.0-commands.txt` is the output of, on Redis 7.0.15:
 //! `EVAL "…for each COMMAND entry: its name and its subcommands' names…" 0 | sort`;

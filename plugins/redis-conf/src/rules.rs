@@ -1,5 +1,5 @@
 //! The permissions each kind of user gets: least privilege for the system
-//! users, and the tenant recipe of REFERENCE.md §4 (categories for the data
+//! users, and the tenant recipe of docs/defaults.md ("Tenants") (categories for the data
 //! types, then explicit denials of everything server-wide or cross-tenant).
 //! Every name here is a Redis 7.0 command or category (tested).
 
@@ -57,7 +57,7 @@ const TENANT_SCRIPTS: &[&str] =
 const TENANT_CLUSTER: &[&str] =
     &["+cluster|slots", "+cluster|shards", "+cluster|nodes", "+cluster|info", "+cluster|myid", "+cluster|keyslot"];
 /// Explicit denials after the categories: other tenants' key names and counts,
-/// server-wide information, global state (REFERENCE.md §4).
+/// server-wide information, global state (docs/defaults.md, "Tenants").
 const TENANT_DENIALS: &[&str] = &[
     "-@admin",
     "-@dangerous",

@@ -1,5 +1,5 @@
 //! One ACL user per tenant with `key_prefix` isolation: `tenant-<id>`, bound
-//! to `~<prefix>*` and its channels, data commands only (REFERENCE.md §4).
+//! to `~<prefix>*` and its channels, data commands only (docs/defaults.md, "Tenants").
 
 use crate::acl::{Ctx, User, push_pattern};
 use crate::cfg::Cfg;
