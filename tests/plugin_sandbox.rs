@@ -95,7 +95,13 @@ const CASES: &[Case] = &[
     },
     Case { fixture: "fixture_path_traversal", extra: &[], exit: 2, codes: &["plugin.unsafe-path"], says: &["`..`"] },
     Case { fixture: "fixture_absolute_path", extra: &[], exit: 2, codes: &["plugin.unsafe-path"], says: &["absolute"] },
-    Case { fixture: "fixture_bad_path_chars", extra: &[], exit: 2, codes: &["plugin.unsafe-path"], says: &["backslash"] },
+    Case {
+        fixture: "fixture_bad_path_chars",
+        extra: &[],
+        exit: 2,
+        codes: &["plugin.unsafe-path"],
+        says: &["backslash"],
+    },
     Case {
         fixture: "fixture_duplicate_path",
         extra: &[],
@@ -118,7 +124,13 @@ const CASES: &[Case] = &[
         says: &["100000 artifacts"],
     },
     Case { fixture: "fixture_stdout_flood", extra: &[], exit: 2, codes: &["plugin.output-flood"], says: &["stdout"] },
-    Case { fixture: "fixture_render_bomb", extra: &[], exit: 2, codes: &["plugin.render-too-large"], says: &["16 MiB"] },
+    Case {
+        fixture: "fixture_render_bomb",
+        extra: &[],
+        exit: 2,
+        codes: &["plugin.render-too-large"],
+        says: &["16 MiB"],
+    },
     Case {
         fixture: "fixture_future_contract",
         extra: &[],
@@ -126,7 +138,13 @@ const CASES: &[Case] = &[
         codes: &["plugin.incompatible-contract"],
         says: &["fixture_future_contract.wasm", "redplate:plugin@1.0.0", "speaks 0.1.0"],
     },
-    Case { fixture: "fixture_not_a_plugin", extra: &[], exit: 2, codes: &["plugin.not-a-plugin"], says: &["wasi:cli/run"] },
+    Case {
+        fixture: "fixture_not_a_plugin",
+        extra: &[],
+        exit: 2,
+        codes: &["plugin.not-a-plugin"],
+        says: &["wasi:cli/run"],
+    },
 ];
 
 #[test]

@@ -308,9 +308,8 @@ impl Cli {
                     let out = out.as_deref().unwrap_or(Path::new("."));
                     let list = ops::batch::batch_templates(template)?;
                     let set = ops::render::PluginSet::load_all(&host, dirs)?;
-                    let threads = jobs
-                        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-                        .max(1);
+                    let threads =
+                        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
                     let started = std::time::Instant::now();
                     let items =
                         ops::batch::render_batch(&host, &set, &list, &targets, out, *replace, &store(), threads)?;

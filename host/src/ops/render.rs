@@ -471,7 +471,10 @@ pub fn unused_overrides(host: &PluginHost) -> Vec<Diagnostic> {
             Diagnostic::warning(
                 "templates.unused-override",
                 "",
-                format!("`--templates`: `{name}.hbs` replaced no template in this render", name = crate::text::clean(&name, 256)),
+                format!(
+                    "`--templates`: `{name}.hbs` replaced no template in this render",
+                    name = crate::text::clean(&name, 256)
+                ),
             )
             .with_hint(
                 "templates are named after the file they make (`redis.conf.hbs`, `sentinel.conf.hbs`, `users.acl.hbs`, \
