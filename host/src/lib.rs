@@ -8,6 +8,7 @@
 pub mod artifact;
 pub mod backend;
 pub mod cli;
+pub mod client;
 pub mod exit;
 pub mod ops;
 pub mod plugin;

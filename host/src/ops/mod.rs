@@ -3,7 +3,9 @@
 
 pub mod batch;
 pub mod config;
+pub mod connect;
 pub mod deploy;
 pub mod plugins;
 pub mod render;
 pub mod scale;
+pub mod stored;

@@ -1,0 +1,118 @@
+//! From a registered deployment to connections: each node's [`Endpoint`]
+//! (its port, TLS files, redplate's admin user), and the current masters —
+//! asked of Sentinel in sentinel mode, of the cluster in cluster mode, of
+//! the nodes themselves otherwise. The client below knows nothing of the
+//! registry; this is where the two meet.
+
+use crate::backend::registry::{NodeRecord, Record};
+use crate::client::{ClientError, Endpoint, Node, TlsFiles};
+use crate::exit::Failure;
+use redplate_config::model::Mode;
+use redplate_config::{Diagnostic, Role};
+
+/// The endpoint of one node, as redplate's admin user (sentinels with
+/// their own password).
+pub fn endpoint(record: &Record, node: &NodeRecord) -> Endpoint {
+    let (user, password) = if node.role == Role::Sentinel {
+        (None, crate::backend::local::files::conf_value(&record.path(&node.conf), "requirepass"))
+    } else {
+        let password = record
+            .admin_password_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(record.path(f)).ok())
+            .map(|p| p.trim().to_owned());
+        (record.admin_user.clone(), password)
+    };
+    Endpoint {
+        name: node.name.clone(),
+        host: "127.0.0.1".into(),
+        port: node.port,
+        tls: if node.tls {
+            record.tls.as_ref().map(|t| TlsFiles {
+                ca_file: t.ca_file.clone(),
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+            })
+        } else {
+            None
+        },
+        user,
+        password,
+    }
+}
+
+/// Every data node (masters and replicas) with its endpoint.
+pub fn data_endpoints(record: &Record) -> Vec<(&NodeRecord, Endpoint)> {
+    record.data_nodes().map(|n| (n, endpoint(record, n))).collect()
+}
+
+/// A failure to reach a deployment's nodes, as the user sees it.
+pub fn unreachable(e: ClientError) -> Failure {
+    Failure::could_not_run(
+        Diagnostic::error("redis.unreachable", "", e.to_string())
+            .with_hint("check the deployment with `redplate status <name>`, or start it with `redplate start <name>`"),
+    )
+}
+
+/// The node names of the current masters, found the way clients find them:
+/// Sentinel's answer in sentinel mode, the nodes serving slots in cluster
+/// mode, the node whose `INFO replication` says `role:master` otherwise.
+pub async fn masters(record: &Record) -> Result<Vec<(&NodeRecord, Node)>, Failure> {
+    let data = data_endpoints(record);
+    let by_port = |port: u16| data.iter().find(|(n, _)| n.port == port);
+    let mut out = Vec::new();
+    match record.mode {
+        Mode::Sentinel => {
+            let sentinels: Vec<Endpoint> = record.sentinels().map(|n| endpoint(record, n)).collect();
+            let name = record.master_name.clone().unwrap_or_else(|| "mymaster".into());
+            let found = crate::client::sentinel_master(&sentinels, &name).await.map_err(unreachable)?;
+            let Some((node, ep)) = found.and_then(|(_, port)| by_port(port)) else {
+                return Err(Failure::could_not_run(Diagnostic::error(
+                    "redis.no-master",
+                    "",
+                    format!("no sentinel of `{}` knows a master named `{name}` among its nodes", record.name),
+                )));
+            };
+            out.push((*node, Node::connect(ep).await.map_err(unreachable)?));
+        }
+        Mode::Cluster => {
+            let mut seen = None;
+            for (_, ep) in &data {
+                if let Ok(node) = Node::connect(ep).await
+                    && let Ok(masters) = crate::client::cluster_masters(&node).await
+                {
+                    seen = Some(masters);
+                    break;
+                }
+            }
+            let Some(masters) = seen else {
+                return Err(Failure::could_not_run(Diagnostic::error(
+                    "redis.unreachable",
+                    "",
+                    format!("no node of the cluster `{}` answers `CLUSTER NODES`", record.name),
+                )));
+            };
+            for m in masters {
+                if let Some((node, ep)) = by_port(m.port) {
+                    out.push((*node, Node::connect(ep).await.map_err(unreachable)?));
+                }
+            }
+        }
+        Mode::Standalone | Mode::Replication => {
+            for (node, ep) in &data {
+                let Ok(conn) = Node::connect(ep).await else { continue };
+                if conn.info("replication").await.is_ok_and(|i| i.get("role") == Some("master")) {
+                    out.push((*node, conn));
+                }
+            }
+            if out.is_empty() {
+                return Err(Failure::could_not_run(Diagnostic::error(
+                    "redis.no-master",
+                    "",
+                    format!("no node of `{}` answers as a master", record.name),
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
