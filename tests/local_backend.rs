@@ -260,13 +260,23 @@ fn development_standalone_deploy_write_read_logs_stop_start_destroy() {
     assert_eq!(d.nodes().len(), 1);
     assert_eq!(d.status()["state"], "running");
 
-    home.ok(&["stop", "dev-cache", "--quiet"]);
+    // Without persistence (the development preset) stop says, before it
+    // stops, that the data goes, and does not claim it is kept.
+    let out = home.run(&["stop", "dev-cache"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warned = err.find("warning[stop.data-lost]").unwrap_or_else(|| panic!("no warning: {err}"));
+    let stopped = err.find("stopped `dev-cache`").unwrap_or_else(|| panic!("no final line: {err}"));
+    assert!(warned < stopped, "the warning comes first: {err}");
+    assert!(err.contains("persistence.mode") && err.contains("(data not kept: no persistence)"), "{err}");
+    assert!(!err.contains("(data kept)"), "{err}");
     assert!(port_refuses(port), "stopped: the port is closed");
     assert_eq!(d.status()["state"], "stopped");
     home.ok(&["start", "dev-cache", "--quiet"]);
     d.refresh();
     assert_eq!(d.port("dev-cache-0"), port, "restarts reuse the kept ports");
     assert_eq!(d.cli(port, &["PING"]), "PONG");
+    assert_eq!(d.cli(port, &["EXISTS", "greeting"]), "0", "the data is gone, as stop said");
 
     let pid = d.node("dev-cache-0")["pid"].as_u64().expect("pid");
     let state_dir = PathBuf::from(d.record["state_dir"].as_str().expect("state dir"));
@@ -793,7 +803,9 @@ fn aof_everysec_loses_at_most_about_a_second_on_sigkill_and_nothing_on_stop() {
 
     // Stop/start: every acknowledged write is kept.
     let (acked, _) = incr_until(port, |n| n >= 2000);
-    home.ok(&["stop", "aof", "--quiet"]);
+    let out = home.run(&["stop", "aof"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("(data kept)") && !err.contains("warning"), "{err}");
     home.ok(&["start", "aof", "--quiet"]);
     d.refresh();
     assert_eq!(d.cli(port, &["GET", "counter"]), acked.to_string(), "stop/start loses nothing");
@@ -967,4 +979,300 @@ fn a_crash_of_redplate_mid_deploy_is_recorded_and_destroy_cleans_up() {
     home.ok(&["destroy", "crash", "--purge", "--quiet"]);
     assert_eq!(running(&state), 0, "destroy stopped what the crashed deploy had started");
     assert!(!state.exists() && home.records().is_empty());
+}
+
+/// The pids of the processes working inside the state folder `state`.
+fn processes_in(state: &Path) -> Vec<u64> {
+    let state = state.canonicalize().unwrap_or_else(|_| state.to_owned());
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| ours(*pid, &state))
+        .collect()
+}
+
+/// Takes `port` the way another program would (until dropped).
+fn squat(port: u16) -> std::net::TcpListener {
+    std::net::TcpListener::bind(("0.0.0.0", port)).expect("take the port")
+}
+
+#[test]
+fn a_stopped_deployment_keeps_its_ports_and_start_new_ports_moves_it_off_a_taken_one() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "keep",
+        "extends: development\ndeployment: { name: keep }\npersistence: { mode: aof }\n",
+    );
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=22400"]);
+    let port = d.port("keep-0");
+    assert_eq!(d.cli(port, &["SET", "k", "kept"]), "OK");
+    home.ok(&["stop", "keep", "--quiet"]);
+
+    // A new deployment does not take the ports a stopped one keeps…
+    let example = root().join("examples/standalone-development.yaml");
+    let other = home.deploy(&example, &["--name", "other", "--set", "network.local_base_port=22400"]);
+    assert_ne!(other.port("other-0"), port, "the stopped deployment's port stays reserved for it");
+    home.ok(&["start", "keep", "--quiet"]);
+    assert_eq!(d.cli(port, &["GET", "k"]), "kept");
+
+    // …but another program may take one: start says so and how to move, and leaves nothing running.
+    home.ok(&["stop", "keep", "--quiet"]);
+    let squatter = squat(port);
+    let out = home.run(&["start", "keep"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("deploy.port-taken") && err.contains("`redplate start keep --new-ports`"), "{err}");
+    let state = PathBuf::from(d.record["state_dir"].as_str().expect("state dir"));
+    assert!(processes_in(&state).is_empty(), "nothing of `keep` runs");
+    d.refresh();
+    assert_eq!(d.record["state"], "stopped");
+
+    home.ok(&["start", "keep", "--new-ports", "--quiet"]);
+    d.refresh();
+    let moved = d.port("keep-0");
+    assert_ne!(moved, port, "moved off the taken port");
+    assert_ne!(moved, other.port("other-0"), "and not onto another deployment's");
+    assert_eq!(d.cli(moved, &["GET", "k"]), "kept", "the data moved with it");
+    assert_eq!(d.status()["state"], "running");
+    let conf = std::fs::read_to_string(state.join("redis/keep-0/redis.conf")).expect("conf");
+    assert!(conf.lines().any(|l| l == format!("port {moved}")), "{conf}");
+    let backup = std::fs::read_to_string(state.join("backup/backup.sh")).expect("backup script");
+    assert!(backup.contains(&format!("DEFAULT_REDIS_PORT='{moved}'")), "the scripts name the new port");
+    // A new render (with the recorded base port) agrees with the moved files.
+    let out = home.ok(&["apply", "keep", t.to_str().expect("utf-8"), "--quiet"]);
+    assert_eq!(out.trim(), "no change");
+    drop(squatter);
+}
+
+#[test]
+fn start_new_ports_moves_a_sentinel_deployment_and_its_replicas_and_sentinels_follow() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "mv",
+        "extends: development\ndeployment: { name: mv, mode: sentinel }\nreplication: { replicas: 1 }\n\
+         persistence: { mode: aof }\n",
+    );
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=22500"]);
+    let old: Vec<u16> = d.nodes().iter().map(|n| n["name"].as_str().map(|n| d.port(n)).expect("name")).collect();
+    d.write_replicated(d.port("mv-0"), "k", "v", 1);
+    home.ok(&["stop", "mv", "--quiet"]);
+    let squatter = squat(d.port("mv-sentinel-1"));
+    let out = home.run(&["start", "mv"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("mv-sentinel-1") && err.contains("--new-ports"), "{err}");
+
+    home.ok(&["start", "mv", "--new-ports", "--quiet"]);
+    d.refresh();
+    let master = d.port("mv-0");
+    assert!(d.nodes().iter().all(|n| !old.contains(&(n["port"].as_u64().unwrap_or(0) as u16))), "every node moved");
+    let status = d.status();
+    assert_eq!(status["state"], "running", "{status}");
+    let views = status["sentinel_views"].as_array().expect("views");
+    assert!(views.len() == 3 && views.iter().all(|v| v["master"] == format!("127.0.0.1:{master}")), "{status}");
+    assert_eq!(Deployed::node_status(&status, "mv-1")["master"], format!("127.0.0.1:{master} (link up)"), "{status}");
+    assert_eq!(d.cli(d.port("mv-1"), &["GET", "k"]), "v");
+    d.write_replicated(master, "k2", "v2", 1);
+    let state = PathBuf::from(d.record["state_dir"].as_str().expect("state dir"));
+    for s in ["mv-sentinel-0", "mv-sentinel-1", "mv-sentinel-2"] {
+        let conf = std::fs::read_to_string(state.join(format!("sentinel/{s}/sentinel.conf"))).expect("conf");
+        assert!(old.iter().all(|p| !conf.contains(&format!("127.0.0.1 {p}"))), "{s} names no old port:\n{conf}");
+    }
+    let out = home.ok(&["apply", "mv", t.to_str().expect("utf-8"), "--quiet"]);
+    assert_eq!(out.trim(), "no change");
+    drop(squatter);
+}
+
+#[test]
+fn start_new_ports_moves_a_cluster_whose_nodes_find_each_other_again() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "cmv",
+        "extends: development\ndeployment: { name: cmv, mode: cluster }\n\
+         cluster: { shards: 3, replicas_per_shard: 1 }\npersistence: { mode: aof }\n",
+    );
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=22600"]);
+    let old: Vec<u16> = d.nodes().iter().map(|n| n["port"].as_u64().unwrap_or(0) as u16).collect();
+    for i in 0..30 {
+        assert_eq!(d.cli(d.port("cmv-0"), &["-c", "SET", &format!("item:{i}"), &i.to_string()]), "OK");
+    }
+    home.ok(&["stop", "cmv", "--quiet"]);
+    let squatter = squat(d.port("cmv-4"));
+    assert_eq!(home.run(&["start", "cmv"]).status.code(), Some(2), "the taken port stops the start");
+
+    home.ok(&["start", "cmv", "--new-ports", "--quiet"]);
+    d.refresh();
+    let status = d.status();
+    assert_eq!((&status["state"], &status["cluster_state"]), (&"running".into(), &"ok".into()), "{status}");
+    for n in d.nodes() {
+        let port = n["port"].as_u64().expect("port") as u16;
+        assert!(!old.contains(&port), "{n}");
+        let info = d.cli(port, &["CLUSTER", "INFO"]);
+        assert!(info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6"), "{info}");
+        let nodes = d.cli(port, &["CLUSTER", "NODES"]);
+        assert!(old.iter().all(|p| !nodes.contains(&format!(":{p}@"))), "no peer at an old address:\n{nodes}");
+    }
+    for i in 0..30 {
+        assert_eq!(d.cli(d.port("cmv-5"), &["-c", "GET", &format!("item:{i}")]), i.to_string());
+    }
+    drop(squatter);
+}
+
+#[test]
+fn a_scale_does_not_take_the_ports_a_stopped_deployment_keeps() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "grow",
+        "extends: development\ndeployment: { name: grow, mode: replication }\nreplication: { replicas: 1 }\n",
+    );
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=23000"]);
+    let example = root().join("examples/standalone-development.yaml");
+    let next = home.deploy(&example, &["--name", "next", "--set", "network.local_base_port=23000"]);
+    let kept = next.port("next-0");
+    assert_eq!(kept, 23020, "the first block after `grow`'s two nodes");
+    home.ok(&["stop", "next", "--quiet"]);
+    // `grow-2` would use `next`'s port.
+    let out = home.run(&["scale", "grow", "--replicas", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("port {kept}")) && err.contains("`next`"), "{err}");
+    d.refresh();
+    assert_eq!(d.nodes().len(), 2, "nothing added");
+    home.ok(&["start", "next", "--quiet"]);
+}
+
+#[test]
+fn a_start_that_fails_stops_what_it_started_and_the_registry_says_stopped() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "half",
+        "extends: development\ndeployment: { name: half, mode: replication }\nreplication: { replicas: 1 }\n",
+    );
+    let mut d = home.deploy(&t, &["--set", "network.local_base_port=22700"]);
+    home.ok(&["stop", "half", "--quiet"]);
+    let state = PathBuf::from(d.record["state_dir"].as_str().expect("state dir"));
+    let conf = state.join("redis/half-1/redis.conf");
+    let good = std::fs::read_to_string(&conf).expect("conf");
+    std::fs::write(&conf, format!("{good}not-a-directive yes\n")).expect("break half-1's config");
+
+    let out = home.run(&["start", "half"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("`half-1` exited while starting") && err.contains("not-a-directive"), "{err}");
+    assert!(processes_in(&state).is_empty(), "`half-0` was started, then stopped again");
+    assert!(port_refuses(d.port("half-0")));
+    d.refresh();
+    assert_eq!(d.record["state"], "stopped");
+    assert!(d.nodes().iter().all(|n| n["pid"].is_null()), "no pid of a process that is gone: {}", d.record);
+    assert_eq!(d.status()["state"], "stopped");
+
+    std::fs::write(&conf, good).expect("mend it");
+    home.ok(&["start", "half", "--quiet"]);
+    d.refresh();
+    assert_eq!(d.status()["state"], "running");
+}
+
+#[test]
+fn deploy_fails_at_once_when_a_node_dies_after_answering_and_leaves_no_secrets_file() {
+    if !tools_present() {
+        return;
+    }
+    let home = Home::new();
+    let yaml = |name: &str| {
+        format!(
+            "extends: development\ndeployment: {{ name: {name}, mode: sentinel }}\nreplication: {{ replicas: 1 }}\n\
+             security: {{ password: {{ generate: true }} }}\n"
+        )
+    };
+    // An earlier render made the passwords: a failed deploy keeps them.
+    let t = template(home.dir.path(), "dies", &yaml("dies"));
+    let rendered = home.dir.path().join("rendered");
+    home.ok(&["render", t.to_str().expect("utf-8"), "--target", "local", "--out", rendered.to_str().expect("utf-8")]);
+    let secrets = home.dir.path().join("secrets/dies.json");
+    let passwords = std::fs::read_to_string(&secrets).expect("render keeps the generated passwords");
+
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-backend-plugin-cache");
+    // Destroys what a deploy that unexpectedly succeeded left running.
+    let _guard = Deployed { home: &home, name: "dies".into(), record: Value::Null };
+    let child = Command::new(BIN)
+        .args(["deploy", t.to_str().expect("utf-8"), "--set", "network.local_base_port=22800"])
+        .env("REDPLATE_HOME", home.dir.path())
+        .env("REDPLATE_CACHE_DIR", cache)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn redplate");
+    // Once every sentinel listens (so every data node has answered), the replica dies.
+    let state = home.dir.path().join("deployments/dies");
+    let started = Instant::now();
+    let victim = loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "the deploy never got to its sentinels");
+        std::thread::sleep(Duration::from_millis(5));
+        let record: Value = std::fs::read(state.join("deployment.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        let nodes = record["nodes"].as_array().cloned().unwrap_or_default();
+        let listening = nodes
+            .iter()
+            .filter(|n| n["role"] == "sentinel")
+            .all(|n| n["port"].as_u64().is_some_and(|p| !port_refuses(p as u16)));
+        let replica = state.join("data/dies-1");
+        let pid = processes_in(&state).into_iter().find(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| Some(cwd) == replica.canonicalize().ok())
+        });
+        if let (true, false, Some(pid)) = (listening, nodes.is_empty(), pid) {
+            break pid;
+        }
+    };
+    assert!(Command::new("kill").args(["-KILL", &victim.to_string()]).status().expect("kill").success());
+    let out = child.wait_with_output().expect("deploy");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("node `dies-1` exited") && err.contains("it had answered"), "{err}");
+    assert!(err.contains("its log ends with") && err.contains("Ready to accept connections"), "{err}");
+    assert!(!err.contains("not ready after"), "noticed at once, not at the deadline: {err}");
+    assert!(!state.exists() && home.records().is_empty(), "nothing of the failed deploy is left");
+    assert_eq!(
+        std::fs::read_to_string(&secrets).ok().as_deref(),
+        Some(passwords.as_str()),
+        "the render's passwords stay"
+    );
+
+    // A deploy that fails without an earlier render removes the passwords it generated.
+    let t = template(home.dir.path(), "gone", &yaml("gone"));
+    let not_a_dir = home.dir.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, "x").expect("write");
+    let out = home.run(&[
+        "deploy",
+        t.to_str().expect("utf-8"),
+        "--set",
+        "network.local_base_port=22900",
+        "--set",
+        &format!("network.unix_socket={}/redis.sock", not_a_dir.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!home.dir.path().join("secrets/gone.json").exists(), "no secrets file left behind");
+    assert!(home.records().is_empty());
 }

@@ -62,6 +62,9 @@ pub enum BackendError {
     /// The deployment cannot be scaled as asked (its mode or its state); the reason says what to do.
     #[error("cannot scale `{deployment}`: {reason}")]
     CannotScale { deployment: String, reason: String },
+    /// The deployment cannot move to other ports as asked; the reason says what to do.
+    #[error("cannot move `{deployment}` to other ports: {reason}")]
+    CannotMove { deployment: String, reason: String },
     /// A node name that is not part of the deployment.
     #[error("deployment `{deployment}` has no node `{node}`")]
     UnknownNode { deployment: String, node: String },

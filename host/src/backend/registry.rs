@@ -9,6 +9,7 @@ use super::BackendError;
 use redplate_config::Role;
 use redplate_config::model::{Environment, Mode};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ pub enum DeployState {
     Deploying,
     /// Started and ready.
     Running,
-    /// Stopped by `redplate stop`; data kept.
+    /// Stopped by `redplate stop` (data kept where the nodes persist it), or
+    /// after a `start` that failed and stopped what it had started.
     Stopped,
 }
 
@@ -79,8 +81,13 @@ pub struct Record {
     pub template: PathBuf,
     pub preset: Option<Environment>,
     pub sets: Vec<String>,
-    /// `network.local_base_port` chosen at deploy time and kept for restarts.
+    /// `network.local_base_port` chosen at deploy time and kept for restarts
+    /// (every node port is this plus a fixed offset); `start --new-ports` moves it.
     pub base_port: u16,
+    /// Set while `start --new-ports` rewrites the node files from this base
+    /// port to `base_port`: the next `start` finishes the rewrite.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ports_moved_from: Option<u16>,
     /// The state folder: rendered tree, data, logs (absolute).
     pub state_dir: PathBuf,
     /// Sentinel's master name (sentinel mode).
@@ -219,6 +226,18 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(BackendError::Io { action: "remove", path, source: e }),
         }
+    }
+
+    /// The ports recorded for every deployment but `except`, each with its
+    /// deployment: they stay reserved, running or stopped, until it is
+    /// destroyed, so no other deployment takes them.
+    pub fn reserved_ports(&self, except: &str) -> BTreeMap<u16, String> {
+        let (records, _) = self.list();
+        records
+            .iter()
+            .filter(|r| r.name != except)
+            .flat_map(|r| r.nodes.iter().flat_map(|n| n.ports.iter().map(|p| (*p, r.name.clone()))))
+            .collect()
     }
 
     /// Every readable record, sorted by name; unreadable ones are reported beside.

@@ -64,10 +64,19 @@ pub enum DeployCommand {
         #[arg(long, short = 'n', default_value_t = 50)]
         lines: usize,
     },
-    /// Stop every process of a deployment; data is kept.
+    /// Stop every process of a deployment; its data is kept when it has
+    /// persistence (`persistence.mode` other than `none`), else it says so first.
     Stop { name: String },
-    /// Start the processes of a deployment that are not running, on its kept ports.
-    Start { name: String },
+    /// Start the processes of a deployment that are not running, on its kept
+    /// ports; all or nothing.
+    Start {
+        name: String,
+        /// Move the stopped deployment to free ports first (when another
+        /// program took one of its ports): its node files are rewritten and
+        /// the new ports recorded.
+        #[arg(long)]
+        new_ports: bool,
+    },
     /// Stop a deployment and forget it; its data stays unless `--purge`.
     Destroy {
         name: String,
@@ -197,17 +206,35 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             }
         }
         DeployCommand::Stop { name } => {
-            ops::stop(&home, name, progress)?;
+            let warn = |d: &Diagnostic| {
+                let show = || super::print::diagnostics(std::slice::from_ref(d), global.quiet);
+                match &spinner {
+                    Some(s) => s.bar.suspend(show),
+                    None => show(),
+                }
+            };
+            let (record, lost) = ops::stop(&home, name, progress, &warn)?;
             drop(spinner);
             if !global.quiet {
-                eprintln!("stopped `{name}` in {:.1} s (data kept)", started.elapsed().as_secs_f64());
+                let data = if lost.is_empty() {
+                    "data kept".to_owned()
+                } else if lost.len() == record.data_nodes().count() {
+                    "data not kept: no persistence".to_owned()
+                } else {
+                    format!("data not kept on {}: no persistence", lost.join(", "))
+                };
+                eprintln!("stopped `{name}` in {:.1} s ({data})", started.elapsed().as_secs_f64());
             }
         }
-        DeployCommand::Start { name } => {
-            ops::start(&home, name, progress)?;
+        DeployCommand::Start { name, new_ports } => {
+            let record = ops::start(&home, name, *new_ports, progress)?;
             drop(spinner);
             if !global.quiet {
-                eprintln!("started `{name}` in {:.1} s", started.elapsed().as_secs_f64());
+                let moved = match record.data_nodes().next() {
+                    Some(n) if *new_ports => format!(" on new ports (`{}` on port {})", n.name, n.port),
+                    _ => String::new(),
+                };
+                eprintln!("started `{name}`{moved} in {:.1} s", started.elapsed().as_secs_f64());
             }
         }
         DeployCommand::Destroy { name, purge } => {

@@ -8,7 +8,7 @@
 use crate::artifact::ArtifactSet;
 use crate::backend::local::apply::RENDERED;
 use crate::backend::local::plan::{config_nodes, needs_local_certs, node_records, ports_for};
-use crate::backend::local::{LocalBackend, files, process, tls};
+use crate::backend::local::{LocalBackend, files, ports, process, tls};
 use crate::backend::registry::{DeployState, RECORD_VERSION, Record, Registry, valid_name};
 use crate::backend::{Backend, BackendError, Progress, Status};
 use crate::exit::Failure;
@@ -54,6 +54,7 @@ pub fn failure(e: BackendError) -> Failure {
         BackendError::Corrupt { .. } => "deploy.registry",
         BackendError::Unsupported { .. } => "deploy.unsupported",
         BackendError::CannotScale { .. } => "scale.refused",
+        BackendError::CannotMove { .. } => "start.cannot-move",
         BackendError::UnknownNode { .. } => "deploy.unknown-node",
     };
     let hint = match &e {
@@ -74,7 +75,8 @@ pub fn failure(e: BackendError) -> Failure {
         BackendError::Exists(_)
         | BackendError::Unknown(_)
         | BackendError::UnknownNode { .. }
-        | BackendError::CannotScale { .. } => Failure::invalid(vec![d]),
+        | BackendError::CannotScale { .. }
+        | BackendError::CannotMove { .. } => Failure::invalid(vec![d]),
         _ => Failure::could_not_run(d),
     }
 }
@@ -105,6 +107,11 @@ pub(super) fn render_local(
 fn write_rendered(set: &ArtifactSet, dir: &Path) -> Result<(), Failure> {
     files::write_tree(set, dir).map_err(failure)?;
     files::write_tree(set, &dir.join(RENDERED)).map_err(failure)
+}
+
+/// The deployment's generated passwords (`SecretStore`'s file).
+fn secrets_file(home: &Path, name: &str) -> PathBuf {
+    home.join("secrets").join(format!("{name}.json"))
 }
 
 fn unix_now() -> u64 {
@@ -153,6 +160,9 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
     }
     let dir = dir.canonicalize().unwrap_or(dir);
+    // Rendering creates it; one an earlier `render` of this name made stays.
+    let secrets = secrets_file(&ctx.home, &name);
+    let had_secrets = secrets.exists();
     let backend = LocalBackend::default();
     let mut record: Option<Record> = None;
     let result = deploy_in(ctx, req, &template, &sets, &first.config, &registry, &dir, &backend, &mut record);
@@ -169,6 +179,9 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
             }
             let _ = registry.remove(&name);
             let _ = std::fs::remove_dir_all(&dir);
+            if !had_secrets {
+                let _ = std::fs::remove_file(&secrets);
+            }
             Err(e)
         }
     }
@@ -218,9 +231,11 @@ fn deploy_in(
     let block = u16::try_from(10 * config_nodes(config)).unwrap_or(u16::MAX).max(10);
     let mut from = config.network.local_base_port;
     let _ports = registry.ports_lock().map_err(failure)?;
+    // Stopped deployments keep their ports: they are not free to take.
+    let reserved = registry.reserved_ports(&config.deployment.name);
     for attempt in 0..4 {
         ctx.progress.step("choosing free ports");
-        let base = process::free_base(from, block, |b| ports_for(config, b)).map_err(failure)?;
+        let base = process::free_base(from, block, &reserved, |b| ports_for(config, b)).map_err(failure)?;
         let mut all_sets = sets.clone();
         all_sets.push(format!("network.local_base_port={base}"));
         ctx.progress.step("rendering for the local target");
@@ -246,6 +261,7 @@ fn deploy_in(
             preset: req.preset,
             sets: all_sets,
             base_port: base,
+            ports_moved_from: None,
             state_dir: dir.to_owned(),
             master_name: topology.master_name.clone(),
             cluster_replicas: c.cluster.replicas_per_shard,
@@ -305,28 +321,80 @@ pub fn logs(home: &Path, name: &str, node: Option<&str>, lines: usize) -> Result
     LocalBackend::default().logs(&record, node, lines).map_err(failure)
 }
 
-/// `redplate stop`: every process stopped, data kept.
-pub fn stop(home: &Path, name: &str, progress: &dyn Progress) -> Result<Record, Failure> {
+/// `redplate stop`: every process stopped. Returns the data nodes that
+/// lost their data (no persistence); `warn` hears of them before anything
+/// stops.
+pub fn stop(
+    home: &Path,
+    name: &str,
+    progress: &dyn Progress,
+    warn: &dyn Fn(&Diagnostic),
+) -> Result<(Record, Vec<String>), Failure> {
     let registry = Registry::new(home);
     let _lock = registry.lock(name).map_err(failure)?;
     let mut record = registry.load(name).map_err(failure)?;
-    LocalBackend::default().stop(&mut record, progress);
+    let backend = LocalBackend::default();
+    let lost = backend.unpersisted(&record);
+    if !lost.is_empty() {
+        let message = if lost.len() == record.data_nodes().count() {
+            format!("`{name}` persists nothing (`persistence.mode: none`): the data it holds is lost when it stops")
+        } else {
+            let nodes = lost.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            format!("{nodes} of `{name}` persist nothing: the data they hold is lost when they stop")
+        };
+        let hint =
+            format!("to keep it, set `persistence.mode` to `rdb` or `aof` and `redplate apply {name} <template>`");
+        warn(&Diagnostic::warning("stop.data-lost", "/persistence/mode", message).with_hint(hint));
+    }
+    backend.stop(&mut record, progress);
     record.state = DeployState::Stopped;
     registry.save(&record).map_err(failure)?;
-    Ok(record)
+    Ok((record, lost))
 }
 
 /// `redplate start`: starts the nodes that are not running (after `stop`,
 /// or a crash) on the ports kept in the registry, and waits until ready.
-pub fn start(home: &Path, name: &str, progress: &dyn Progress) -> Result<Record, Failure> {
+/// With `new_ports`, the stopped deployment first moves to free ports (its
+/// files rewritten, the ports recorded). All or nothing: a start that fails
+/// stops what it started, and the record says what runs.
+pub fn start(home: &Path, name: &str, new_ports: bool, progress: &dyn Progress) -> Result<Record, Failure> {
     let registry = Registry::new(home);
     let _lock = registry.lock(name).map_err(failure)?;
     let mut record = registry.load(name).map_err(failure)?;
+    let save = |r: &Record| registry.save(r);
+    if new_ports {
+        let _ports = registry.ports_lock().map_err(failure)?;
+        progress.step("choosing free ports");
+        let base = ports::choose(&record, &registry.reserved_ports(name)).map_err(failure)?;
+        progress.step("rewriting the node files for the new ports");
+        ports::move_to(&mut record, base, &save).map_err(failure)?;
+    } else {
+        // A move that was interrupted.
+        ports::finish(&mut record, &save).map_err(failure)?;
+    }
     let result = LocalBackend::default().apply(&mut record, progress);
-    // Keep the pids of what did start, even when readiness failed.
-    record.state = if result.is_ok() { DeployState::Running } else { record.state };
+    match &result {
+        Ok(()) => record.state = DeployState::Running,
+        Err(_) if record.nodes.iter().all(|n| n.pid.is_none()) && record.state == DeployState::Running => {
+            record.state = DeployState::Stopped;
+        }
+        Err(_) => {}
+    }
     registry.save(&record).map_err(failure)?;
-    result.map_err(failure)?;
+    result.map_err(|e| {
+        let hint = match &e {
+            BackendError::PortTaken { port, .. } => Some(format!(
+                "another program listens on port {port}: stop it, or move `{name}` to free ports with \
+                 `redplate start {name} --new-ports`"
+            )),
+            _ => None,
+        };
+        let mut f = failure(e);
+        if let Some(h) = hint {
+            f.diagnostics = f.diagnostics.into_iter().map(|d| d.with_hint(h.clone())).collect();
+        }
+        f
+    })?;
     Ok(record)
 }
 
@@ -364,7 +432,7 @@ pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) ->
         }
         Err(e) => return Err(failure(e)),
     }
-    let secrets = home.join("secrets").join(format!("{name}.json"));
+    let secrets = secrets_file(home, name);
     if purge {
         let _ = std::fs::remove_file(secrets);
     }

@@ -9,10 +9,11 @@ use super::deploy::{Context, failure, render_local};
 use crate::backend::local::apply::RENDERED;
 use crate::backend::local::{LocalBackend, files};
 use crate::backend::registry::Registry;
-use crate::backend::{Backend, Record};
+use crate::backend::{Backend, BackendError, Record};
 use crate::exit::Failure;
 use redplate_config::model::Mode;
 use redplate_config::{Diagnostic, Role, Target, Topology};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The setting that holds the number of replicas per master in `mode`.
@@ -39,6 +40,9 @@ pub fn scale(ctx: &Context, name: &str, replicas: u8) -> Result<Record, Failure>
     let (resolved, set) = render_local(ctx, &record.template, record.preset, &sets)?;
     let topology = Topology::derive(&resolved.config, Target::Local);
     same_fixed_nodes(&record, &topology, &resolved.config.deployment.name)?;
+    // Held until the new nodes are recorded, so no deploy chooses their ports meanwhile.
+    let _ports = registry.ports_lock().map_err(failure)?;
+    not_reserved(&record, &topology, &registry.reserved_ports(name))?;
     // Only files that do not exist yet: the running nodes' configs stay as
     // Redis and Sentinel rewrote them.
     let written = files::write_missing(&set, &record.state_dir).map_err(failure)?;
@@ -100,6 +104,28 @@ fn same_fixed_nodes(record: &Record, topology: &Topology, name: &str) -> Result<
             record.name
         )),
     ]))
+}
+
+/// The nodes the new render adds must not use ports another deployment
+/// keeps (a stopped one's ports are still its own).
+fn not_reserved(record: &Record, topology: &Topology, reserved: &BTreeMap<u16, String>) -> Result<(), Failure> {
+    let added = topology.nodes.iter().filter(|n| record.node(&n.name).is_none());
+    for n in added {
+        let p = n.ports;
+        let ports = [p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten();
+        if let Some((port, other)) = ports.filter_map(|port| Some((port, reserved.get(&port)?))).next() {
+            return Err(failure(BackendError::CannotScale {
+                deployment: record.name.clone(),
+                reason: format!(
+                    "port {port}, which `{}` would use, is kept for deployment `{other}`; \
+                     move `{other}` with `redplate stop {other}` and `redplate start {other} --new-ports`, \
+                     or `redplate destroy {other}`",
+                    n.name
+                ),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// Removes files written for nodes that were not added, and their folders once empty.

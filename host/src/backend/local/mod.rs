@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod files;
 pub mod plan;
+pub mod ports;
 pub mod process;
 pub mod ready;
 pub mod scale;
@@ -44,16 +45,39 @@ impl LocalBackend {
     /// Starts the nodes that are not running and waits until the deployment
     /// is ready; records the pids. Data nodes first; sentinels once the
     /// master lists every replica (so their first look at it sees them all),
-    /// while the replicas finish their sync.
+    /// while the replicas finish their sync. All or nothing: when a step
+    /// fails, the nodes this call started are stopped again and lose their
+    /// pid, so the record lists exactly what runs.
     fn start_nodes(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError> {
-        let running = record.data_nodes().filter(|n| n.pid.is_some_and(|p| process::ours(p, &record.state_dir)));
-        let partial = running.count() > 0;
+        let running: Vec<String> = record
+            .nodes
+            .iter()
+            .filter(|n| n.pid.is_some_and(|p| process::ours(p, &record.state_dir)))
+            .map(|n| n.name.clone())
+            .collect();
+        let partial = record.data_nodes().any(|n| running.contains(&n.name));
         if partial {
             // Some nodes come back to running masters: each resync starts at once
             // instead of after `repl-diskless-sync-delay` waiting for others.
             self.set_all(record, "repl-diskless-sync-max-replicas", "1");
         }
         let result = self.start_all(record, progress);
+        if result.is_err() {
+            progress.step("start failed: stopping what it started");
+            let started: Vec<u32> = record
+                .nodes
+                .iter_mut()
+                .filter(|n| !running.contains(&n.name))
+                .filter_map(|n| n.pid.take())
+                .filter(|p| process::ours(*p, &record.state_dir))
+                .collect();
+            for p in &started {
+                process::signal(*p, "TERM");
+            }
+            for p in &started {
+                process::stop(*p, &record.state_dir, STOP_GRACE);
+            }
+        }
         if partial {
             let usual = process::replicas_per_master(record).to_string();
             self.set_all(record, "repl-diskless-sync-max-replicas", &usual);
@@ -67,6 +91,7 @@ impl LocalBackend {
         let data: Vec<usize> =
             (0..record.nodes.len()).filter(|i| record.nodes[*i].role != redplate_config::Role::Sentinel).collect();
         let sentinels: Vec<usize> = (0..record.nodes.len()).filter(|i| !data.contains(i)).collect();
+        ports::check_free(record)?;
         progress.step(&format!("starting {} redis-server processes", data.len()));
         let with_sentinels = !sentinels.is_empty();
         self.start_data_nodes(record, &data, &mut children, &deadline, progress, with_sentinels)?;
@@ -178,6 +203,28 @@ impl LocalBackend {
         for n in &mut record.nodes {
             n.pid = None;
         }
+    }
+
+    /// The running data nodes that would lose their data when stopped: no
+    /// AOF and no RDB save points (Redis saves at SIGTERM only with save
+    /// points). Each is asked, since settings change at run time; its
+    /// config file is read when it does not answer.
+    pub fn unpersisted(&self, record: &Record) -> Vec<String> {
+        let persists = |node: &NodeRecord| {
+            let conn = cli::Conn::to(record, node);
+            let setting = |key: &str| match conn.run(&["CONFIG", "GET", key], Duration::from_secs(3)) {
+                Ok(reply) => Some(reply.lines().nth(1).unwrap_or_default().trim().to_owned()),
+                Err(_) => files::conf_value(&record.path(&node.conf), key),
+            };
+            // No `save` line at all means Redis's default save points.
+            setting("appendonly").as_deref() == Some("yes") || setting("save").is_none_or(|s| !s.is_empty())
+        };
+        record
+            .data_nodes()
+            .filter(|n| n.pid.is_some_and(|p| process::ours(p, &record.state_dir)))
+            .filter(|n| !persists(n))
+            .map(|n| n.name.clone())
+            .collect()
     }
 
     /// The tail of a node's log (or of every node's).

@@ -5,6 +5,7 @@
 use crate::backend::BackendError;
 use crate::backend::registry::{NodeRecord, Record};
 use redplate_config::Role;
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -147,14 +148,20 @@ pub fn port_free(port: u16) -> bool {
 }
 
 /// The first base port from `from` (stepping by `step`) for which every
-/// port `ports(base)` returns is free.
-pub fn free_base(from: u16, step: u16, ports: impl Fn(u16) -> Option<Vec<u16>>) -> Result<u16, BackendError> {
+/// port `ports(base)` returns is free and not `reserved` (the ports other
+/// deployments keep while stopped).
+pub fn free_base(
+    from: u16,
+    step: u16,
+    reserved: &BTreeMap<u16, String>,
+    ports: impl Fn(u16) -> Option<Vec<u16>>,
+) -> Result<u16, BackendError> {
     let mut base = from;
     let mut count = 0;
     for _ in 0..400 {
         let Some(list) = ports(base) else { break };
         count = list.len();
-        if list.iter().all(|p| port_free(*p)) {
+        if list.iter().all(|p| !reserved.contains_key(p) && port_free(*p)) {
             return Ok(base);
         }
         let Some(next) = base.checked_add(step) else { break };
@@ -172,8 +179,11 @@ mod tests {
         let l = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
         let taken = l.local_addr().expect("addr").port();
         assert!(!port_free(taken));
-        let base = free_base(taken, 1, |b| Some(vec![b])).expect("a free port");
+        let base = free_base(taken, 1, &BTreeMap::new(), |b| Some(vec![b])).expect("a free port");
         assert!(base > taken);
+        let kept = BTreeMap::from([(base, "stopped".to_owned())]);
+        let next = free_base(taken, 1, &kept, |b| Some(vec![b])).expect("a free port");
+        assert!(next > base, "a port another deployment keeps is skipped too");
     }
 
     #[test]

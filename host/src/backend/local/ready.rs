@@ -4,41 +4,93 @@
 
 use super::cli::Conn;
 use super::files::tail;
+use super::process;
 use crate::backend::BackendError;
 use crate::backend::registry::{NodeRecord, Record};
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::panic::Location;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-const POLL: Duration = Duration::from_millis(20);
+/// The first pause between two looks, doubled after each look of the same
+/// wait up to [`POLL_MAX`]: a quick step is seen at once, and a slow one (or
+/// one that never ends) costs a few `redis-cli` runs a second, not fifty.
+const POLL_FIRST: Duration = Duration::from_millis(20);
+const POLL_MAX: Duration = Duration::from_millis(250);
 
-/// A deadline with what is being waited for, for the error message.
+/// How many lines, and bytes at most, of a node's log an error quotes.
+const LOG_LINES: usize = 12;
+const LOG_BYTES: usize = 2048;
+
+/// A deadline with what is being waited for, for the error message, and the
+/// processes that must stay alive meanwhile.
 pub struct Deadline {
     start: Instant,
     at: Instant,
+    /// The wait that looked last (its call site) and its current pause.
+    poll: Cell<(Option<&'static Location<'static>>, Duration)>,
+    /// Node name, pid, log file: a process that answered and then died
+    /// fails the wait at once, instead of when the deadline passes.
+    watched: RefCell<Vec<(String, u32, PathBuf)>>,
 }
 
 impl Deadline {
     pub fn after(secs: u64) -> Self {
         let start = Instant::now();
-        Deadline { start, at: start + Duration::from_secs(secs) }
+        Deadline {
+            start,
+            at: start + Duration::from_secs(secs),
+            poll: Cell::new((None, POLL_FIRST)),
+            watched: RefCell::new(Vec::new()),
+        }
     }
 
-    /// `Err(NotReady)` once passed.
+    /// Watches `node`'s process (which has answered) from now on.
+    fn watch(&self, record: &Record, node: &NodeRecord) {
+        if let Some(pid) = node.pid {
+            self.watched.borrow_mut().push((node.name.clone(), pid, record.log_file(&node.name)));
+        }
+    }
+
+    /// `Err(NodeExited)` when a watched process is gone, `Err(NotReady)`
+    /// once the deadline has passed; else sleeps before the next look. The
+    /// pause backs off per wait: each polling loop is told apart by its call
+    /// site, so the next wait starts quick again.
+    #[track_caller]
     pub fn check(&self, waiting_for: impl FnOnce() -> String) -> Result<(), BackendError> {
+        if let Some((node, _, log)) = self.watched.borrow().iter().find(|(_, pid, _)| !process::alive(*pid)) {
+            return Err(BackendError::NodeExited {
+                node: node.clone(),
+                status: "it had answered, then its process ended".into(),
+                log: log_excerpt(log),
+            });
+        }
         if Instant::now() >= self.at {
             return Err(BackendError::NotReady {
                 seconds: (self.at - self.start).as_secs(),
                 waiting_for: waiting_for(),
             });
         }
-        std::thread::sleep(POLL);
+        let site = Location::caller();
+        let (last, pause) = self.poll.get();
+        let pause = if last == Some(site) { pause } else { POLL_FIRST };
+        std::thread::sleep(pause.min(self.at.saturating_duration_since(Instant::now())));
+        self.poll.set((Some(site), (pause * 2).min(POLL_MAX)));
         Ok(())
     }
 }
 
+/// The end of a node's log for an error message: control characters
+/// escaped (a log holds what clients and peers sent) and its length capped.
+pub fn log_excerpt(log: &Path) -> String {
+    crate::text::clean_lines(&tail(log, LOG_LINES), LOG_BYTES)
+}
+
 /// Waits until each of `nodes` answers (`INFO server` from its own pid). A process that exits meanwhile
-/// fails the wait with the end of its log (a taken port is told apart).
+/// fails the wait with the end of its log (a taken port is told apart); one that answered is watched by
+/// `deadline` from then on, so the waits that follow fail as soon as it dies.
 pub fn wait_up(
     record: &Record,
     nodes: &[&NodeRecord],
@@ -52,12 +104,13 @@ pub fn wait_up(
             // The answer must come from our process: another program may
             // have taken the port between the probe and the start.
             if Conn::to(record, node).ready_pid().is_some_and(|pid| Some(pid) == node.pid) {
+                deadline.watch(record, node);
                 continue;
             }
             if let Some(child) = children.get_mut(&node.name)
                 && let Ok(Some(status)) = child.try_wait()
             {
-                let log = tail(&record.log_file(&node.name), 12);
+                let log = log_excerpt(&record.log_file(&node.name));
                 if log.contains("Address already in use") {
                     return Err(BackendError::PortTaken { node: node.name.clone(), port: node.port });
                 }
@@ -167,5 +220,36 @@ pub fn wait_sentinels(record: &Record, deadline: &Deadline) -> Result<(), Backen
         deadline.check(|| {
             format!("sentinels to agree on the master and see {replicas} replicas and {others} other sentinels (they see {masters:?})")
         })?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_excerpt_is_the_end_of_the_log_escaped_and_capped() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let log = tmp.path().join("node.log");
+        let mut text: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        text.push_str("client sent \x1b]0;pwned\x07\r done\n");
+        text.push_str(&"x".repeat(5000));
+        std::fs::write(&log, text).expect("write");
+        let excerpt = log_excerpt(&log);
+        assert!(!excerpt.contains("line 29") && excerpt.contains("line 30"), "the last {LOG_LINES} lines: {excerpt}");
+        assert!(excerpt.contains("\\u{1b}]0;pwned\\u{7}\\u{d} done"), "{excerpt}");
+        assert!(excerpt.len() < LOG_BYTES + 64 && excerpt.ends_with("more bytes)"), "capped: {}", excerpt.len());
+    }
+
+    #[test]
+    fn polling_backs_off_within_a_wait_and_starts_quick_in_the_next() {
+        let deadline = Deadline::after(60);
+        let look = |d: &Deadline| d.check(String::new).expect("not yet");
+        for _ in 0..6 {
+            look(&deadline);
+        }
+        assert_eq!(deadline.poll.get().1, POLL_MAX, "doubled up to the cap");
+        deadline.check(String::new).expect("another wait");
+        assert_eq!(deadline.poll.get().1, POLL_FIRST * 2, "a new call site starts again from the first pause");
     }
 }
