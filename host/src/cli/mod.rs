@@ -2,6 +2,7 @@
 //! Presentation — human text or JSON — lives in [`print`].
 
 mod deploy;
+mod guarded;
 mod print;
 
 use crate::exit::{ExitStatus, Failure};
@@ -132,6 +133,8 @@ pub enum Command {
     Plugins(PluginsCommand),
     #[command(flatten)]
     Deployments(deploy::DeployCommand),
+    #[command(flatten)]
+    Guarded(guarded::GuardedCommand),
 }
 
 /// A template and its layers.
@@ -413,6 +416,7 @@ impl Cli {
                 Ok(ExitStatus::Ok)
             }
             Command::Deployments(command) => deploy::run(command, &self.global),
+            Command::Guarded(command) => guarded::run(command),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);
