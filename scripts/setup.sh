@@ -29,23 +29,46 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
-# The validators we did not write, in virtualenvs. docker-compose 1.29 needs
-# PyYAML 5.4.1 (built without build isolation, so cython<3 and wheel come
-# first), which also fits checkov 2.2; kubernetes-validate needs a newer
-# jsonschema than that checkov accepts, so it lives in a second virtualenv
-# and is linked into the first: every tool is found in "$venv/bin".
+# The validators we did not write, one virtualenv each, because their
+# dependencies cannot share one: docker-compose 1.29 needs PyYAML 5.4.1 (built
+# without build isolation, so cython<3 and wheel come first), which current
+# checkov (3.x) refuses; kubernetes-validate needs a newer jsonschema than
+# docker-compose accepts. "$venv" holds docker-compose, and every other tool
+# is linked into "$venv/bin", so every tool is found there.
 venv=${REDPLATE_VENV:-$PWD/.venv}
-if [ ! -x "$venv/bin/checkov" ] || [ ! -x "$venv/bin/docker-compose" ]; then
-  echo "setup: creating the validators' virtualenv in $venv"
+checkov_version=3.3.30
+kv_version=1.37.0
+if [ ! -x "$venv/bin/docker-compose" ]; then
+  echo "setup: creating the docker-compose virtualenv in $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip wheel "cython<3"
   "$venv/bin/pip" install -q --no-build-isolation pyyaml==5.4.1
-  "$venv/bin/pip" install -q docker-compose==1.29.2 checkov==2.2.231
+  "$venv/bin/pip" install -q docker-compose==1.29.2
 fi
-if ! "$venv/bin/kubernetes-validate" --version >/dev/null 2>&1 || [ ! -L "$venv/bin/kubernetes-validate" ]; then
-  echo "setup: creating the kubernetes-validate virtualenv in $venv-kv"
-  python3 -m venv "$venv-kv"
-  "$venv-kv/bin/pip" install -q --upgrade pip
-  "$venv-kv/bin/pip" install -q kubernetes-validate==1.37.0
-  ln -sf "$venv-kv/bin/kubernetes-validate" "$venv/bin/kubernetes-validate"
+# An older setup installed checkov 2.2 into "$venv" itself: remove it, so the
+# link below is the only checkov there.
+if [ -e "$venv/bin/checkov" ] && [ ! -L "$venv/bin/checkov" ]; then
+  echo "setup: removing the old checkov from $venv"
+  "$venv/bin/pip" uninstall -q -y checkov
+  rm -f "$venv/bin/checkov" "$venv/bin/checkov.cmd"
 fi
+# `tool VENV NAME PACKAGE VERSION`: installs PACKAGE==VERSION in its own
+# virtualenv VENV unless that version is there, and links NAME into "$venv/bin".
+tool() {
+  local dir=$1 name=$2 package=$3 version=$4
+  local installed
+  installed=$("$dir/bin/pip" show "$package" 2>/dev/null | sed -n 's/^Version: //p') || true
+  if [ "$installed" != "$version" ]; then
+    echo "setup: installing $package $version in $dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --upgrade pip
+    "$dir/bin/pip" install -q "$package==$version"
+  fi
+  if [ "$(readlink "$venv/bin/$name" 2>/dev/null)" != "$dir/bin/$name" ]; then
+    ln -sfn "$dir/bin/$name" "$venv/bin/$name"
+  fi
+}
+tool "$venv-kv" kubernetes-validate kubernetes-validate "$kv_version"
+tool "$venv-checkov" checkov checkov "$checkov_version"
+"$venv/bin/kubernetes-validate" --version >/dev/null
+"$venv/bin/checkov" --version >/dev/null
