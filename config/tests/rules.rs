@@ -10,11 +10,20 @@ type Case = (&'static str, Environment, &'static [&'static str], &'static [&'sta
 
 const CLUSTER: &str = "deployment.mode=cluster";
 const TEN: &str = "tenancy.enabled=true";
+const DIGEST: &str = "deployment.image_digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 const CASES: &[Case] = &[
     ("deployment.invalid-name", Dev, &["deployment.name=Bad_Name"], &["deployment.name=good-name"]),
     ("deployment.unsupported-version", Dev, &["deployment.redis_version=6.0"], &["deployment.redis_version=7.2.4"]),
     ("deployment.unpinned-image", Dev, &["deployment.image_tag=latest"], &["deployment.image_tag=7.4.1"]),
+    ("deployment.invalid-image-digest", Dev, &["deployment.image_digest=sha256:abc"], &[DIGEST]),
+    ("deployment.image-not-digest-pinned", Prod, &["deployment.image_digest=''"], &[DIGEST]),
+    (
+        "deployment.stale-image-digest",
+        Prod,
+        &["deployment.redis_version=7.2"],
+        &["deployment.redis_version=7.2", DIGEST],
+    ),
     ("cluster.too-few-masters", Prod, &[CLUSTER, "cluster.shards=2"], &[CLUSTER, "cluster.shards=3"]),
     ("cluster.too-many-shards", Prod, &[CLUSTER, "cluster.shards=17"], &[CLUSTER, "cluster.shards=16"]),
     (
@@ -30,7 +39,13 @@ const CASES: &[Case] = &[
         &[CLUSTER],
     ),
     ("cluster.full-coverage", Prod, &[CLUSTER, "cluster.require_full_coverage=true"], &[CLUSTER]),
-    ("cluster.node-timeout", Prod, &[CLUSTER, "cluster.node_timeout=500ms"], &[CLUSTER, "cluster.node_timeout=15s"]),
+    (
+        "cluster.node-timeout-too-short",
+        Prod,
+        &[CLUSTER, "cluster.node_timeout=0"],
+        &[CLUSTER, "cluster.node_timeout=1s"],
+    ),
+    ("cluster.node-timeout", Prod, &[CLUSTER, "cluster.node_timeout=200s"], &[CLUSTER, "cluster.node_timeout=15s"]),
     (
         "cluster.migration-barrier",
         Prod,
@@ -53,6 +68,7 @@ const CASES: &[Case] = &[
         &["replication.replicas=1"],
     ),
     ("sentinel.failover-timeout", Prod, &["sentinel.failover_timeout=5s"], &["sentinel.failover_timeout=60s"]),
+    ("sentinel.zero-timeout", Prod, &["sentinel.down_after=0"], &["sentinel.down_after=1s"]),
     ("sentinel.down-after", Prod, &["sentinel.down_after=500ms"], &["sentinel.down_after=10s"]),
     (
         "replication.min-replicas-too-high",
@@ -79,6 +95,9 @@ const CASES: &[Case] = &[
         &["replication.min_replicas_max_lag=0"],
         &["replication.min_replicas_max_lag=10s"],
     ),
+    ("replication.timeout-too-short", Dev, &["replication.timeout=500ms"], &["replication.timeout=1s"]),
+    ("replication.zero-backlog", Dev, &["replication.backlog_size=0"], &["replication.backlog_size=16kb"]),
+    ("resources.memory-too-small", Prod, &["resources.memory=0"], &["resources.memory=32mb"]),
     ("resources.request-exceeds-limit", Dev, &["resources.memory_request=1gb"], &["resources.memory_request=128mb"]),
     ("memory.maxmemory-exceeds-memory", Dev, &["memory.maxmemory=1gb"], &["memory.maxmemory=128mb"]),
     ("memory.no-headroom", Prod, &["memory.maxmemory=95%"], &["memory.maxmemory=80%"]),
@@ -331,6 +350,12 @@ const CASES: &[Case] = &[
         &["monitoring.alerts.enabled=true"],
         &["monitoring.alerts.enabled=true", "monitoring.exporter=true"],
     ),
+    (
+        "monitoring.invalid-alert-label",
+        Prod,
+        &["monitoring.alerts.labels={team-name: db}"],
+        &["monitoring.alerts.labels={team_name: db}"],
+    ),
     ("monitoring.scrape-timeout", Stg, &["monitoring.scrape_timeout=30s"], &["monitoring.scrape_timeout=10s"]),
     (
         "monitoring.production-without-exporter",
@@ -358,6 +383,20 @@ const CASES: &[Case] = &[
         &["kubernetes.pdb=true", "kubernetes.pdb_max_unavailable=1"],
     ),
     ("kubernetes.storage-too-small", Prod, &["kubernetes.storage_size=4gb"], &["kubernetes.storage_size=8gb"]),
+    ("kubernetes.zero-storage", Prod, &["kubernetes.storage_size=0"], &["kubernetes.storage_size=1gb"]),
+    ("kubernetes.invalid-label", Dev, &["deployment.owner=team\u{202e}stnemyap"], &["deployment.owner=team-payments"]),
+    (
+        "kubernetes.invalid-annotation",
+        Dev,
+        &["kubernetes.annotations={'a b': x}"],
+        &["kubernetes.annotations={'example.com/a-b': x}"],
+    ),
+    (
+        "kubernetes.invalid-name",
+        Dev,
+        &["kubernetes.service_account=Redis_SA"],
+        &["kubernetes.service_account=redis-sa"],
+    ),
     ("plugins.not-wasm", Dev, &["plugins=[./x.so]"], &["plugins=[./x.wasm]"]),
     ("plugins.duplicate", Dev, &["plugins=[a.wasm, a.wasm]"], &["plugins=[a.wasm, b.wasm]"]),
     ("performance.io-threads", Dev, &["performance.io_threads=4"], &["performance.io_threads=1"]),
@@ -415,4 +454,42 @@ fn set_locations_point_at_the_argument() {
     let d = d.iter().find(|d| d.code == "backup.compression-level").cloned();
     let loc = d.and_then(|d| d.location).map(|l| (l.file, l.line));
     assert_eq!(loc, Some(("<--set>".to_string(), 2)));
+}
+
+/// Values found by mutating the presets and examples that Redis or the API
+/// server would refuse (or accept and then break on): each makes the
+/// template invalid, not merely warned about.
+#[test]
+fn values_redis_or_the_api_server_refuse_are_errors() {
+    let cases: &[(Environment, &[&str], &str)] = &[
+        (Prod, &[CLUSTER, "cluster.node_timeout=0"], "cluster.node-timeout-too-short"),
+        (Prod, &["kubernetes.storage_size=0"], "kubernetes.zero-storage"),
+        (Prod, &["resources.memory=0"], "resources.memory-too-small"),
+        (Prod, &["sentinel.down_after=0"], "sentinel.zero-timeout"),
+        (Dev, &["replication.timeout=0"], "replication.timeout-too-short"),
+        (Dev, &["replication.backlog_size=0"], "replication.zero-backlog"),
+        (Dev, &["deployment.owner=team\u{202e}x"], "kubernetes.invalid-label"),
+        (Dev, &["kubernetes.labels={tier: 'a b'}"], "kubernetes.invalid-label"),
+        (Dev, &["kubernetes.node_selector={'pool/x/y': a}"], "kubernetes.invalid-label"),
+        (Dev, &["security.password={secret: {name: Redis_Auth, key: pw}}"], "kubernetes.invalid-name"),
+    ];
+    for (env, sets, code) in cases {
+        let ds = run(*env, sets);
+        assert!(
+            ds.iter().any(|d| d.code == *code && d.is_error()),
+            "{sets:?}: no error `{code}` in {:?}",
+            ds.iter().map(|d| (&d.code, d.severity)).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn control_and_bidi_characters_in_labels_are_shown_escaped() {
+    let yaml = "deployment:\n  owner: \"team\\u0007payments\"\n  labels:\n    tier: \"cache\\u202Eevil\"\n";
+    let r = load_str(yaml, Format::Yaml, "owner.yaml", Some(Dev), &[]).expect("loads");
+    let ds: Vec<Diagnostic> = validate(&r).into_iter().filter(|d| d.code == "kubernetes.invalid-label").collect();
+    assert_eq!(ds.len(), 2, "{ds:?}");
+    assert!(ds[0].message.contains("team\\u{7}payments"), "{}", ds[0].message);
+    assert!(ds[1].message.contains("cache\\u{202e}evil"), "{}", ds[1].message);
+    assert_eq!(ds[0].location.as_ref().map(|l| (l.file.as_str(), l.line)), Some(("owner.yaml", 2)));
 }

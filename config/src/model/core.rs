@@ -96,6 +96,11 @@ pub struct Deployment {
     pub image: String,
     /// An explicit image tag; empty means the Redis version.
     pub image_tag: String,
+    /// The digest (`sha256:` and 64 hex digits) of the image `image`:tag names.
+    /// Pods then pull exactly that image (`image:tag@digest`), whatever the
+    /// tag points to later; empty pins by tag only.
+    #[schemars(regex(pattern = r"^(sha256:[0-9a-f]{64})?$"))]
+    pub image_digest: String,
     /// When to pull images.
     pub image_pull_policy: PullPolicy,
     /// A free-text description, copied into annotations.
@@ -115,6 +120,7 @@ impl Default for Deployment {
             redis_version: "7.4".into(),
             image: "redis".into(),
             image_tag: String::new(),
+            image_digest: String::new(),
             image_pull_policy: PullPolicy::IfNotPresent,
             description: String::new(),
             owner: String::new(),

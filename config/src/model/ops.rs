@@ -60,6 +60,10 @@ pub struct Monitoring {
     /// The exporter image (pinned).
     #[schemars(length(min = 1))]
     pub exporter_image: String,
+    /// The digest (`sha256:` and 64 hex digits) of `exporter_image`; empty
+    /// pins by tag only.
+    #[schemars(regex(pattern = r"^(sha256:[0-9a-f]{64})?$"))]
+    pub exporter_image_digest: String,
     /// Render a `ServiceMonitor` (Prometheus Operator).
     pub service_monitor: bool,
     /// Scrape interval.
@@ -80,6 +84,7 @@ impl Default for Monitoring {
             exporter: false,
             exporter_port: 9121,
             exporter_image: "oliver006/redis_exporter:v1.67.0".into(),
+            exporter_image_digest: String::new(),
             service_monitor: false,
             scrape_interval: Duration::secs(30),
             scrape_timeout: Duration::secs(10),
@@ -193,7 +198,11 @@ pub enum ServiceType {
     LoadBalancer,
 }
 
-/// Pod security context (applies in every preset).
+/// Pod security context (applies in every preset). The uid and gid are
+/// above 10000 by default, outside the range of users on the host (and of
+/// the image's own `redis` user); `fs_group` makes the data, backup and
+/// secret volumes group-owned by it, which is all the ownership Redis needs
+/// (it runs `redis-server` directly, never the image's root entrypoint).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityContext {
@@ -224,9 +233,9 @@ impl Default for SecurityContext {
     fn default() -> Self {
         SecurityContext {
             run_as_non_root: true,
-            run_as_user: 1001,
-            run_as_group: 1001,
-            fs_group: 1001,
+            run_as_user: 10001,
+            run_as_group: 10001,
+            fs_group: 10001,
             read_only_root_filesystem: true,
             drop_all_capabilities: true,
             seccomp_runtime_default: true,

@@ -1,6 +1,6 @@
 //! Rules about resources, memory, persistence and backups.
 
-use super::{err, warn};
+use super::{err, prod_err, warn};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Compression, Config, Environment, EvictionPolicy, Mode, PersistenceMode};
 use crate::units::ByteSize;
@@ -14,6 +14,29 @@ pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
 
 fn resources(c: &Config, out: &mut Vec<Diagnostic>) {
     let r = &c.resources;
+    // The least memory each container is given: below it Redis, Sentinel or
+    // the exporter cannot hold their own buffers; 0 means no limit at all.
+    let limits = [
+        ("memory", r.memory, ByteSize::mib(32), true),
+        ("sentinel_memory", r.sentinel_memory, ByteSize::mib(16), c.deployment.mode == Mode::Sentinel),
+        ("exporter_memory", r.exporter_memory, ByteSize::mib(16), c.monitoring.exporter),
+    ];
+    for (key, value, min, used) in limits {
+        if used && value.0 < min.0 {
+            let why = if value.0 == 0 {
+                "the containers would run without a memory limit".to_string()
+            } else {
+                format!("under the {min} a container needs")
+            };
+            out.push(prod_err(
+                c.deployment.environment,
+                "resources.memory-too-small",
+                &format!("/resources/{key}"),
+                format!("`resources.{key}` is {value}: {why}"),
+                format!("give at least {min}"),
+            ));
+        }
+    }
     if r.memory_request.0 > r.memory.0 {
         out.push(err(
             "resources.request-exceeds-limit",

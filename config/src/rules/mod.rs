@@ -4,6 +4,7 @@
 //! unless they fire.
 
 mod data;
+mod names;
 mod ops;
 mod secure;
 mod tenancy;
@@ -35,12 +36,16 @@ pub const RULES: &[Rule] = &[
     rule("deployment.invalid-name", E, "the deployment name is a DNS label"),
     rule("deployment.unsupported-version", E, "the Redis version is 6.2 or later"),
     rule("deployment.unpinned-image", W, "images are pinned, not `latest`"),
+    rule("deployment.invalid-image-digest", E, "image digests are `sha256:` and 64 hex digits, given once"),
+    rule("deployment.image-not-digest-pinned", W, "production images are pinned by digest"),
+    rule("deployment.stale-image-digest", W, "a preset's image digest is not kept for another image"),
     rule("cluster.too-few-masters", E, "a cluster has at least 3 masters"),
     rule("cluster.too-many-shards", E, "a cluster has at most 16 shards"),
     rule("cluster.too-many-replicas", E, "a cluster shard has 0 to 3 replicas"),
     rule("cluster.no-replicas", W, "production cluster shards have replicas"),
     rule("cluster.full-coverage", W, "production clusters keep serving when some slots are down"),
-    rule("cluster.node-timeout", W, "the cluster node timeout is between 1 s and 120 s"),
+    rule("cluster.node-timeout-too-short", E, "the cluster node timeout is at least 1 s"),
+    rule("cluster.node-timeout", W, "the cluster node timeout is at most 120 s"),
     rule("cluster.migration-barrier", W, "the migration barrier lets replicas migrate"),
     rule("sentinel.even-count", E, "the number of sentinels is odd"),
     rule("sentinel.too-few", E, "there are at least 3 sentinels"),
@@ -48,13 +53,17 @@ pub const RULES: &[Rule] = &[
     rule("sentinel.quorum-low", W, "the quorum is a majority of the sentinels"),
     rule("sentinel.no-replicas", E, "sentinel mode has replicas to fail over to"),
     rule("sentinel.failover-timeout", W, "the failover timeout exceeds down-after"),
+    rule("sentinel.zero-timeout", E, "Sentinel's down-after and failover timeouts are not 0"),
     rule("sentinel.down-after", W, "down-after is at least one second"),
     rule("replication.min-replicas-too-high", E, "`min_replicas_to_write` is at most the number of replicas"),
     rule("replication.no-replicas", E, "replication mode has replicas"),
     rule("replication.parallel-syncs", W, "`parallel_syncs` is at most the number of replicas"),
     rule("replication.ignored", W, "replicas are not set in standalone mode"),
     rule("replication.no-max-lag", E, "`min_replicas_to_write` comes with a positive max lag"),
+    rule("replication.timeout-too-short", E, "the replication timeout is at least 1 s"),
+    rule("replication.zero-backlog", E, "the replication backlog is not 0"),
     rule("resources.request-exceeds-limit", E, "requests are at most limits"),
+    rule("resources.memory-too-small", E, "containers get a memory limit they can run in"),
     rule("memory.maxmemory-exceeds-memory", E, "`maxmemory` fits in `resources.memory`"),
     rule("memory.no-headroom", W, "`maxmemory` leaves room for forks and buffers"),
     rule("memory.no-limit", W, "staging and production set `maxmemory`"),
@@ -115,11 +124,16 @@ pub const RULES: &[Rule] = &[
     rule("monitoring.alerts-without-exporter", E, "alerts have an exporter to read"),
     rule("monitoring.scrape-timeout", E, "the scrape timeout is below the interval"),
     rule("monitoring.production-without-exporter", W, "production is monitored"),
+    rule("monitoring.invalid-alert-label", E, "alert labels are Prometheus label names"),
     rule("kubernetes.default-namespace", E, "the `default` namespace is used only when asked for"),
     rule("kubernetes.invalid-namespace", E, "the namespace is a DNS label"),
     rule("kubernetes.root-user", E, "pods run as a non-root user"),
     rule("kubernetes.pdb-blocks-drain", W, "a PDB leaves room to drain a node"),
     rule("kubernetes.storage-too-small", W, "volumes hold the data set, an RDB and an AOF rewrite"),
+    rule("kubernetes.zero-storage", E, "volume claims request storage"),
+    rule("kubernetes.invalid-label", E, "labels have Kubernetes label key and value syntax and lengths"),
+    rule("kubernetes.invalid-annotation", E, "annotations have Kubernetes keys and fit 256 KiB"),
+    rule("kubernetes.invalid-name", E, "referenced Kubernetes objects have valid names and keys"),
     rule("plugins.not-wasm", E, "plugins are `.wasm` components"),
     rule("plugins.duplicate", E, "plugins are listed once"),
     rule("performance.io-threads", W, "`io_threads` is at most the CPU cores"),
@@ -128,6 +142,7 @@ pub const RULES: &[Rule] = &[
 /// Validates a loaded template; diagnostics carry locations from its sources.
 pub fn validate(resolved: &Resolved) -> Vec<Diagnostic> {
     let mut out = validate_config(&resolved.config);
+    topology::stale_digests(resolved, &mut out);
     resolved.attach_locations(&mut out);
     out
 }
@@ -140,6 +155,7 @@ pub fn validate_config(config: &Config) -> Vec<Diagnostic> {
     secure::check(config, &mut out);
     tenancy::check(config, &mut out);
     ops::check(config, &mut out);
+    names::check(config, &mut out);
     out
 }
 

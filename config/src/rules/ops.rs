@@ -2,7 +2,7 @@
 
 use super::{err, prod_err, warn};
 use crate::diagnostic::Diagnostic;
-use crate::model::{Config, Mode, PersistenceMode};
+use crate::model::{BackupDestination, Config, Mode, PersistenceMode};
 use crate::topology::Topology;
 
 pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
@@ -162,7 +162,7 @@ fn kubernetes(c: &Config, out: &mut Vec<Diagnostic>) {
                 "/kubernetes/security_context/run_as_non_root"
             },
             "pods would run as root".to_string(),
-            "set `run_as_non_root: true` and `run_as_user: 1001`",
+            "set `run_as_non_root: true` and `run_as_user: 10001`",
         ));
     }
     let data_nodes = Topology::data_node_count(c);
@@ -174,7 +174,17 @@ fn kubernetes(c: &Config, out: &mut Vec<Diagnostic>) {
             "set `kubernetes.pdb: false` for standalone, or `pdb_max_unavailable: 1`",
         ));
     }
-    if c.persistence.mode != PersistenceMode::None {
+    let volumes = c.persistence.mode != PersistenceMode::None
+        || c.deployment.mode == Mode::Cluster
+        || (c.backup.enabled && !matches!(c.backup.destination, BackupDestination::Pvc(_)));
+    if volumes && k.storage_size.0 == 0 {
+        out.push(err(
+            "kubernetes.zero-storage",
+            "/kubernetes/storage_size",
+            "`kubernetes.storage_size` is 0: the API server refuses a volume claim of 0".to_string(),
+            "give volumes at least 2× `maxmemory`, e.g. `8gb`",
+        ));
+    } else if c.persistence.mode != PersistenceMode::None {
         let data = crate::rules::data_maxmemory(c).unwrap_or(c.resources.memory.0);
         if k.storage_size.0 < data.saturating_mul(2) {
             out.push(warn(

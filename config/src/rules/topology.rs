@@ -2,11 +2,13 @@
 
 use super::{err, warn};
 use crate::diagnostic::Diagnostic;
+use crate::load::Resolved;
 use crate::model::{Config, Environment, Mode};
 use crate::units::Duration;
 
 pub(super) fn check(c: &Config, out: &mut Vec<Diagnostic>) {
     deployment(c, out);
+    replication_limits(c, out);
     match c.deployment.mode {
         Mode::Cluster => cluster(c, out),
         Mode::Sentinel => {
@@ -70,6 +72,93 @@ fn deployment(c: &Config, out: &mut Vec<Diagnostic>) {
             "leave `image_tag` empty to use the Redis version, or pin a tag",
         ));
     }
+    images(c, out);
+}
+
+/// Whether `s` is `sha256:` and 64 lowercase hex digits.
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Digests are well formed; production images are pinned by one.
+fn images(c: &Config, out: &mut Vec<Diagnostic>) {
+    let d = &c.deployment;
+    let m = &c.monitoring;
+    let tag = if d.image_tag.is_empty() { &d.redis_version } else { &d.image_tag };
+    let redis = if d.image.contains('@') { d.image.clone() } else { format!("{}:{tag}", d.image) };
+    let images = [
+        ("redis", &redis, "/deployment/image_digest", &d.image_digest, true),
+        ("exporter", &m.exporter_image, "/monitoring/exporter_image_digest", &m.exporter_image_digest, m.exporter),
+    ];
+    for (what, image, digest_ptr, digest, used) in images {
+        if !digest.is_empty() && !is_digest(digest) {
+            out.push(err(
+                "deployment.invalid-image-digest",
+                digest_ptr,
+                format!("the {what} image digest `{}` is not `sha256:` and 64 hex digits", digest.escape_debug()),
+                "copy the digest from `docker buildx imagetools inspect <image>:<tag>`",
+            ));
+        } else if !digest.is_empty() && image.contains('@') {
+            out.push(err(
+                "deployment.invalid-image-digest",
+                digest_ptr,
+                format!("the {what} image `{image}` already names a digest, and a second one is given"),
+                "keep the digest in one place: remove it from the image, or leave the digest field empty",
+            ));
+        }
+        if used && c.deployment.environment == Environment::Production && digest.is_empty() && !image.contains('@') {
+            out.push(warn(
+                "deployment.image-not-digest-pinned",
+                digest_ptr,
+                format!(
+                    "the production {what} image `{image}` is pinned by tag only: a tag can be moved to other content"
+                ),
+                format!(
+                    "set `{}` to the image's digest (`sha256:…`); the production preset shows how",
+                    digest_ptr.trim_start_matches('/').replace('/', ".")
+                ),
+            ));
+        }
+    }
+}
+
+/// A digest pins one image. When the image (version, repository or tag) is
+/// chosen in another layer than its digest — a template over the preset's
+/// digest, a `--set` over the file's — the digest would silently pull the
+/// image it was written for.
+pub(super) fn stale_digests(resolved: &Resolved, out: &mut Vec<Diagnostic>) {
+    let preset = resolved.preset.and_then(|env| crate::presets::tree(env).ok());
+    let pairs: [(&str, &[&str]); 2] = [
+        ("/deployment/image_digest", &["/deployment/redis_version", "/deployment/image", "/deployment/image_tag"]),
+        ("/monitoring/exporter_image_digest", &["/monitoring/exporter_image"]),
+    ];
+    let field = |p: &str| p.trim_start_matches('/').replace('/', ".");
+    for (digest, images) in pairs {
+        let pinned = resolved.value.pointer(digest).and_then(serde_json::Value::as_str).is_some_and(|d| !d.is_empty());
+        let Some(digest_at) = resolved.sources.get(digest).filter(|_| pinned) else { continue };
+        for image in images {
+            let Some(image_at) = resolved.sources.get(image) else { continue };
+            let kept_from_preset =
+                preset.as_ref().is_some_and(|t| t.value.pointer(image) == resolved.value.pointer(image));
+            if image_at.file == digest_at.file || kept_from_preset {
+                continue;
+            }
+            out.push(warn(
+                "deployment.stale-image-digest",
+                image,
+                format!(
+                    "`{}` is chosen in {}, but `{}` comes from {} and pins the image chosen there",
+                    field(image),
+                    image_at.file,
+                    field(digest),
+                    digest_at.file
+                ),
+                "set the digest of the image you chose next to it, or `\"\"` to pin it by tag only",
+            ));
+            break;
+        }
+    }
 }
 
 fn cluster(c: &Config, out: &mut Vec<Diagnostic>) {
@@ -114,11 +203,19 @@ fn cluster(c: &Config, out: &mut Vec<Diagnostic>) {
             "set `cluster.require_full_coverage: false` so healthy shards keep serving",
         ));
     }
-    if k.node_timeout < Duration::secs(1) || k.node_timeout > Duration::secs(120) {
+    if k.node_timeout < Duration::secs(1) {
+        // Redis accepts 0 and then marks every node failed at once.
+        out.push(err(
+            "cluster.node-timeout-too-short",
+            "/cluster/node_timeout",
+            format!("`cluster.node_timeout` is {}: nodes would be marked failed between two pings", k.node_timeout),
+            "use about `15s`, and never under `1s`",
+        ));
+    } else if k.node_timeout > Duration::secs(120) {
         out.push(warn(
             "cluster.node-timeout",
             "/cluster/node_timeout",
-            format!("`cluster.node_timeout` is {}, outside 1s to 120s", k.node_timeout),
+            format!("`cluster.node_timeout` is {}, above 120s", k.node_timeout),
             "use about `15s`: shorter fails over on blips, longer leaves slots down",
         ));
     }
@@ -192,6 +289,19 @@ fn sentinel(c: &Config, out: &mut Vec<Diagnostic>) {
             "set `replication.replicas: 2`",
         ));
     }
+    for (value, pointer, key) in [
+        (s.down_after, "/sentinel/down_after", "down_after"),
+        (s.failover_timeout, "/sentinel/failover_timeout", "failover_timeout"),
+    ] {
+        if value.as_millis() == 0 {
+            out.push(err(
+                "sentinel.zero-timeout",
+                pointer,
+                format!("`sentinel.{key}` is 0: Sentinel refuses to start (\"negative or zero time parameter\")"),
+                "use `down_after: 10s` and `failover_timeout: 180s`",
+            ));
+        }
+    }
     if s.failover_timeout <= s.down_after {
         out.push(warn(
             "sentinel.failover-timeout",
@@ -203,7 +313,7 @@ fn sentinel(c: &Config, out: &mut Vec<Diagnostic>) {
             "use a failover timeout of 60s to 180s",
         ));
     }
-    if s.down_after < Duration::secs(1) {
+    if s.down_after < Duration::secs(1) && s.down_after.as_millis() > 0 {
         out.push(warn(
             "sentinel.down-after",
             "/sentinel/down_after",
@@ -217,6 +327,27 @@ fn sentinel(c: &Config, out: &mut Vec<Diagnostic>) {
             "/sentinel/parallel_syncs",
             format!("`sentinel.parallel_syncs` {} exceeds the {} replica(s)", s.parallel_syncs, c.replication.replicas),
             "use `parallel_syncs: 1` so replicas resync one at a time",
+        ));
+    }
+}
+
+/// Replication settings every Redis node reads, whatever the mode.
+fn replication_limits(c: &Config, out: &mut Vec<Diagnostic>) {
+    let r = &c.replication;
+    if r.timeout < Duration::secs(1) {
+        out.push(err(
+            "replication.timeout-too-short",
+            "/replication/timeout",
+            format!("`replication.timeout` is {}: Redis refuses a `repl-timeout` under one second", r.timeout),
+            "use about `60s` (above the 10s between pings to replicas)",
+        ));
+    }
+    if r.backlog_size.0 == 0 {
+        out.push(err(
+            "replication.zero-backlog",
+            "/replication/backlog_size",
+            "`replication.backlog_size` is 0: Redis refuses to start with `repl-backlog-size 0`".to_string(),
+            "use at least `1mb` (Redis raises anything under 16kb to 16kb)",
         ));
     }
 }

@@ -80,8 +80,11 @@ impl Ctx {
         let major = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(7);
         let repo = dep.s("image", "redis");
         let tag = dep.s("image_tag", "");
-        let image =
-            if repo.contains('@') { repo } else { format!("{repo}:{}", if tag.is_empty() { &version } else { &tag }) };
+        let image = if repo.contains('@') {
+            repo
+        } else {
+            pinned(format!("{repo}:{}", if tag.is_empty() { &version } else { &tag }), &dep.s("image_digest", ""))
+        };
         let tls_on = tls.b("enabled", false);
         let cert_source = tls.s("cert_source", "files");
         let tls_secret = match cert_source.as_str() {
@@ -99,7 +102,10 @@ impl Ctx {
             version,
             major,
             image,
-            exporter_image: c.monitoring.s("exporter_image", "oliver006/redis_exporter:v1.67.0"),
+            exporter_image: pinned(
+                c.monitoring.s("exporter_image", "oliver006/redis_exporter:v1.67.0"),
+                &c.monitoring.s("exporter_image_digest", ""),
+            ),
             pull_policy: dep.s("image_pull_policy", "IfNotPresent"),
             port: net.n("port", 6379),
             tls_port: net.n("tls_port", 6380),
@@ -220,6 +226,12 @@ impl Ctx {
         }
         s
     }
+}
+
+/// `image` pinned by `digest` when one is given (`repo:tag@sha256:…`): the
+/// tag stays for people reading the manifest, the runtime pulls the digest.
+fn pinned(image: String, digest: &str) -> String {
+    if digest.is_empty() || image.contains('@') { image } else { format!("{image}@{digest}") }
 }
 
 const SYSTEM_ROLES: [&str; 4] = ["replication", "sentinel", "exporter", "probe"];

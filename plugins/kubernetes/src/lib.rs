@@ -121,8 +121,9 @@ fn notes(input: &Input, ctx: &Ctx) -> Vec<Diagnostic> {
             "kubernetes.master-service",
             "/config/deployment/mode",
             format!(
-                "`{0}-master` follows the pod labelled `redplate.io/role: master`, which redplate's Kubernetes backend keeps on the current master; Sentinel-aware clients use `{0}-sentinel` and master name `{1}`",
+                "no `{0}-master` Service in sentinel mode: the master moves on failover and nothing in the manifests follows it; clients ask `{0}-sentinel` (port {1}) for master `{2}`",
                 ctx.name,
+                ctx.sentinel_port,
                 conf::sentinel_master_name(input)
             ),
         ));

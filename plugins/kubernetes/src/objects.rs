@@ -6,9 +6,6 @@ use crate::input::{Get, Input};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Label the master Service selects in sentinel mode (see `master_service`).
-pub const ROLE_LABEL: &str = "redplate.io/role";
-
 pub fn namespace(input: &Input, ctx: &Ctx) -> Value {
     let mut labels = ctx.labels(input, "namespace");
     // The pods meet the `restricted` Pod Security Standard in every preset.
@@ -56,7 +53,7 @@ fn service(input: &Input, ctx: &Ctx, name: &str, component: &str, selector: Valu
 }
 
 /// Headless and client Services for the Redis nodes, the master Service in
-/// sentinel and replication modes, Sentinel's Services and the metrics one.
+/// replication mode, Sentinel's Services and the metrics one.
 pub fn services(input: &Input, ctx: &Ctx) -> Vec<Value> {
     let mut out = Vec::new();
     let n = &ctx.name;
@@ -109,26 +106,16 @@ pub fn services(input: &Input, ctx: &Ctx) -> Vec<Value> {
     out
 }
 
-/// In sentinel mode clients that cannot speak Sentinel need one stable write
-/// endpoint. `<name>-master` selects the pod labelled `redplate.io/role:
-/// master`; the label is kept on the current master by redplate's
-/// Kubernetes backend, which follows Sentinel's `+switch-master` events (the
-/// pods themselves get no API token, so they cannot relabel themselves).
-/// Sentinel-aware clients use `<name>-sentinel` and the master name.
+/// Sentinel's Services. Sentinel mode renders no `<name>-master` Service:
+/// only a label on the current master could route one, and nothing in the
+/// manifests could keep that label right after a failover (the pods get no
+/// API token, and the Redis image has no HTTP client to patch their own
+/// labels with). Clients ask `<name>-sentinel` for the master, as Redis'
+/// Sentinel protocol intends.
 fn sentinel_services(input: &Input, ctx: &Ctx) -> Vec<Value> {
     let s = ctx.sentinel_sts();
-    let mut sel = ctx.selector("redis");
-    sel[ROLE_LABEL] = json!("master");
     let sentinel_port = || json!([port("sentinel", ctx.sentinel_port)]);
     vec![
-        service(
-            input,
-            ctx,
-            &format!("{}-master", ctx.name),
-            "redis",
-            sel,
-            json!({ "type": "ClusterIP", "ports": redis_service_ports(ctx, false) }),
-        ),
         service(
             input,
             ctx,

@@ -196,18 +196,10 @@ pub fn backup_cronjob(input: &Input, ctx: &Ctx, claim: &str) -> Value {
         mount("backups", BACKUP_DIR, false),
         json!({ "name": "backups", "persistentVolumeClaim": { "claimName": claim } }),
     )];
-    let mut metadata = ctx.metadata(input, &format!("{}-backup", ctx.name), "backup");
-    // checkov 2.x (CKV_K8S_31) reads only the long-deprecated seccomp
-    // annotation when a CronJob's pod template has metadata, and ignores the
-    // `seccompProfile: RuntimeDefault` this pod spec sets. The suppression is
-    // scoped to this object and says why (see checkov-skip.txt).
-    metadata["annotations"]["checkov.io/skip1"] = json!(
-        "CKV_K8S_31=seccompProfile RuntimeDefault is set on the pod; checkov reads only the deprecated annotation for CronJobs"
-    );
     json!({
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": metadata,
+        "metadata": ctx.metadata(input, &format!("{}-backup", ctx.name), "backup"),
         "spec": {
             "schedule": b.s("schedule", "0 3 * * *"),
             "timeZone": "Etc/UTC",
@@ -227,11 +219,10 @@ pub fn backup_cronjob(input: &Input, ctx: &Ctx, claim: &str) -> Value {
 /// Redis, Sentinel, the exporter and the probes.
 pub fn certificate(input: &Input, ctx: &Ctx) -> Value {
     let n = &ctx.name;
-    let mut dns = vec![
-        format!("*.{}.{}.svc.{}", ctx.headless(n), ctx.namespace, ctx.domain),
-        ctx.svc_fqdn(n),
-        ctx.svc_fqdn(&format!("{n}-master")),
-    ];
+    let mut dns = vec![format!("*.{}.{}.svc.{}", ctx.headless(n), ctx.namespace, ctx.domain), ctx.svc_fqdn(n)];
+    if ctx.mode == "replication" {
+        dns.push(ctx.svc_fqdn(&format!("{n}-master")));
+    }
     if ctx.mode == "sentinel" {
         dns.push(format!("*.{}.{}.svc.{}", ctx.headless(&ctx.sentinel_sts()), ctx.namespace, ctx.domain));
         dns.push(ctx.svc_fqdn(&ctx.sentinel_sts()));

@@ -32,8 +32,8 @@ pub fn container_security(input: &Input) -> Value {
         "privileged": false,
         "readOnlyRootFilesystem": sc.b("read_only_root_filesystem", true),
         "runAsNonRoot": sc.b("run_as_non_root", true),
-        "runAsUser": sc.n("run_as_user", 1001),
-        "runAsGroup": sc.n("run_as_group", 1001),
+        "runAsUser": sc.n("run_as_user", 10001),
+        "runAsGroup": sc.n("run_as_group", 10001),
     });
     if sc.b("drop_all_capabilities", true) {
         v["capabilities"] = json!({ "drop": ["ALL"] });
@@ -48,9 +48,9 @@ fn pod_security(input: &Input) -> Value {
     let sc = input.config.kubernetes.get("security_context").cloned().unwrap_or(Value::Null);
     let mut v = json!({
         "runAsNonRoot": sc.b("run_as_non_root", true),
-        "runAsUser": sc.n("run_as_user", 1001),
-        "runAsGroup": sc.n("run_as_group", 1001),
-        "fsGroup": sc.n("fs_group", 1001),
+        "runAsUser": sc.n("run_as_user", 10001),
+        "runAsGroup": sc.n("run_as_group", 10001),
+        "fsGroup": sc.n("fs_group", 10001),
         "fsGroupChangePolicy": "OnRootMismatch",
     });
     if sc.b("seccomp_runtime_default", true) {

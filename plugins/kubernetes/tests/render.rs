@@ -5,6 +5,7 @@
 mod common;
 
 use common::{all_cases, fake_password, input_for, render};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 fn paths(out: &redplate_plugin_sdk::Output) -> BTreeSet<String> {
@@ -78,7 +79,8 @@ fn each_mode_gets_its_objects() {
         assert!(has(&format!("configmap-{name}-config")), "{case}: {p:?}");
         let mode = format!("{:?}", config.deployment.mode).to_lowercase();
         assert_eq!(has(&format!("statefulset-{name}-sentinel")), mode == "sentinel", "{case}: {p:?}");
-        assert_eq!(has(&format!("service-{name}-master")), mode == "sentinel" || mode == "replication", "{case}");
+        // Sentinel mode has none: nothing in the manifests could follow the master.
+        assert_eq!(has(&format!("service-{name}-master")), mode == "replication", "{case}");
         assert_eq!(has(&format!("job-{name}-cluster-init")), mode == "cluster", "{case}: {p:?}");
         assert_eq!(has(&format!("cronjob-{name}-backup")), config.backup.enabled, "{case}: {p:?}");
         assert_eq!(has(&format!("poddisruptionbudget-{name}")), config.kubernetes.pdb, "{case}");
@@ -104,7 +106,9 @@ fn production_statefulset_is_hardened_and_rolls_on_config_change() {
     let text = String::from_utf8_lossy(&sts.content);
     for needle in [
         "runAsNonRoot: true",
-        "runAsUser: 1001",
+        "runAsUser: 10001",
+        "runAsGroup: 10001",
+        "fsGroup: 10001",
         "readOnlyRootFilesystem: true",
         "allowPrivilegeEscalation: false",
         "automountServiceAccountToken: false",
@@ -112,9 +116,10 @@ fn production_statefulset_is_hardened_and_rolls_on_config_change() {
         "type: \"RuntimeDefault\"",
         "checksum/config: \"",
         "requiredDuringSchedulingIgnoredDuringExecution",
-        "\"oliver006/redis_exporter:v1.67.0\"",
+        "\"oliver006/redis_exporter:v1.67.0@sha256:120f7ec77293459ccfdad66bb1db75ab72e8bfeab99f58b1cc2564cadcd7a9e7\"",
         "\"--redis.addr=rediss://$(POD_NAME).production-sentinel-headless.redis.svc.cluster.local:6380\"",
-        "image: \"redis:7.4\"",
+        "image: \"redis:7.4@sha256:71da9275c5f3fcb97d0fa0c8c5b36cc995327265420f17a04bfd544f458059f7\"",
+        "imagePullPolicy: \"IfNotPresent\"",
     ] {
         assert!(text.contains(needle), "missing `{needle}` in\n{text}");
     }
@@ -173,7 +178,9 @@ fn images_take_a_registry_override_and_a_service_account_is_rendered() {
     let sets = [
         "deployment.image=registry.example.com/mirror/redis",
         "deployment.image_tag=7.4.1",
+        "deployment.image_digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "monitoring.exporter_image=registry.example.com/mirror/redis_exporter:v1.67.0",
+        "monitoring.exporter_image_digest=''",
         "kubernetes.service_account=redis-sa",
         "deployment.image_pull_policy=Always",
     ]
@@ -197,7 +204,8 @@ fn images_take_a_registry_override_and_a_service_account_is_rendered() {
             .unwrap_or_else(|| panic!("no {p}"))
     };
     let sts = text(&format!("kubernetes/statefulset-{name}.yaml"));
-    assert!(sts.contains("image: \"registry.example.com/mirror/redis:7.4.1\""), "{sts}");
+    let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    assert!(sts.contains(&format!("image: \"registry.example.com/mirror/redis:7.4.1@{digest}\"")), "{sts}");
     assert!(sts.contains("image: \"registry.example.com/mirror/redis_exporter:v1.67.0\""), "{sts}");
     assert!(sts.contains("serviceAccountName: \"redis-sa\""), "{sts}");
     assert!(!sts.contains("IfNotPresent"), "{sts}");
@@ -231,4 +239,91 @@ fn requirepass_only_deployments_log_in_as_default() {
     assert!(all.contains("\"--redis.user=default\""), "{all}");
     assert!(all.contains("name: \"rp-pass\"") && all.contains("key: \"pw\""), "{all}");
     assert!(out.diagnostics.iter().any(|d| d.code == "kubernetes.no-probe-user"));
+}
+
+/// The labels a controller sets on the pods it creates, with the values it
+/// can give them: a StatefulSet names each pod `<set>-<ordinal>`.
+fn controller_labels(kind: &str, name: &str, replicas: u64) -> Vec<(String, Vec<String>)> {
+    match kind {
+        "StatefulSet" => {
+            vec![("statefulset.kubernetes.io/pod-name".into(), (0..replicas).map(|i| format!("{name}-{i}")).collect())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Every Service and PodDisruptionBudget selects pods that the manifests
+/// themselves create (by the labels of a pod template, or a label the
+/// StatefulSet controller sets), and every named `targetPort` is a port of
+/// those pods: `kubectl apply -f` alone gives each Service its endpoints.
+#[test]
+fn every_selector_matches_pods_the_manifests_create() {
+    let mut checked = 0;
+    for (case, config) in all_cases() {
+        let out = render(&input_for(&config, false));
+        let docs: Vec<Value> = out
+            .artifacts
+            .iter()
+            .map(|a| {
+                let text = String::from_utf8_lossy(&a.content);
+                redplate_config::source::parse_yaml_value(&text, &a.path)
+                    .unwrap_or_else(|d| panic!("{case}: {} does not parse: {d}", a.path))
+            })
+            .collect();
+        // (labels, controller labels, container ports) of every pod template.
+        let mut pods = Vec::new();
+        for d in &docs {
+            let kind = d["kind"].as_str().unwrap_or("");
+            let template = match kind {
+                "StatefulSet" | "Job" => &d["spec"]["template"],
+                "CronJob" => &d["spec"]["jobTemplate"]["spec"]["template"],
+                _ => continue,
+            };
+            let name = d["metadata"]["name"].as_str().unwrap_or("");
+            let labels = template["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+            let ports: BTreeSet<String> = template["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            let replicas = d["spec"]["replicas"].as_u64().unwrap_or(1);
+            pods.push((labels, controller_labels(kind, name, replicas), ports));
+        }
+        for d in &docs {
+            let kind = d["kind"].as_str().unwrap_or("");
+            let selector = match kind {
+                "Service" => &d["spec"]["selector"],
+                "PodDisruptionBudget" => &d["spec"]["selector"]["matchLabels"],
+                _ => continue,
+            };
+            let name = d["metadata"]["name"].as_str().unwrap_or("");
+            let selector = selector.as_object().unwrap_or_else(|| panic!("{case}: {kind} {name} selects nothing"));
+            assert!(!selector.is_empty(), "{case}: {kind} {name} has an empty selector");
+            let matching: Vec<_> = pods
+                .iter()
+                .filter(|(labels, by_controller, _)| {
+                    selector.iter().all(|(k, v)| {
+                        labels.get(k) == Some(v)
+                            || by_controller.iter().any(|(ck, values)| ck == k && values.iter().any(|cv| v == cv))
+                    })
+                })
+                .collect();
+            assert!(
+                !matching.is_empty(),
+                "{case}: {kind} `{name}` selects {selector:?}, which no pod the manifests create carries"
+            );
+            for port in d["spec"]["ports"].as_array().into_iter().flatten() {
+                if let Some(target) = port["targetPort"].as_str() {
+                    assert!(
+                        matching.iter().all(|(_, _, ports)| ports.contains(target)),
+                        "{case}: Service `{name}` targets port `{target}`, which its pods do not declare"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "only {checked} selectors checked");
 }

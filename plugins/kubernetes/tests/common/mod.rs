@@ -148,12 +148,6 @@ pub fn unavailable(msg: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {msg}");
 }
 
-/// Custom resources kubernetes-validate has no schema for.
-pub fn is_crd(path: &Path) -> bool {
-    let f = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
-    ["servicemonitor-", "prometheusrule-", "certificate-"].iter().any(|p| f.starts_with(p))
-}
-
 /// Parses YAML files with PyYAML (next to `tool_path`, in the same
 /// virtualenv) and returns them as JSON values, in order.
 pub fn parse_yaml(tool_path: &Path, files: &[PathBuf]) -> Option<Vec<Value>> {
