@@ -149,3 +149,33 @@ fn adapt_shows_the_difference_and_writes_a_valid_template() {
     let v = redplate(&["validate", out.to_str().expect("utf-8"), "--no-plugins"]);
     assert_eq!(v.status.code(), o.status.code(), "adapt and validate agree: {}", stderr(&v));
 }
+
+/// `import` checks what `validate` checks: an export edited into a
+/// template the host rules refuse exits 1, and the errors name the file and
+/// the line of the edited value, not `<import>`.
+#[test]
+fn import_applies_the_host_rules_and_names_the_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = redplate(&["export", "examples/cluster-production.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let edited = text.replacen("\"shards\": 3", "\"shards\": 2", 1);
+    assert_ne!(edited, text, "the export has `\"shards\": 3`");
+    let line = edited.lines().position(|l| l.contains("\"shards\": 2")).expect("edited line") + 1;
+    let file = tmp.path().join("edited-export.json");
+    std::fs::write(&file, &edited).expect("write");
+    let o = redplate(&["import", file.to_str().expect("utf-8")]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(o.stdout.is_empty(), "nothing is printed for an invalid import");
+    assert!(e.contains("cluster.too-few-masters"), "{e}");
+    assert!(e.contains(&format!("edited-export.json:{line}:")), "{e}");
+    assert!(!e.contains("<import>"), "{e}");
+
+    // A schema error names the file too.
+    let typo = text.replacen("\"shards\": 3", "\"shards\": \"three\"", 1);
+    std::fs::write(&file, typo).expect("write");
+    let o = redplate(&["import", file.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("edited-export.json:") && !stderr(&o).contains("<import>"), "{}", stderr(&o));
+}

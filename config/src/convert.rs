@@ -16,8 +16,15 @@ pub fn export(config: &Config) -> String {
 /// Reads a config written by [`export`] (or any complete or partial JSON
 /// template), with the same strict checks as [`crate::load`] but no preset.
 pub fn import(json: &str) -> Result<Config, LoadError> {
-    let tree = parse(json, Format::Json, "<import>")?;
-    crate::load::typed(tree).map(|r| r.config)
+    import_file(json, "<import>").map(|r| r.config)
+}
+
+/// Like [`import`], for the text of `file`: locations name it, and the
+/// source map is kept so the host rules ([`crate::validate`]) can point
+/// into it too.
+pub fn import_file(json: &str, file: &str) -> Result<Resolved, LoadError> {
+    let tree = parse(json, Format::Json, file)?;
+    crate::load::typed(tree)
 }
 
 /// The result of [`adapt`].

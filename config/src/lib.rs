@@ -40,7 +40,8 @@
 //! - [`presets::list`], [`presets::show`]: the embedded presets.
 //! - [`adapt`]: re-base a template on another environment → diff lines,
 //!   adapted YAML and its diagnostics.
-//! - [`export`] / [`import`]: canonical JSON, `import(export(c)) == c`.
+//! - [`export`] / [`import`]: canonical JSON, `import(export(c)) == c`;
+//!   [`import_file`] keeps the file's name and positions for [`validate`].
 //! - [`Topology::derive`]: nodes, roles, shards, host names, ports, data dirs.
 
 // A `Diagnostic` is the error of parsing by design (it carries the position
@@ -61,7 +62,7 @@ pub mod strict;
 pub mod topology;
 pub mod units;
 
-pub use convert::{Adaptation, adapt, export, import};
+pub use convert::{Adaptation, adapt, export, import, import_file};
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use load::{LoadError, LoadRequest, Resolved, load, load_str};
 pub use model::Config;

@@ -76,8 +76,10 @@ pub fn adapt(resolved: &Resolved, to: Environment, out: Option<&Path>) -> Result
     Ok(adaptation)
 }
 
-/// `import`: reads a canonical JSON export; the result exports back to the
-/// same bytes.
+/// `import`: reads a canonical JSON export and checks it as `validate`
+/// checks a template (schema, then the host rules), with positions in the
+/// file; the result exports back to the same bytes. An export edited into
+/// something the host rules refuse is invalid (exit 1), not imported.
 pub fn import(path: &Path) -> Result<redplate_config::Config, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::could_not_run(Diagnostic::error(
@@ -86,7 +88,12 @@ pub fn import(path: &Path) -> Result<redplate_config::Config, Failure> {
             format!("cannot read `{}`: {e}", path.display()),
         ))
     })?;
-    redplate_config::import(&text).map_err(load_failure)
+    let resolved = redplate_config::import_file(&text, &path.display().to_string()).map_err(load_failure)?;
+    let diagnostics = redplate_config::validate(&resolved);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(Failure::invalid(diagnostics));
+    }
+    Ok(resolved.config)
 }
 
 /// Writes a file atomically (temp file + rename).
