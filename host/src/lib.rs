@@ -12,6 +12,7 @@ pub mod client;
 pub mod exit;
 pub mod ops;
 pub mod plugin;
+pub mod registry;
 pub mod secrets;
 pub mod templates;
 pub mod text;

@@ -1,18 +1,19 @@
 //! Deployment backends: what turns a rendered artifact set and its topology
 //! into running Redis, behind one small trait (`apply`, `status`, `scale`,
-//! `destroy`), plus the durable deployment registry they share.
+//! `destroy`). The deployment registry they read lives beside `ops`
+//! ([`crate::registry`]), since the API and the gateway share it too.
 //!
 //! Backends never render and never parse templates: `ops::deploy` renders
 //! into the deployment's state folder and hands them its registry
 //! [`Record`]. Only [`local`] exists so far.
 
 pub mod local;
-pub mod registry;
+
+use crate::registry::Record;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub use registry::{Record, Registry};
 
 /// Why a backend could not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! results look (connection info, status tables, JSON).
 
 use super::{Format, GlobalArgs};
-use crate::backend::registry::Record;
+use crate::registry::Record;
 use crate::backend::{Progress, Silent, Status};
 use crate::exit::{ExitStatus, Failure};
 use crate::ops::deploy as ops;

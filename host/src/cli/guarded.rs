@@ -46,9 +46,9 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-fn record(name: &str) -> Result<crate::backend::registry::Record, Failure> {
+fn record(name: &str) -> Result<crate::registry::Record, Failure> {
     let home = crate::secrets::redplate_home();
-    crate::backend::registry::Registry::new(&home).load(name).map_err(ops::deploy::failure)
+    crate::registry::Registry::new(&home).load(name).map_err(ops::deploy::failure)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

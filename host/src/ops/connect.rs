@@ -4,7 +4,7 @@
 //! the nodes themselves otherwise. The client below knows nothing of the
 //! registry; this is where the two meet.
 
-use crate::backend::registry::{NodeRecord, Record};
+use crate::registry::{NodeRecord, Record};
 use crate::client::{ClientError, Endpoint, Node, TlsFiles};
 use crate::exit::Failure;
 use redplate_config::model::Mode;

@@ -9,7 +9,7 @@ use crate::artifact::ArtifactSet;
 use crate::backend::local::apply::RENDERED;
 use crate::backend::local::plan::{config_nodes, needs_local_certs, node_records, ports_for};
 use crate::backend::local::{LocalBackend, files, ports, process, tls};
-use crate::backend::registry::{DeployState, RECORD_VERSION, Record, Registry, valid_name};
+use crate::registry::{DeployState, RECORD_VERSION, Record, Registry, valid_name};
 use crate::backend::{Backend, BackendError, Progress, Status};
 use crate::exit::Failure;
 use crate::ops;
@@ -222,7 +222,7 @@ fn deploy_in(
         tls_files = Some(t);
     } else if config.security.tls.enabled {
         let t = &config.security.tls;
-        tls_files = Some(crate::backend::registry::TlsFiles {
+        tls_files = Some(crate::registry::TlsFiles {
             cert_file: t.cert_file.clone().into(),
             key_file: t.key_file.clone().into(),
             ca_file: t.ca_file.clone().into(),

@@ -4,7 +4,7 @@
 //! SYNC, a blocking pop without a timeout) are refused always. Every call
 //! has a timeout and lands in the audit log.
 
-use crate::backend::registry::Record;
+use crate::registry::Record;
 use crate::client::Node;
 use crate::exit::Failure;
 use crate::ops::audit;

@@ -3,7 +3,7 @@
 //! confirmation token bound to the deployment; with the token it runs
 //! `FLUSHALL ASYNC` on every master (replicas follow). Audited.
 
-use crate::backend::registry::Record;
+use crate::registry::Record;
 use crate::exit::Failure;
 use crate::ops::connect::{masters, unreachable};
 use crate::ops::{audit, confirm};

@@ -8,8 +8,9 @@
 use super::deploy::{Context, failure, render_local};
 use crate::backend::local::apply::RENDERED;
 use crate::backend::local::{LocalBackend, files};
-use crate::backend::registry::Registry;
-use crate::backend::{Backend, BackendError, Record};
+use crate::registry::Registry;
+use crate::backend::{Backend, BackendError};
+use crate::registry::Record;
 use crate::exit::Failure;
 use redplate_config::model::Mode;
 use redplate_config::{Diagnostic, Role, Target, Topology};

@@ -4,7 +4,7 @@
 //! nothing, and every runtime change (tenants, quotas, scale) is written
 //! here, so `apply`, restarts and re-renders keep it.
 
-use crate::backend::registry::Record;
+use crate::registry::Record;
 use crate::exit::Failure;
 use redplate_config::{Config, Diagnostic, Resolved};
 use std::path::{Path, PathBuf};

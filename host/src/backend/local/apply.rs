@@ -8,7 +8,7 @@
 use super::cli::Conn;
 use super::ready::{self, Deadline};
 use super::{LocalBackend, STOP_GRACE, cluster, files, process};
-use crate::backend::registry::{NodeRecord, Record};
+use crate::registry::{NodeRecord, Record};
 use crate::backend::{BackendError, Progress};
 use redplate_config::model::Mode;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,7 +48,7 @@ fn changed(old: &BTreeMap<String, Vec<String>>, new: &BTreeMap<String, Vec<Strin
 
 fn copy(from: &Path, to: &Path) -> Result<(), BackendError> {
     let bytes = std::fs::read(from).map_err(BackendError::io("read", from))?;
-    crate::backend::registry::write_atomic(to, &bytes, true)
+    crate::registry::write_atomic(to, &bytes, true)
 }
 
 impl LocalBackend {

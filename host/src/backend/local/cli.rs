@@ -3,7 +3,7 @@
 //! line. Every call has a deadline so a stopped (SIGSTOP) node cannot hang us.
 
 use crate::backend::BackendError;
-use crate::backend::registry::{NodeRecord, Record, TlsFiles};
+use crate::registry::{NodeRecord, Record, TlsFiles};
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::process::{Command, Stdio};

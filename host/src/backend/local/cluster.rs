@@ -11,7 +11,7 @@ use super::cli::{Conn, parse_info, run_with_deadline};
 use super::files;
 use super::ready::Deadline;
 use crate::backend::BackendError;
-use crate::backend::registry::{NodeRecord, Record};
+use crate::registry::{NodeRecord, Record};
 use redplate_config::Role;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

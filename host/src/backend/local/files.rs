@@ -4,7 +4,7 @@
 
 use crate::artifact::{Artifact, ArtifactSet};
 use crate::backend::BackendError;
-use crate::backend::registry::write_atomic;
+use crate::registry::write_atomic;
 use sha2::{Digest, Sha256};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

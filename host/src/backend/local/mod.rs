@@ -19,7 +19,7 @@ pub mod scale;
 pub mod status;
 pub mod tls;
 
-use super::registry::{NodeRecord, Record};
+use crate::registry::{NodeRecord, Record};
 use super::{Backend, BackendError, Progress, Status};
 use redplate_config::model::Mode;
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 
 use super::files;
 use crate::backend::BackendError;
-use crate::backend::registry::NodeRecord;
+use crate::registry::NodeRecord;
 use redplate_config::{Config, Role, Target, Topology};
 use std::path::Path;
 

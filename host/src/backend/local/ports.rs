@@ -13,7 +13,7 @@
 use super::apply::{RENDERED, walk};
 use super::{files, process};
 use crate::backend::BackendError;
-use crate::backend::registry::{Record, write_atomic};
+use crate::registry::{Record, write_atomic};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! it, and finding a free block of ports. Linux: liveness reads `/proc`.
 
 use crate::backend::BackendError;
-use crate::backend::registry::{NodeRecord, Record};
+use crate::registry::{NodeRecord, Record};
 use redplate_config::Role;
 use std::collections::BTreeMap;
 use std::net::TcpListener;

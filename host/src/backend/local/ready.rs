@@ -6,7 +6,7 @@ use super::cli::Conn;
 use super::files::tail;
 use super::process;
 use crate::backend::BackendError;
-use crate::backend::registry::{NodeRecord, Record};
+use crate::registry::{NodeRecord, Record};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::Location;

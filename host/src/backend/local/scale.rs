@@ -14,7 +14,7 @@ use super::apply::RENDERED;
 use super::cli::Conn;
 use super::ready::{self, Deadline};
 use super::{LocalBackend, STOP_GRACE, cluster, files, plan, process};
-use crate::backend::registry::{DeployState, NodeRecord, Record};
+use crate::registry::{DeployState, NodeRecord, Record};
 use crate::backend::{BackendError, Progress};
 use redplate_config::Role;
 use redplate_config::model::Mode;

@@ -4,7 +4,7 @@
 
 use super::cli::Conn;
 use super::process::ours;
-use crate::backend::registry::{DeployState, Record};
+use crate::registry::{DeployState, Record};
 use crate::backend::{NodeStatus, SentinelView, Status};
 use redplate_config::Role;
 use std::collections::BTreeMap;

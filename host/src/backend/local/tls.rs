@@ -5,7 +5,7 @@
 
 use super::cli::run_with_deadline;
 use crate::backend::BackendError;
-use crate::backend::registry::TlsFiles;
+use crate::registry::TlsFiles;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

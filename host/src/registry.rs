@@ -5,7 +5,7 @@
 //! (`deployments/.locks/<name>.lock`, `flock`) for its whole run, so two
 //! invocations never interleave their changes; readers need no lock.
 
-use super::BackendError;
+use crate::backend::BackendError;
 use redplate_config::Role;
 use redplate_config::model::{Environment, Mode};
 use serde::{Deserialize, Serialize};
