@@ -62,7 +62,7 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn dev_render<'a>(out: &'a str) -> Vec<&'a str> {
+fn dev_render(out: &str) -> Vec<&str> {
     vec!["render", "presets/development.yaml", "--target", "local", "--out", out]
 }
 

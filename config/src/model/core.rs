@@ -46,7 +46,9 @@ impl std::str::FromStr for Environment {
             "development" | "dev" => Ok(Environment::Development),
             "staging" => Ok(Environment::Staging),
             "production" | "prod" => Ok(Environment::Production),
-            other => Err(format!("unknown environment `{other}`: expected `development`, `staging` or `production`")),
+            other => Err(format!(
+                "unknown environment `{other}`: expected `development` (or `dev`), `staging` or `production` (or `prod`)"
+            )),
         }
     }
 }

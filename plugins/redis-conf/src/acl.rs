@@ -41,7 +41,9 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// `#<sha256>`, `nopass` without auth, or nothing (kubernetes: injected later).
     pub fn password(&self, name: &str, out: &mut Vec<Diagnostic>) -> Vec<String> {
-        let secret = self.input.secrets.users.get(name);
+        // Kubernetes: no hash either, even when one is given; the generator
+        // adds it at pod start from the user's Secret.
+        let secret = self.input.secrets.users.get(name).filter(|_| self.input.clear_secrets());
         match secret.and_then(|s| s.sha256.as_deref()) {
             Some(h) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
                 vec![format!("#{}", h.to_ascii_lowercase())]

@@ -82,8 +82,16 @@ fn every_example_renders_for_every_target() {
             for a in &artifacts {
                 let text = String::from_utf8(a.content.clone()).expect("utf-8");
                 if t == "kubernetes" {
+                    assert!(input["secrets"]["users"].as_object().is_some_and(|u| u.len() == passwords.len()));
                     for (user, password) in &passwords {
+                        assert_eq!(
+                            input["secrets"]["users"][user]["password"],
+                            password.as_str(),
+                            "given to the plugin"
+                        );
                         assert!(!text.contains(password.as_str()), "{name}: {} holds {user}'s password", a.path);
+                        let hash = input["secrets"]["users"][user]["sha256"].as_str().unwrap_or("no hash");
+                        assert!(!text.contains(hash), "{name}: {} holds {user}'s password hash", a.path);
                     }
                 }
                 if a.path.ends_with("redis.conf") {

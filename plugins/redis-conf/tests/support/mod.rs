@@ -337,8 +337,10 @@ pub fn passwords_for(config: &Config) -> BTreeMap<String, String> {
     names.into_iter().map(|n| (n, random_hex(16))).collect()
 }
 
-/// The input document of wit/INPUT.md, as the host builds it for `target`
-/// (kubernetes gets secret references only).
+/// The input document of wit/INPUT.md for `target`, with every user's
+/// clear-text password and its sha256 — for kubernetes too, where the host
+/// sends references only, so that the tests prove the plugin writes neither
+/// into a manifest even when it is given them.
 pub fn build_input(
     config: &Config,
     topology: &Topology,
@@ -349,11 +351,10 @@ pub fn build_input(
     let users: serde_json::Map<String, Value> = passwords
         .iter()
         .map(|(n, p)| {
-            let mut secret = json!({"secret_name": format!("{}-auth", config.deployment.name), "secret_key": n});
-            if target != "kubernetes" {
-                secret["password"] = json!(p);
-                secret["sha256"] = json!(hex::encode(Sha256::digest(p.as_bytes())));
-            }
+            let secret = json!({
+                "secret_name": format!("{}-auth", config.deployment.name), "secret_key": n,
+                "password": p, "sha256": hex::encode(Sha256::digest(p.as_bytes())),
+            });
             (n.clone(), secret)
         })
         .collect();
