@@ -7,235 +7,21 @@
 //! own range, so the tests run side by side. Without Redis installed the
 //! tests fail in CI (`CI=true`) and are skipped, visibly, elsewhere.
 
+mod support;
+
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_redplate");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
-}
-
-/// Prints past the test harness's capture, so measurements show in CI logs.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
-fn tools_present() -> bool {
-    let ok = ["redis-server", "redis-sentinel", "redis-cli", "openssl"]
-        .iter()
-        .all(|t| Command::new(t).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok());
-    if !ok {
-        assert!(std::env::var("CI").is_err(), "redis-server, redis-sentinel, redis-cli and openssl are needed in CI");
-        report("SKIPPED: redis-server / redis-sentinel / redis-cli / openssl not installed");
-    }
-    ok
-}
-
-/// One `REDPLATE_HOME` and the binary run against it.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home { dir: tempfile::Builder::new().prefix("redplate-local-").tempdir().expect("tempdir") }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_env(args, &[])
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        // The compiled-plugin cache is shared by all tests (and kept between runs).
-        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-backend-plugin-cache");
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env("REDPLATE_HOME", self.dir.path())
-            .env("REDPLATE_CACHE_DIR", cache)
-            .stdin(Stdio::null())
-            .current_dir(self.dir.path());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().expect("run redplate")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "redplate {args:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Deploys and returns a guard that destroys (with `--purge`) when dropped.
-    fn deploy(&self, template: &Path, extra: &[&str]) -> Deployed<'_> {
-        let t = template.display().to_string();
-        let mut args = vec!["deploy", t.as_str(), "--format", "json", "--quiet"];
-        args.extend_from_slice(extra);
-        let started = Instant::now();
-        let out = self.run(&args);
-        let took = started.elapsed();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let record: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        // Guard first, so a failed assertion below still cleans up.
-        let name = record["name"].as_str().unwrap_or_default().to_owned();
-        let d = Deployed { home: self, name, record };
-        assert!(
-            out.status.success(),
-            "deploy {args:?} failed ({}):\n{text}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        report(&format!("deployed `{}` ({}) in {:.2} s", d.name, d.record["mode"], took.as_secs_f64()));
-        d
-    }
-
-    fn records(&self) -> Vec<Value> {
-        serde_json::from_str::<Vec<Value>>(&self.ok(&["list", "--format", "json"])).expect("list json")
-    }
-}
-
-/// A running deployment; destroyed with `--purge` on drop.
-struct Deployed<'a> {
-    home: &'a Home,
-    name: String,
-    record: Value,
-}
-
-impl Drop for Deployed<'_> {
-    fn drop(&mut self) {
-        if self.name.is_empty() {
-            return;
-        }
-        let _ = self.home.run(&["destroy", &self.name, "--purge", "--quiet"]);
-        // Belt and braces: nothing of ours may outlive the test. Pids are
-        // reused quickly: only a process working inside our state folder is ours.
-        let state = PathBuf::from(self.record["state_dir"].as_str().unwrap_or("/nonexistent"));
-        for n in self.record["nodes"].as_array().into_iter().flatten() {
-            for pid in [n["pid"].as_u64()].into_iter().flatten() {
-                if ours(pid, &state) {
-                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                }
-            }
-        }
-    }
-}
-
-/// A live process of the deployment whose state folder is `state`.
-fn ours(pid: u64, state: &Path) -> bool {
-    alive(pid) && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(state))
-}
-
-fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next()).is_some_and(|st| st != "Z"))
-        .unwrap_or(false)
-}
-
-impl Deployed<'_> {
-    fn refresh(&mut self) {
-        let records = self.home.records();
-        if let Some(r) = records.into_iter().find(|r| r["name"] == self.name.as_str()) {
-            self.record = r;
-        }
-    }
-
-    fn nodes(&self) -> Vec<Value> {
-        self.record["nodes"].as_array().cloned().unwrap_or_default()
-    }
-
-    fn node(&self, name: &str) -> Value {
-        self.nodes().into_iter().find(|n| n["name"] == name).unwrap_or_else(|| panic!("no node {name}"))
-    }
-
-    fn port(&self, node: &str) -> u16 {
-        self.node(node)["port"].as_u64().and_then(|p| u16::try_from(p).ok()).expect("port")
-    }
-
-    /// `redis-cli` against a node, as redplate's admin user (TLS when the node uses it).
-    fn cli(&self, port: u16, args: &[&str]) -> String {
-        self.cli_with(port, args, None)
-    }
-
-    /// Writes `key` and waits (WAIT, on the same connection) until
-    /// `replicas` replicas have it.
-    fn write_replicated(&self, port: u16, key: &str, value: &str, replicas: usize) {
-        let script = format!("SET {key} {value}\nWAIT {replicas} 10000\n");
-        let out = self.cli_with(port, &[], Some(&script));
-        assert_eq!(out, format!("OK\n{replicas}"), "write of {key} acknowledged by {replicas} replicas");
-    }
-
-    /// `redis-cli` with `args`, or reading commands from `stdin` (one connection).
-    fn cli_with(&self, port: u16, args: &[&str], stdin: Option<&str>) -> String {
-        let node = self.nodes().into_iter().find(|n| n["port"] == port).expect("a node on that port");
-        let mut cmd = Command::new("redis-cli");
-        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--no-auth-warning"]);
-        if node["tls"] == true {
-            let t = &self.record["tls"];
-            cmd.args(["--tls", "--cacert", t["ca_file"].as_str().expect("ca")]);
-            cmd.args(["--cert", t["cert_file"].as_str().expect("cert"), "--key", t["key_file"].as_str().expect("key")]);
-        }
-        if node["role"] != "sentinel" {
-            if let Some(u) = self.record["admin_user"].as_str() {
-                cmd.args(["--user", u]);
-            }
-            if let Some(f) = self.record["admin_password_file"].as_str() {
-                let dir = PathBuf::from(self.record["state_dir"].as_str().expect("state dir"));
-                let pw = std::fs::read_to_string(dir.join(f)).expect("admin password");
-                cmd.env("REDISCLI_AUTH", pw.trim());
-            }
-        }
-        cmd.args(args);
-        let out = match stdin {
-            None => cmd.output().expect("redis-cli"),
-            Some(text) => {
-                let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("redis-cli");
-                child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write commands");
-                child.wait_with_output().expect("redis-cli")
-            }
-        };
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    fn status(&self) -> Value {
-        let out = self.home.ok(&["status", &self.name, "--format", "json"]);
-        serde_json::from_str(&out).expect("status json")
-    }
-
-    fn kill(&self, node: &str) {
-        let pid = self.node(node)["pid"].as_u64().expect("pid");
-        let ok = Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
-        assert!(ok.success());
-    }
-
-    fn node_status(status: &Value, name: &str) -> Value {
-        status["nodes"].as_array().into_iter().flatten().find(|n| n["name"] == name).cloned().unwrap_or(Value::Null)
-    }
-}
-
-fn template(dir: &Path, name: &str, yaml: &str) -> PathBuf {
-    let p = dir.join(format!("{name}.yaml"));
-    std::fs::write(&p, yaml).expect("write template");
-    p
-}
-
-fn port_refuses(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_err()
-}
+use support::{
+    Deployed, Home, kill, ours, port_refuses, processes_in, redis_present, report, root, squat, template, wait_for,
+};
 
 #[test]
 fn development_standalone_deploy_write_read_logs_stop_start_destroy() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -294,7 +80,7 @@ fn development_standalone_deploy_write_read_logs_stop_start_destroy() {
 
 #[test]
 fn replication_mode_replicas_follow_the_master() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -344,7 +130,7 @@ fn replication_mode_replicas_follow_the_master() {
 
 #[test]
 fn staging_sentinel_replica_killed_shows_down_and_comes_back() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -407,22 +193,9 @@ fn staging_sentinel_replica_killed_shows_down_and_comes_back() {
     }
 }
 
-/// Polls `status` until `done` holds; returns how long it took.
-fn wait_for(d: &Deployed, what: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        let status = d.status();
-        if done(&status) {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}; last status {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn production_sentinel_with_tls_fails_over_when_the_master_is_killed() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -484,7 +257,7 @@ fn production_sentinel_with_tls_fails_over_when_the_master_is_killed() {
 
 #[test]
 fn production_cluster_3x1_forms_serves_and_promotes_a_replica() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -576,7 +349,7 @@ fn sentinels_see(d: &Deployed, port: u16, replicas: usize) -> Result<(), String>
 
 #[test]
 fn sentinel_scales_one_replica_to_two_and_back_keeping_the_data() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -699,7 +472,7 @@ fn replicas_per_master(status: &Value) -> std::collections::BTreeMap<String, usi
 
 #[test]
 fn production_cluster_scales_3x1_to_3x2_and_back_keeping_the_data() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -787,7 +560,7 @@ fn incr_until(port: u16, stop: impl Fn(u64) -> bool) -> (u64, f64) {
 
 #[test]
 fn aof_everysec_loses_at_most_about_a_second_on_sigkill_and_nothing_on_stop() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -814,7 +587,7 @@ fn aof_everysec_loses_at_most_about_a_second_on_sigkill_and_nothing_on_stop() {
     let pid = d.node("aof-0")["pid"].as_u64().expect("pid");
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(2500));
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        kill(pid);
     });
     let (acked, rate) = incr_until(port, |_| false);
     killer.join().expect("killer");
@@ -834,7 +607,7 @@ fn aof_everysec_loses_at_most_about_a_second_on_sigkill_and_nothing_on_stop() {
 
 #[test]
 fn two_deployments_side_by_side_do_not_collide() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -873,7 +646,7 @@ fn two_deployments_side_by_side_do_not_collide() {
 
 #[test]
 fn failed_deploys_say_why_and_leave_nothing_behind() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -935,7 +708,7 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
 
 #[test]
 fn a_crash_of_redplate_mid_deploy_is_recorded_and_destroy_cleans_up() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -944,11 +717,8 @@ fn a_crash_of_redplate_mid_deploy_is_recorded_and_destroy_cleans_up() {
         "crash",
         "extends: development\ndeployment: { name: crash, mode: sentinel }\nreplication: { replicas: 2 }\n",
     );
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-backend-plugin-cache");
-    let mut child = Command::new(BIN)
-        .args(["deploy", t.to_str().expect("utf-8"), "--quiet", "--set", "network.local_base_port=22000"])
-        .env("REDPLATE_HOME", home.dir.path())
-        .env("REDPLATE_CACHE_DIR", cache)
+    let mut child = home
+        .command(&["deploy", t.to_str().expect("utf-8"), "--quiet", "--set", "network.local_base_port=22000"], &[])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -981,25 +751,9 @@ fn a_crash_of_redplate_mid_deploy_is_recorded_and_destroy_cleans_up() {
     assert!(!state.exists() && home.records().is_empty());
 }
 
-/// The pids of the processes working inside the state folder `state`.
-fn processes_in(state: &Path) -> Vec<u64> {
-    let state = state.canonicalize().unwrap_or_else(|_| state.to_owned());
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
-        .filter(|pid| ours(*pid, &state))
-        .collect()
-}
-
-/// Takes `port` the way another program would (until dropped).
-fn squat(port: u16) -> std::net::TcpListener {
-    std::net::TcpListener::bind(("0.0.0.0", port)).expect("take the port")
-}
-
 #[test]
 fn a_stopped_deployment_keeps_its_ports_and_start_new_ports_moves_it_off_a_taken_one() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -1051,7 +805,7 @@ fn a_stopped_deployment_keeps_its_ports_and_start_new_ports_moves_it_off_a_taken
 
 #[test]
 fn start_new_ports_moves_a_sentinel_deployment_and_its_replicas_and_sentinels_follow() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -1094,7 +848,7 @@ fn start_new_ports_moves_a_sentinel_deployment_and_its_replicas_and_sentinels_fo
 
 #[test]
 fn start_new_ports_moves_a_cluster_whose_nodes_find_each_other_again() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -1133,7 +887,7 @@ fn start_new_ports_moves_a_cluster_whose_nodes_find_each_other_again() {
 
 #[test]
 fn a_scale_does_not_take_the_ports_a_stopped_deployment_keeps() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -1143,10 +897,12 @@ fn a_scale_does_not_take_the_ports_a_stopped_deployment_keeps() {
         "extends: development\ndeployment: { name: grow, mode: replication }\nreplication: { replicas: 1 }\n",
     );
     let mut d = home.deploy(&t, &["--set", "network.local_base_port=23000"]);
+    // (Where `grow` landed: another program on this machine may hold 23000.)
+    let base = d.port("grow-0");
     let example = root().join("examples/standalone-development.yaml");
-    let next = home.deploy(&example, &["--name", "next", "--set", "network.local_base_port=23000"]);
+    let next = home.deploy(&example, &["--name", "next", "--set", &format!("network.local_base_port={base}")]);
     let kept = next.port("next-0");
-    assert_eq!(kept, 23020, "the first block after `grow`'s two nodes");
+    assert_eq!(kept, base + 20, "the first block after `grow`'s two nodes");
     home.ok(&["stop", "next", "--quiet"]);
     // `grow-2` would use `next`'s port.
     let out = home.run(&["scale", "grow", "--replicas", "2"]);
@@ -1160,7 +916,7 @@ fn a_scale_does_not_take_the_ports_a_stopped_deployment_keeps() {
 
 #[test]
 fn a_start_that_fails_stops_what_it_started_and_the_registry_says_stopped() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -1195,7 +951,7 @@ fn a_start_that_fails_stops_what_it_started_and_the_registry_says_stopped() {
 
 #[test]
 fn deploy_fails_at_once_when_a_node_dies_after_answering_and_leaves_no_secrets_file() {
-    if !tools_present() {
+    if !redis_present() {
         return;
     }
     let home = Home::new();
@@ -1212,13 +968,10 @@ fn deploy_fails_at_once_when_a_node_dies_after_answering_and_leaves_no_secrets_f
     let secrets = home.dir.path().join("secrets/dies.json");
     let passwords = std::fs::read_to_string(&secrets).expect("render keeps the generated passwords");
 
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-backend-plugin-cache");
     // Destroys what a deploy that unexpectedly succeeded left running.
     let _guard = Deployed { home: &home, name: "dies".into(), record: Value::Null };
-    let child = Command::new(BIN)
-        .args(["deploy", t.to_str().expect("utf-8"), "--set", "network.local_base_port=22800"])
-        .env("REDPLATE_HOME", home.dir.path())
-        .env("REDPLATE_CACHE_DIR", cache)
+    let child = home
+        .command(&["deploy", t.to_str().expect("utf-8"), "--set", "network.local_base_port=22800"], &[])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1246,7 +999,7 @@ fn deploy_fails_at_once_when_a_node_dies_after_answering_and_leaves_no_secrets_f
             break pid;
         }
     };
-    assert!(Command::new("kill").args(["-KILL", &victim.to_string()]).status().expect("kill").success());
+    assert!(kill(victim), "the replica was running");
     let out = child.wait_with_output().expect("deploy");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -1275,4 +1028,233 @@ fn deploy_fails_at_once_when_a_node_dies_after_answering_and_leaves_no_secrets_f
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!home.dir.path().join("secrets/gone.json").exists(), "no secrets file left behind");
     assert!(home.records().is_empty());
+}
+
+/// A folder holding only `redis-server` and `redis-sentinel` (links to the
+/// installed ones), to run redplate with as its whole `PATH`.
+fn redis_only_path() -> tempfile::TempDir {
+    let bin = tempfile::Builder::new().prefix("redplate-bin-").tempdir().expect("tempdir");
+    for program in ["redis-server", "redis-sentinel"] {
+        let found = std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("`{program}` on PATH"));
+        std::os::unix::fs::symlink(&found, bin.path().join(program)).expect("link");
+    }
+    for absent in ["redis-cli", "openssl", "kill"] {
+        assert!(!bin.path().join(absent).exists());
+    }
+    bin
+}
+
+#[test]
+fn deploy_status_scale_apply_and_destroy_spawn_no_redis_cli_openssl_or_kill() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let bin = redis_only_path();
+    let path = bin.path().display().to_string();
+    let env = [("PATH", path.as_str())];
+    let run = |args: &[&str]| {
+        let out = home.run_env(args, &env);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "redplate {args:?} without redis-cli, openssl and kill: {err}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status =
+        |name: &str| -> Value { serde_json::from_str(&run(&["status", name, "--format", "json"])).expect("json") };
+    let guard = |name: &str, record: &str| Deployed {
+        home: &home,
+        name: name.into(),
+        record: serde_json::from_str(record).expect("record"),
+    };
+
+    // Standalone: deploy, apply (CONFIG SET), status, stop, start.
+    let example = root().join("examples/standalone-development.yaml");
+    let e = example.to_str().expect("utf-8");
+    let d = guard("dev-cache", &run(&["deploy", e, "--format", "json", "--set", "network.local_base_port=23100"]));
+    let out = run(&["apply", "dev-cache", e, "--set", "memory.maxmemory_policy=allkeys-lfu", "--quiet"]);
+    assert!(out.contains("CONFIG SET maxmemory-policy allkeys-lfu"), "{out}");
+    assert_eq!(d.cli(d.port("dev-cache-0"), &["CONFIG", "GET", "maxmemory-policy"]), "maxmemory-policy\nallkeys-lfu");
+    run(&["stop", "dev-cache", "--quiet"]);
+    run(&["start", "dev-cache", "--quiet"]);
+    assert_eq!(status("dev-cache")["state"], "running");
+
+    // Sentinel with TLS (staging): certificates from the local CA, failover-ready, scaled up.
+    let t =
+        template(home.dir.path(), "tls", "deployment: { name: tls, mode: sentinel }\nreplication: { replicas: 1 }\n");
+    let s = guard(
+        "tls",
+        &run(&[
+            "deploy",
+            t.to_str().expect("utf-8"),
+            "--preset",
+            "staging",
+            "--format",
+            "json",
+            "--set",
+            "network.local_base_port=23200",
+        ]),
+    );
+    assert!(s.nodes().iter().all(|n| n["tls"] == true), "every node speaks TLS");
+    let ca = std::fs::read_to_string(s.state_dir().join("tls/ca.crt")).expect("the local CA");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
+    s.write_replicated(s.port("tls-0"), "k", "v", 1);
+    run(&["scale", "tls", "--replicas", "2", "--quiet"]);
+    let st = status("tls");
+    assert_eq!(st["state"], "running", "{st}");
+    assert_eq!(st["nodes"].as_array().map(Vec::len), Some(6), "3 data nodes and 3 sentinels: {st}");
+    let views = st["sentinel_views"].as_array().expect("views");
+    assert!(views.iter().all(|v| v["master"] == format!("127.0.0.1:{}", s.port("tls-0"))), "{st}");
+
+    // Cluster: formed with CLUSTER ADDSLOTSRANGE / MEET / REPLICATE, then scaled.
+    let t = template(
+        home.dir.path(),
+        "cl",
+        "extends: development\ndeployment: { name: cl, mode: cluster }\ncluster: { shards: 3, replicas_per_shard: 1 }\n",
+    );
+    let c = guard(
+        "cl",
+        &run(&["deploy", t.to_str().expect("utf-8"), "--format", "json", "--set", "network.local_base_port=23300"]),
+    );
+    let st = status("cl");
+    assert_eq!((&st["state"], &st["cluster_state"]), (&"running".into(), &"ok".into()), "{st}");
+    let slots: Vec<&str> = st["nodes"].as_array().into_iter().flatten().filter_map(|n| n["slots"].as_str()).collect();
+    assert_eq!(slots, ["0-5460", "5461-10922", "10923-16383", "-", "-", "-"], "{st}");
+    assert_eq!(c.cli(c.port("cl-1"), &["-c", "SET", "k", "v"]), "OK");
+    run(&["scale", "cl", "--replicas", "2", "--quiet"]);
+    let st = status("cl");
+    assert_eq!((st["cluster_state"].as_str(), st["nodes"].as_array().map(Vec::len)), (Some("ok"), Some(9)), "{st}");
+
+    // Destroy stops every process (signals through system calls, not `kill`).
+    for dep in [&d, &s, &c] {
+        let state = dep.state_dir();
+        run(&["destroy", &dep.name, "--purge", "--quiet"]);
+        assert!(processes_in(&state).is_empty() && !state.exists(), "{} is gone", dep.name);
+    }
+    assert!(home.records().is_empty());
+}
+
+#[test]
+fn exit_codes_follow_one_rule() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let code = |args: &[&str]| {
+        let out = home.run(args);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // 2: redplate could not do what was asked — command-line mistakes included.
+    for args in [
+        &["status", "nosuch"][..],
+        &["logs", "nosuch"],
+        &["stop", "nosuch"],
+        &["start", "nosuch"],
+        &["destroy", "nosuch"],
+        &["scale", "nosuch", "--replicas", "1"],
+        &["export", "nosuch"],
+        &["status"],
+        &["plugins", "inspect", "nosuch"],
+    ] {
+        let (got, err) = code(args);
+        assert_eq!(got, Some(2), "{args:?}: {err}");
+    }
+    let (_, err) = code(&["status", "nosuch"]);
+    assert!(err.contains("no deployment named `nosuch`") && err.contains("redplate list"), "{err}");
+
+    let example = root().join("examples/standalone-development.yaml");
+    let _d = home.deploy(&example, &["--set", "network.local_base_port=23400"]);
+    let (got, err) = code(&["logs", "dev-cache", "--node", "nosuch"]);
+    assert_eq!(got, Some(2), "an unknown node is a command-line mistake: {err}");
+    assert!(err.contains("has no node `nosuch`"), "{err}");
+    // 1: the deployment's input cannot work.
+    let (got, err) = code(&["scale", "dev-cache", "--replicas", "1"]);
+    assert_eq!(got, Some(1), "{err}");
+    let bad =
+        template(home.dir.path(), "bad", "extends: development\ndeployment: { name: dev-cache, mode: clusterr }\n");
+    let (got, err) = code(&["apply", "dev-cache", bad.to_str().expect("utf-8")]);
+    assert_eq!(got, Some(1), "{err}");
+    let (got, err) = code(&["deploy", example.to_str().expect("utf-8")]);
+    assert_eq!(got, Some(1), "a taken name: {err}");
+    // 0.
+    assert_eq!(code(&["status", "dev-cache"]).0, Some(0));
+}
+
+#[test]
+fn scale_renders_from_the_stored_template_not_the_users_file() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let yaml = "extends: development\ndeployment: { name: keeper, mode: replication }\nreplication: { replicas: 1 }\n";
+    let t = template(home.dir.path(), "keeper", yaml);
+    let mut d =
+        home.deploy(&t, &["--set", "network.local_base_port=23500", "--set", "memory.maxmemory_policy=allkeys-lfu"]);
+    let stored_file = d.state_dir().join("template.json");
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stored_file).expect("deploy stores the template"))
+            .expect("json");
+    assert_eq!(stored["memory"]["maxmemory_policy"], "allkeys-lfu", "the resolved config, --sets included");
+    assert_eq!(stored["network"]["local_base_port"], d.port("keeper-0"), "and the base port it deployed on");
+    let exported: Value = serde_json::from_str(&home.ok(&["export", "keeper"])).expect("export json");
+    assert_eq!(exported, stored, "`export <deployment>` prints the stored copy");
+
+    // The user's file moved away, then changed where it was: scale renders from the stored copy.
+    std::fs::rename(&t, home.dir.path().join("moved.yaml")).expect("move the template away");
+    home.ok(&["scale", "keeper", "--replicas", "2", "--quiet"]);
+    std::fs::write(&t, yaml.replace("replication }", "cluster }")).expect("a changed file at the old place");
+    home.ok(&["scale", "keeper", "--replicas", "3", "--quiet"]);
+    d.refresh();
+    assert_eq!(d.data_nodes().len(), 4);
+    assert_eq!(d.cli(d.port("keeper-3"), &["CONFIG", "GET", "maxmemory-policy"]), "maxmemory-policy\nallkeys-lfu");
+    let exported: Value = serde_json::from_str(&home.ok(&["export", "keeper"])).expect("export json");
+    assert_eq!(exported["replication"]["replicas"], 3, "the scale is written to the stored copy");
+    assert_eq!(exported["deployment"]["mode"], "replication");
+}
+
+#[test]
+fn apply_makes_the_file_the_stored_template_and_keeps_tenants_made_at_run_time() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let yaml = "extends: development\ndeployment: { name: shared }\n\
+                security: { auth_enabled: true, password: { generate: true } }\n\
+                tenancy: { enabled: true, max_tenants: 4, memory_per_tenant: 16mb, tenants: [ { id: beta } ] }\n";
+    let t = template(home.dir.path(), "shared", yaml);
+    let d = home.deploy(&t, &["--set", "network.local_base_port=23600"]);
+    let stored_file = d.state_dir().join("template.json");
+    // A tenant made at run time lives in the stored copy only (as `tenant create` writes it).
+    let mut stored: Value = serde_json::from_str(&home.ok(&["export", "shared"])).expect("export json");
+    stored["tenancy"]["tenants"].as_array_mut().expect("tenants").push(serde_json::json!({ "id": "acme" }));
+    std::fs::write(&stored_file, serde_json::to_string_pretty(&stored).expect("json")).expect("write");
+
+    // The template, written before it and changed since, does not remove it.
+    let changed = template(home.dir.path(), "changed", &yaml.replace("16mb", "24mb"));
+    let out = home.ok(&["apply", "shared", changed.to_str().expect("utf-8")]);
+    assert!(out.contains("kept 1 tenant made at run time that the template does not list: acme"), "{out}");
+    let users = d.cli(d.port("shared-0"), &["ACL", "USERS"]);
+    assert!(users.lines().any(|u| u == "tenant-acme") && users.lines().any(|u| u == "tenant-beta"), "{users}");
+    let stored: Value = serde_json::from_str(&home.ok(&["export", "shared"])).expect("export json");
+    let ids: Vec<&str> =
+        stored["tenancy"]["tenants"].as_array().into_iter().flatten().filter_map(|t| t["id"].as_str()).collect();
+    assert_eq!(ids, ["beta", "acme"], "the new stored copy keeps both");
+    assert_eq!(stored["tenancy"]["memory_per_tenant"], "24mb", "and is the new file");
+
+    // A file that turns tenancy off while tenants remain is refused, and changes nothing.
+    let off = template(
+        home.dir.path(),
+        "off",
+        "extends: development\ndeployment: { name: shared }\n\
+                security: { auth_enabled: true, password: { generate: true } }\n",
+    );
+    let refused = home.run(&["apply", "shared", off.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("apply.tenants") && err.contains("tenant remove"), "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&home.ok(&["export", "shared"])).expect("json"), stored);
 }

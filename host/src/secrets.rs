@@ -213,7 +213,7 @@ fn read_secret_file(path: &Path) -> std::io::Result<String> {
 
 /// 192 bits from the OS generator, hex-encoded. No fallback: a password
 /// that could be guessed from the time and the pid is worse than none.
-fn random_password() -> Result<String, getrandom::Error> {
+pub fn random_password() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes)?;
     Ok(hex::encode(bytes))

@@ -1,24 +1,53 @@
 //! Deployment backends: what turns a rendered artifact set and its topology
-//! into running Redis, behind one small trait (`apply`, `status`, `scale`,
-//! `destroy`). The deployment registry they read lives beside `ops`
+//! into running Redis, behind one trait ([`Backend`]) that `ops` reaches them
+//! through — `ops` never names a backend, so Compose and Kubernetes can come
+//! without touching it. The deployment registry they read lives beside `ops`
 //! ([`crate::registry`]), since the API and the gateway share it too.
 //!
-//! Backends never render and never parse templates: `ops::deploy` renders
-//! into the deployment's state folder and hands them its registry
-//! [`Record`]. Only [`local`] exists so far.
+//! Backends never render and never parse templates: `ops` renders and hands
+//! them the artifacts and the registry [`Record`]. Only [`local`] exists so far.
 
 pub mod local;
 
-use crate::registry::Record;
-
+use crate::artifact::ArtifactSet;
+use crate::client::{ClientError, Endpoint};
+use crate::registry::{NodeRecord, Record, TlsFiles};
+use redplate_config::model::Mode;
+use redplate_config::{Config, Role, Target, Topology};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
+/// The backend a deployment gets when nothing else is asked for.
+pub const DEFAULT: &str = "local";
+
+/// The backend named `kind` (a record's `backend` field).
+pub fn named(kind: &str) -> Result<Box<dyn Backend>, BackendError> {
+    match kind {
+        "local" => Ok(Box::new(local::LocalBackend::default())),
+        other => Err(BackendError::Unsupported { backend: other.to_owned(), operation: "run deployments" }),
+    }
+}
+
+/// The backend that runs `record`.
+pub fn of(record: &Record) -> Result<Box<dyn Backend>, BackendError> {
+    named(&record.backend)
+}
+
+/// Where redplate's own connections reach `node` of `record` (what
+/// `ops::connect` hands the Redis client).
+pub fn endpoint(record: &Record, node: &NodeRecord) -> Endpoint {
+    match of(record) {
+        Ok(backend) => backend.endpoint(record, node),
+        // A record naming no known backend was edited by hand: its nodes are local ones.
+        Err(_) => local::conn::endpoint(record, node),
+    }
+}
 
 /// Why a backend could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// A program the backend runs (`redis-server`, `redis-cli`, `openssl`) is not installed.
+    /// A program the backend runs (`redis-server`, `redis-sentinel`) is not installed.
     #[error("`{program}` is not installed or not on `PATH`: {source}")]
     MissingProgram {
         program: String,
@@ -33,6 +62,22 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+    /// The runtime that drives the Redis client could not start.
+    #[error("cannot start the runtime for Redis connections: {source}")]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
+    /// Talking to a node failed: it refused the command, did not answer in
+    /// time, or could not be reached.
+    #[error(transparent)]
+    Redis(#[from] ClientError),
+    /// The local certificate authority could not make its certificates.
+    #[error("cannot make the local TLS certificates: {source}")]
+    Certificate {
+        #[source]
+        source: rcgen::Error,
+    },
     /// No free block of ports was found.
     #[error("no free block of {count} ports found from port {from}")]
     NoFreePorts { from: u16, count: usize },
@@ -45,8 +90,8 @@ pub enum BackendError {
     /// The deployment did not become ready in time.
     #[error("the deployment was not ready after {seconds} s: {waiting_for}")]
     NotReady { seconds: u64, waiting_for: String },
-    /// A Redis command failed.
-    #[error("`{command}` on node `{node}` failed: {message}")]
+    /// A node answered, but not as the step needs (the reason says how).
+    #[error("`{command}` on node `{node}`: {message}")]
     Command { node: String, command: String, message: String },
     /// The registry holds no deployment of that name.
     #[error("no deployment named `{0}`")]
@@ -59,7 +104,7 @@ pub enum BackendError {
     Corrupt { path: PathBuf, message: String },
     /// The backend does not support the operation.
     #[error("the {backend} backend cannot {operation} yet")]
-    Unsupported { backend: &'static str, operation: &'static str },
+    Unsupported { backend: String, operation: &'static str },
     /// The deployment cannot be scaled as asked (its mode or its state); the reason says what to do.
     #[error("cannot scale `{deployment}`: {reason}")]
     CannotScale { deployment: String, reason: String },
@@ -76,6 +121,12 @@ impl BackendError {
         let path = path.into();
         move |source| BackendError::Io { action, path, source }
     }
+
+    /// Whether the same deployment may succeed placed elsewhere (another
+    /// program took a port between the probe and the start).
+    pub fn place_elsewhere(&self) -> bool {
+        matches!(self, BackendError::PortTaken { .. })
+    }
 }
 
 /// Reports steps that take more than a moment (the CLI draws a spinner).
@@ -91,27 +142,129 @@ impl Progress for Silent {
     fn step(&self, _: &str) {}
 }
 
-/// One deployment backend.
+/// What a backend changes in a template so that it runs where the backend
+/// runs it, decided before the render.
+#[derive(Debug, Clone, Default)]
+pub struct Preparation {
+    /// `--set`s to layer on the template.
+    pub sets: Vec<String>,
+    /// Each change and why, for the connection info.
+    pub adjustments: Vec<String>,
+    /// The TLS files redplate's own connections use.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Records `record` durably (the registry's `save`): a backend calls it
+/// between the steps of a change that must survive a crash midway.
+pub type Save<'a> = &'a dyn Fn(&Record) -> Result<(), BackendError>;
+
+/// One deployment backend. Operations that wait (start, scale, update,
+/// stop) block the calling thread until the deployment is ready; async
+/// callers run them with `spawn_blocking`.
 pub trait Backend {
-    /// Starts (or restarts) the deployment described by `record` and waits until it is ready.
-    fn apply(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError>;
-    /// Reports every node's state.
+    /// The backend's name, kept in the record (`local`).
+    fn kind(&self) -> &'static str;
+
+    /// The target templates are rendered for, to run on this backend.
+    fn target(&self) -> Target;
+
+    /// What must change in `config` to run here (certificates made for a
+    /// template that asks for TLS without files, settings this machine's
+    /// Redis cannot run); may write into the state folder `dir`.
+    fn prepare(&self, config: &Config, dir: &Path, progress: &dyn Progress) -> Result<Preparation, BackendError>;
+
+    /// The `--set`s that place the deployment where nothing else is (the
+    /// local backend: a free block of ports, none of them `reserved` by
+    /// another deployment). After a start that failed with
+    /// [`BackendError::place_elsewhere`], `failed` is that placement's record
+    /// and the search goes on past it.
+    fn place(
+        &self,
+        config: &Config,
+        reserved: &BTreeMap<u16, String>,
+        failed: Option<&Record>,
+    ) -> Result<Vec<String>, BackendError>;
+
+    /// Puts the rendered `artifacts` into the deployment's state folder and
+    /// fills in what the backend knows of its nodes (`record.nodes`, its
+    /// management user, the template's users).
+    fn install(&self, record: &mut Record, artifacts: &ArtifactSet, topology: &Topology) -> Result<(), BackendError>;
+
+    /// Undoes a placement whose start failed with
+    /// [`BackendError::place_elsewhere`]: stops what it started and removes
+    /// the data it made, keeping what `prepare` made, so the next placement
+    /// starts clean in the same state folder.
+    fn discard(&self, record: &Record, progress: &dyn Progress) -> Result<(), BackendError>;
+
+    /// Starts every node that is not running and waits until the
+    /// deployment is ready; a relocation that was interrupted is finished
+    /// first. All or nothing: what this call started is stopped again when
+    /// it fails, and the record lists what runs.
+    fn start(&self, record: &mut Record, save: Save, progress: &dyn Progress) -> Result<(), BackendError>;
+
+    /// Applies a new render of the template to the running deployment (its
+    /// nodes stay the same) the gentlest way it can; one line per action.
+    fn update(
+        &self,
+        record: &mut Record,
+        artifacts: &ArtifactSet,
+        progress: &dyn Progress,
+    ) -> Result<Vec<String>, BackendError>;
+
+    /// Every node's state.
     fn status(&self, record: &Record) -> Result<Status, BackendError>;
+
+    /// `Err(CannotScale)` when the deployment's mode or state cannot take a scale.
+    fn check_scalable(&self, record: &Record) -> Result<(), BackendError>;
+
     /// Gives every master `replicas` replicas, adding or removing replicas
     /// at the end of the topology, and waits until the deployment is ready.
-    /// The files of the nodes it adds are already rendered in the state folder.
-    fn scale(&self, record: &mut Record, replicas: u8, progress: &dyn Progress) -> Result<(), BackendError>;
-    /// Stops every process; with `purge`, removes the data too.
+    /// `artifacts` is the render with the new number of replicas.
+    fn scale(
+        &self,
+        record: &mut Record,
+        replicas: u8,
+        artifacts: &ArtifactSet,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError>;
+
+    /// The running data nodes that would lose their data when stopped.
+    fn unpersisted(&self, record: &Record) -> Vec<String>;
+
+    /// Stops every process; data is kept where the nodes persist it.
+    fn stop(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError>;
+
+    /// Moves the stopped deployment to a free placement (another program
+    /// took a port of it), rewriting its files; `save` records each step.
+    fn relocate(
+        &self,
+        record: &mut Record,
+        reserved: &BTreeMap<u16, String>,
+        save: Save,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError>;
+
+    /// The last `lines` lines of each node's log (or of `node`'s).
+    fn logs(&self, record: &Record, node: Option<&str>, lines: usize) -> Result<Vec<(String, String)>, BackendError>;
+
+    /// Stops every process; with `purge`, removes the state folder too.
     fn destroy(&self, record: &Record, purge: bool, progress: &dyn Progress) -> Result<(), BackendError>;
+
+    /// Stops what still runs from the state folder `dir` of a deployment
+    /// whose record is gone or unreadable.
+    fn reap(&self, dir: &Path);
+
+    /// Where redplate's own connections reach `node` (address, TLS files,
+    /// management user and password).
+    fn endpoint(&self, record: &Record, node: &NodeRecord) -> Endpoint;
 }
 
 /// A deployment's state as `redplate status` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     pub name: String,
-    pub mode: String,
-    /// `running`, `degraded`, `stopped`.
-    pub state: String,
+    pub mode: Mode,
+    pub state: State,
     pub nodes: Vec<NodeStatus>,
     /// Sentinel mode: each sentinel's view of the master (`host:port`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -121,13 +274,38 @@ pub struct Status {
     pub cluster_state: Option<String>,
 }
 
+/// How a deployment is doing, from its nodes' answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Every node answers.
+    Running,
+    /// Some nodes answer, some do not.
+    Degraded,
+    /// No node answers, though the deployment should run.
+    Down,
+    /// Stopped on purpose (`redplate stop`).
+    Stopped,
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Running => "running",
+            State::Degraded => "degraded",
+            State::Down => "down",
+            State::Stopped => "stopped",
+        })
+    }
+}
+
 /// One node in [`Status`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub name: String,
-    /// What the node reports (`master`, `replica`, `sentinel`), or the
-    /// topology's role when it is down.
-    pub role: String,
+    /// The role the node reports (failovers change it), or the role it
+    /// was deployed with when it is down.
+    pub role: Role,
     pub pid: Option<u32>,
     pub port: u16,
     pub up: bool,

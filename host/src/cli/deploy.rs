@@ -1,13 +1,16 @@
 //! Deployment commands (deploy, list, status, logs, stop, start, destroy,
-//! apply, scale): clap structs, their dispatch to `ops::deploy`, and how their
-//! results look (connection info, status tables, JSON).
+//! apply, scale): clap structs, their dispatch to `ops` (deploy, lifecycle,
+//! apply, scale), and how their results look (connection info, status
+//! tables, JSON).
 
+use super::print::count;
 use super::{Format, GlobalArgs};
-use crate::registry::Record;
 use crate::backend::{Progress, Silent, Status};
 use crate::exit::{ExitStatus, Failure};
 use crate::ops::deploy as ops;
+use crate::ops::lifecycle;
 use crate::plugin::{HostOptions, Limits, PluginHost, default_cache_dir};
+use crate::registry::Record;
 use clap::Subcommand;
 use redplate_config::Diagnostic;
 use redplate_config::model::Environment;
@@ -171,7 +174,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             }
         }
         DeployCommand::List { format } => {
-            let (records, warnings) = ops::list(&home);
+            let (records, warnings) = lifecycle::list(&home);
             super::print::diagnostics(&warnings, global.quiet);
             match format {
                 Format::Json => json(&records),
@@ -182,7 +185,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
                         out!(
                             "{:20} {:12} {:10} {:6} {:6} {}",
                             r.name,
-                            format!("{:?}", r.mode).to_lowercase(),
+                            mode_name(r.mode),
                             r.state.to_string(),
                             r.nodes.len(),
                             port,
@@ -193,16 +196,17 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             }
         }
         DeployCommand::Status { name, format } => {
-            let (record, status) = ops::status(&home, name)?;
+            let (record, status) = lifecycle::status(&home, name)?;
             match format {
                 Format::Json => json(&status),
                 Format::Human => print_status(&record, &status),
             }
         }
         DeployCommand::Logs { name, node, lines } => {
-            for (node, text) in ops::logs(&home, name, node.as_deref(), *lines)? {
+            for (node, text) in lifecycle::logs(&home, name, node.as_deref(), *lines)? {
+                // A log holds what clients and peers sent: escaped, as every outside text.
                 out!("==> {node} <==");
-                out!("{text}");
+                out!("{}", crate::text::clean_lines(&text, usize::MAX));
             }
         }
         DeployCommand::Stop { name } => {
@@ -213,7 +217,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
                     None => show(),
                 }
             };
-            let (record, lost) = ops::stop(&home, name, progress, &warn)?;
+            let (record, lost) = lifecycle::stop(&home, name, progress, &warn)?;
             drop(spinner);
             if !global.quiet {
                 let data = if lost.is_empty() {
@@ -227,7 +231,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             }
         }
         DeployCommand::Start { name, new_ports } => {
-            let record = ops::start(&home, name, *new_ports, progress)?;
+            let record = lifecycle::start(&home, name, *new_ports, progress)?;
             drop(spinner);
             if !global.quiet {
                 let moved = match record.data_nodes().next() {
@@ -238,7 +242,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             }
         }
         DeployCommand::Destroy { name, purge } => {
-            ops::destroy(&home, name, *purge, progress)?;
+            lifecycle::destroy(&home, name, *purge, progress)?;
             drop(spinner);
             if !global.quiet {
                 let what = if *purge { "destroyed, data removed" } else { "destroyed, data kept" };
@@ -252,9 +256,9 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             drop(spinner);
             if !global.quiet {
                 eprintln!(
-                    "scaled `{name}` to {replicas} replica{} per master ({} data nodes) in {:.1} s",
-                    if *replicas == 1 { "" } else { "s" },
-                    record.data_nodes().count(),
+                    "scaled `{name}` to {} per master ({}) in {:.1} s",
+                    count(usize::from(*replicas), "replica"),
+                    count(record.data_nodes().count(), "data node"),
                     started.elapsed().as_secs_f64()
                 );
             }
@@ -262,10 +266,17 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
         DeployCommand::Apply { name, template, sets } => {
             let host = host(global)?;
             let ctx = ops::Context { home, host: &host, plugin_dirs: &global.plugin_dir, progress };
-            let report = ops::apply(&ctx, name, template, sets)?;
+            let applied = crate::ops::apply::apply(&ctx, name, template, sets)?;
             drop(spinner);
-            for line in &report {
+            for line in &applied.actions {
                 out!("{line}");
+            }
+            if !applied.kept_tenants.is_empty() {
+                out!(
+                    "kept {} made at run time that the template does not list: {} (`redplate tenant remove {name} <id>` removes one)",
+                    count(applied.kept_tenants.len(), "tenant"),
+                    applied.kept_tenants.join(", ")
+                );
             }
         }
     }
@@ -276,11 +287,11 @@ fn connection_info(r: &Record, took: Duration) {
     let data: Vec<_> = r.data_nodes().collect();
     let sentinels: Vec<_> = r.sentinels().collect();
     out!(
-        "deployed `{}` ({}, {} data nodes{}) in {:.1} s",
+        "deployed `{}` ({}, {}{}) in {:.1} s",
         r.name,
-        format!("{:?}", r.mode).to_lowercase(),
-        data.len(),
-        if sentinels.is_empty() { String::new() } else { format!(", {} sentinels", sentinels.len()) },
+        mode_name(r.mode),
+        count(data.len(), "data node"),
+        if sentinels.is_empty() { String::new() } else { format!(", {}", count(sentinels.len(), "sentinel")) },
         took.as_secs_f64()
     );
     out!("  state folder: {}", r.state_dir.display());
@@ -332,7 +343,7 @@ fn connection_info(r: &Record, took: Duration) {
 }
 
 fn print_status(r: &Record, s: &Status) {
-    out!("{} ({}, local): {}", s.name, s.mode, s.state);
+    out!("{} ({}, {}): {}", s.name, mode_name(s.mode), r.backend, s.state);
     out!(
         "{:24} {:9} {:>8} {:>6} {:5} {:>10} {:>12} {:>8}  MASTER / SLOTS",
         "NODE",
@@ -349,7 +360,7 @@ fn print_status(r: &Record, s: &Status) {
         out!(
             "{:24} {:9} {:>8} {:>6} {:5} {:>10} {:>12} {:>8}  {}",
             n.name,
-            n.role,
+            role_name(n.role),
             n.pid.map(|p| p.to_string()).unwrap_or_else(dash),
             n.port,
             if n.up { "up" } else { "DOWN" },
@@ -365,6 +376,18 @@ fn print_status(r: &Record, s: &Status) {
     }
     if let Some(c) = &s.cluster_state {
         out!("cluster_state: {c}");
+    }
+}
+
+fn mode_name(m: redplate_config::model::Mode) -> String {
+    format!("{m:?}").to_lowercase()
+}
+
+fn role_name(r: redplate_config::Role) -> &'static str {
+    match r {
+        redplate_config::Role::Master => "master",
+        redplate_config::Role::Replica => "replica",
+        redplate_config::Role::Sentinel => "sentinel",
     }
 }
 

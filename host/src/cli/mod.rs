@@ -118,7 +118,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Print the resolved template as canonical JSON.
+    /// Print the resolved template as canonical JSON (of a template file, or
+    /// the stored template of a deployment: `redplate export <deployment>`).
     Export {
         #[command(flatten)]
         template: TemplateArgs,
@@ -406,7 +407,11 @@ impl Cli {
                 Ok(if invalid { ExitStatus::Invalid } else { ExitStatus::Ok })
             }
             Command::Export { template } => {
-                let resolved = load(template)?;
+                let home = crate::secrets::redplate_home();
+                let resolved = match ops::stored::deployment_named(&home, &template.template) {
+                    Some(record) => ops::stored::load_with(&record, template.preset, &template.sets)?,
+                    None => load(template)?,
+                };
                 print::outln!("{}", redplate_config::export(&resolved.config));
                 Ok(ExitStatus::Ok)
             }

@@ -4,41 +4,16 @@
 //! the nodes themselves otherwise. The client below knows nothing of the
 //! registry; this is where the two meet.
 
-use crate::registry::{NodeRecord, Record};
-use crate::client::{ClientError, Endpoint, Node, TlsFiles};
+use crate::client::{ClientError, Endpoint, Node};
 use crate::exit::Failure;
+use crate::registry::{NodeRecord, Record};
+use redplate_config::Diagnostic;
 use redplate_config::model::Mode;
-use redplate_config::{Diagnostic, Role};
 
 /// The endpoint of one node, as redplate's admin user (sentinels with
-/// their own password).
+/// their own password), as the deployment's backend reaches it.
 pub fn endpoint(record: &Record, node: &NodeRecord) -> Endpoint {
-    let (user, password) = if node.role == Role::Sentinel {
-        (None, crate::backend::local::files::conf_value(&record.path(&node.conf), "requirepass"))
-    } else {
-        let password = record
-            .admin_password_file
-            .as_ref()
-            .and_then(|f| std::fs::read_to_string(record.path(f)).ok())
-            .map(|p| p.trim().to_owned());
-        (record.admin_user.clone(), password)
-    };
-    Endpoint {
-        name: node.name.clone(),
-        host: "127.0.0.1".into(),
-        port: node.port,
-        tls: if node.tls {
-            record.tls.as_ref().map(|t| TlsFiles {
-                ca_file: t.ca_file.clone(),
-                cert_file: t.cert_file.clone(),
-                key_file: t.key_file.clone(),
-            })
-        } else {
-            None
-        },
-        user,
-        password,
-    }
+    crate::backend::endpoint(record, node)
 }
 
 /// Every data node (masters and replicas) with its endpoint.

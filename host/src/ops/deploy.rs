@@ -1,19 +1,18 @@
-//! Deployment operations: deploy, list, status, logs, stop, start, destroy
-//! and apply. They load and render templates (for the `local` target), keep
-//! the registry, and hand the running to a backend (only `local` so far).
+//! `redplate deploy`: the template rendered for its backend on a free
+//! placement, started, and registered with the deployment's own copy of
+//! the resolved template ([`super::stored`]); and what the operations that
+//! render for a deployment share (the context, rendering, backend errors as
+//! failures). Backends are reached only through [`crate::backend::Backend`].
 //!
-//! A deploy that fails stops what it started and removes its state folder
-//! and registry entry: nothing running, nothing half-registered.
+//! A deploy that fails stops what it started and removes its state folder and
+//! registry entry: nothing running, nothing half-registered.
 
 use crate::artifact::ArtifactSet;
-use crate::backend::local::apply::RENDERED;
-use crate::backend::local::plan::{config_nodes, needs_local_certs, node_records, ports_for};
-use crate::backend::local::{LocalBackend, files, ports, process, tls};
-use crate::registry::{DeployState, RECORD_VERSION, Record, Registry, valid_name};
-use crate::backend::{Backend, BackendError, Progress, Status};
+use crate::backend::{self, Backend, BackendError, Progress};
 use crate::exit::Failure;
 use crate::ops;
 use crate::plugin::PluginHost;
+use crate::registry::{DeployState, RECORD_VERSION, Record, Registry, valid_name};
 use crate::secrets::SecretStore;
 use redplate_config::model::Environment;
 use redplate_config::{Config, Diagnostic, Resolved, Target, Topology};
@@ -38,13 +37,17 @@ pub struct Context<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// A backend error as a failure: a name conflict or a scale the deployment
-/// cannot take is the user's to fix (1); everything else means redplate
-/// could not do its job (2).
+/// A backend error as a failure. A deployment's input that cannot work —
+/// a name taken, a scale or a move its mode or state refuses — is the
+/// user's to fix (1); everything else, a mistyped deployment or node name
+/// included, means redplate could not do what was asked (2).
 pub fn failure(e: BackendError) -> Failure {
     let code = match &e {
         BackendError::MissingProgram { .. } => "deploy.missing-program",
         BackendError::Io { .. } => "deploy.io",
+        BackendError::Runtime { .. } => "deploy.runtime",
+        BackendError::Redis(_) => "deploy.redis",
+        BackendError::Certificate { .. } => "deploy.certificate",
         BackendError::NoFreePorts { .. } | BackendError::PortTaken { .. } => "deploy.port-taken",
         BackendError::NodeExited { .. } => "deploy.node-exited",
         BackendError::NotReady { .. } => "deploy.not-ready",
@@ -62,8 +65,9 @@ pub fn failure(e: BackendError) -> Failure {
             Some(format!("change it with `redplate apply {n} <template>`, or `redplate destroy {n}` first"))
         }
         BackendError::Unknown(_) => Some("`redplate list` shows the deployments".to_owned()),
+        BackendError::UnknownNode { deployment, .. } => Some(format!("`redplate status {deployment}` shows its nodes")),
         BackendError::MissingProgram { .. } => {
-            Some("install Redis (`apt-get install redis-server redis-tools`)".to_owned())
+            Some("install Redis (`apt-get install redis-server redis-sentinel`)".to_owned())
         }
         _ => None,
     };
@@ -72,53 +76,58 @@ pub fn failure(e: BackendError) -> Failure {
         d = d.with_hint(h);
     }
     match e {
-        BackendError::Exists(_)
-        | BackendError::Unknown(_)
-        | BackendError::UnknownNode { .. }
-        | BackendError::CannotScale { .. }
-        | BackendError::CannotMove { .. } => Failure::invalid(vec![d]),
+        BackendError::Exists(_) | BackendError::CannotScale { .. } | BackendError::CannotMove { .. } => {
+            Failure::invalid(vec![d])
+        }
         _ => Failure::could_not_run(d),
     }
 }
 
-/// Loads and renders for `local`.
-pub(super) fn render_local(
+/// Renders `resolved` (loaded from `template`, whose folder third-party
+/// plugin paths are relative to) for `target`.
+pub(super) fn render(
     ctx: &Context,
+    target: Target,
+    resolved: &Resolved,
+    template: &Path,
+) -> Result<ArtifactSet, Failure> {
+    let store = SecretStore::new(&ctx.home);
+    let extra = ops::render::template_plugins(&resolved.config, Some(template));
+    let strategy = Some(resolved.config.cache.strategy.as_str());
+    let set = ops::render::PluginSet::load(ctx.host, &[target], strategy, &extra, ctx.plugin_dirs)?;
+    Ok(ops::render::render(ctx.host, &set, resolved, &[target], &store, true)?.artifacts)
+}
+
+/// Loads `template` with `preset` and `sets` and renders it for `target`.
+pub(super) fn load_and_render(
+    ctx: &Context,
+    target: Target,
     template: &Path,
     preset: Option<Environment>,
     sets: &[String],
 ) -> Result<(Resolved, ArtifactSet), Failure> {
     let resolved = ops::config::load(Some(template), preset, sets)?;
-    let store = SecretStore::new(&ctx.home);
-    let extra = ops::render::template_plugins(&resolved.config, Some(template));
-    let set = ops::render::PluginSet::load(
-        ctx.host,
-        &[Target::Local],
-        Some(&resolved.config.cache.strategy),
-        &extra,
-        ctx.plugin_dirs,
-    )?;
-    let rendered = ops::render::render(ctx.host, &set, &resolved, &[Target::Local], &store, true)?;
-    Ok((resolved, rendered.artifacts))
+    let artifacts = render(ctx, target, &resolved, template)?;
+    Ok((resolved, artifacts))
 }
 
-/// Writes the rendered tree into the state folder and its pristine copy
-/// (which `apply` compares the next render with).
-fn write_rendered(set: &ArtifactSet, dir: &Path) -> Result<(), Failure> {
-    files::write_tree(set, dir).map_err(failure)?;
-    files::write_tree(set, &dir.join(RENDERED)).map_err(failure)
-}
-
-/// The deployment's generated passwords (`SecretStore`'s file).
-fn secrets_file(home: &Path, name: &str) -> PathBuf {
-    home.join("secrets").join(format!("{name}.json"))
+/// The config to keep as the deployment's stored template: third-party
+/// plugin paths made absolute (they were relative to the user's file, and
+/// the copy lives in the state folder).
+pub(super) fn to_store(config: &Config, template: &Path) -> Config {
+    let mut config = config.clone();
+    config.plugins = ops::render::template_plugins(&config, Some(template))
+        .into_iter()
+        .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string())
+        .collect();
+    config
 }
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// `redplate deploy`: renders the template for `local` on free ports, starts
+/// `redplate deploy`: renders the template on a free placement, starts
 /// every node and waits until the deployment is ready.
 pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
     let template = std::path::absolute(&req.template).unwrap_or_else(|_| req.template.clone());
@@ -161,21 +170,20 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
     }
     let dir = dir.canonicalize().unwrap_or(dir);
     // Rendering creates it; one an earlier `render` of this name made stays.
-    let secrets = secrets_file(&ctx.home, &name);
+    let secrets = SecretStore::new(&ctx.home).file(&name);
     let had_secrets = secrets.exists();
-    let backend = LocalBackend::default();
+    let backend = backend::named(backend::DEFAULT).map_err(failure)?;
     let mut record: Option<Record> = None;
-    let result = deploy_in(ctx, req, &template, &sets, &first.config, &registry, &dir, &backend, &mut record);
-    match result {
+    let job = Job { ctx, req, template: &template, sets: &sets, registry: &registry, dir: &dir };
+    match job.run(&first.config, backend.as_ref(), &mut record) {
         Ok(()) => record.ok_or_else(|| failure(BackendError::Unknown(name))),
         Err(e) => {
             ctx.progress.step("deploy failed: stopping what was started");
-            if let Some(r) = &record {
-                let _ = backend.destroy(r, true, ctx.progress);
-            } else {
-                for pid in crate::backend::local::orphans(&dir) {
-                    process::stop(pid, &dir, std::time::Duration::from_secs(10));
+            match &record {
+                Some(r) => {
+                    let _ = backend.destroy(r, true, ctx.progress);
                 }
+                None => backend.reap(&dir),
             }
             let _ = registry.remove(&name);
             let _ = std::fs::remove_dir_all(&dir);
@@ -187,300 +195,95 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn deploy_in(
-    ctx: &Context,
-    req: &DeployRequest,
-    template: &Path,
-    sets: &[String],
-    config: &Config,
-    registry: &Registry,
-    dir: &Path,
-    backend: &LocalBackend,
-    out: &mut Option<Record>,
-) -> Result<(), Failure> {
-    let mut sets = sets.to_vec();
-    let mut adjustments = Vec::new();
-    if config.memory.active_defrag && !process::active_defrag_supported().map_err(failure)? {
-        sets.push("memory.active_defrag=false".into());
-        adjustments.push(
-            "`memory.active_defrag` off: this machine's redis-server is built without active defragmentation".into(),
-        );
-    }
-    let mut tls_files = None;
-    if needs_local_certs(config) {
-        ctx.progress.step("making a local certificate authority (openssl)");
-        adjustments.push(format!(
-            "`security.tls` certificates made by a local CA in `{}` (local use only)",
-            dir.join("tls").display()
-        ));
-        let t = tls::ensure(&dir.join("tls")).map_err(failure)?;
-        sets.push("security.tls.cert_source=files".into());
-        sets.push(format!("security.tls.cert_file={}", t.cert_file.display()));
-        sets.push(format!("security.tls.key_file={}", t.key_file.display()));
-        sets.push(format!("security.tls.ca_file={}", t.ca_file.display()));
-        tls_files = Some(t);
-    } else if config.security.tls.enabled {
-        let t = &config.security.tls;
-        tls_files = Some(crate::registry::TlsFiles {
-            cert_file: t.cert_file.clone().into(),
-            key_file: t.key_file.clone().into(),
-            ca_file: t.ca_file.clone().into(),
-        });
-    }
-    let block = u16::try_from(10 * config_nodes(config)).unwrap_or(u16::MAX).max(10);
-    let mut from = config.network.local_base_port;
-    let _ports = registry.ports_lock().map_err(failure)?;
-    // Stopped deployments keep their ports: they are not free to take.
-    let reserved = registry.reserved_ports(&config.deployment.name);
-    for attempt in 0..4 {
-        ctx.progress.step("choosing free ports");
-        let base = process::free_base(from, block, &reserved, |b| ports_for(config, b)).map_err(failure)?;
-        let mut all_sets = sets.clone();
-        all_sets.push(format!("network.local_base_port={base}"));
-        ctx.progress.step("rendering for the local target");
-        let (resolved, set) = render_local(ctx, template, req.preset, &all_sets)?;
-        write_rendered(&set, dir)?;
-        let admin = files::add_admin_user(dir).map_err(failure)?;
-        let topology = Topology::derive(&resolved.config, Target::Local);
-        let (admin_user, admin_password_file) = if admin {
-            (Some(files::ADMIN_USER.to_owned()), Some(files::ADMIN_PASSWORD_FILE.to_owned()))
-        } else if dir.join("secrets/default.password").is_file() {
-            (None, Some("secrets/default.password".to_owned()))
-        } else {
-            (None, None)
-        };
-        let c = &resolved.config;
-        let mut record = Record {
-            version: RECORD_VERSION,
-            name: c.deployment.name.clone(),
-            backend: "local".into(),
-            state: DeployState::Deploying,
-            mode: c.deployment.mode,
-            template: template.to_owned(),
-            preset: req.preset,
-            sets: all_sets,
-            base_port: base,
-            ports_moved_from: None,
-            state_dir: dir.to_owned(),
-            master_name: topology.master_name.clone(),
-            cluster_replicas: c.cluster.replicas_per_shard,
-            admin_user,
-            admin_password_file,
-            tls: tls_files.clone(),
-            users: files::acl_users(dir),
-            adjustments: adjustments.clone(),
-            created_unix: unix_now(),
-            nodes: node_records(&topology, dir).map_err(failure)?,
-        };
-        registry.save(&record).map_err(failure)?;
-        *out = Some(record.clone());
-        match backend.apply(&mut record, ctx.progress) {
-            Ok(()) => {
-                record.state = DeployState::Running;
-                registry.save(&record).map_err(failure)?;
-                *out = Some(record);
-                return Ok(());
-            }
-            Err(BackendError::PortTaken { .. }) if attempt < 3 => {
-                // Another program took a port between the probe and the start.
-                ctx.progress.step("a port was taken meanwhile: trying the next block");
-                backend.destroy(&record, false, ctx.progress).map_err(failure)?;
-                for node in &record.nodes {
-                    let _ = std::fs::remove_dir_all(dir.join("data").join(&node.name));
+/// One deploy's settings, for its steps.
+struct Job<'a> {
+    ctx: &'a Context<'a>,
+    req: &'a DeployRequest,
+    template: &'a Path,
+    sets: &'a [String],
+    registry: &'a Registry,
+    dir: &'a Path,
+}
+
+impl Job<'_> {
+    /// Prepares, places, renders, installs and starts; `out` holds the
+    /// record as soon as there is one, for the cleanup of a failure.
+    fn run(&self, config: &Config, backend: &dyn Backend, out: &mut Option<Record>) -> Result<(), Failure> {
+        let progress = self.ctx.progress;
+        let prep = backend.prepare(config, self.dir, progress).map_err(failure)?;
+        let mut sets = self.sets.to_vec();
+        sets.extend(prep.sets.iter().cloned());
+        let _ports = self.registry.ports_lock().map_err(failure)?;
+        // Stopped deployments keep their ports: they are not free to take.
+        let reserved = self.registry.reserved_ports(&config.deployment.name);
+        let save = |r: &Record| self.registry.save(r);
+        let mut failed: Option<Record> = None;
+        for attempt in 0..4 {
+            progress.step("choosing free ports");
+            let placement = backend.place(config, &reserved, failed.as_ref()).map_err(failure)?;
+            let mut all_sets = sets.clone();
+            all_sets.extend(placement);
+            progress.step(&format!("rendering for the {} target", ops::render::target_name(backend.target())));
+            let (resolved, artifacts) =
+                load_and_render(self.ctx, backend.target(), self.template, self.req.preset, &all_sets)?;
+            let topology = Topology::derive(&resolved.config, backend.target());
+            let mut record = self.record(&resolved.config, &topology, backend, all_sets, &prep);
+            backend.install(&mut record, &artifacts, &topology).map_err(failure)?;
+            ops::stored::save_in(self.dir, &to_store(&resolved.config, self.template))?;
+            save(&record).map_err(failure)?;
+            *out = Some(record.clone());
+            match backend.start(&mut record, &save, progress) {
+                Ok(()) => {
+                    record.state = DeployState::Running;
+                    save(&record).map_err(failure)?;
+                    *out = Some(record);
+                    return Ok(());
                 }
-                from = base.saturating_add(block);
-            }
-            Err(e) => {
-                *out = Some(record);
-                return Err(failure(e));
-            }
-        }
-    }
-    Err(failure(BackendError::NoFreePorts { from, count: 0 }))
-}
-
-/// `redplate list`: every readable record, and a warning for each
-/// unreadable one (one broken entry does not hide the others).
-pub fn list(home: &Path) -> (Vec<Record>, Vec<Diagnostic>) {
-    let (records, problems) = Registry::new(home).list();
-    let warnings = problems.into_iter().map(|e| Diagnostic::warning("deploy.registry", "", e.to_string())).collect();
-    (records, warnings)
-}
-
-/// `redplate status`.
-pub fn status(home: &Path, name: &str) -> Result<(Record, Status), Failure> {
-    let record = Registry::new(home).load(name).map_err(failure)?;
-    let status = LocalBackend::default().status(&record).map_err(failure)?;
-    Ok((record, status))
-}
-
-/// `redplate logs`: the last `lines` lines of each node's log.
-pub fn logs(home: &Path, name: &str, node: Option<&str>, lines: usize) -> Result<Vec<(String, String)>, Failure> {
-    let record = Registry::new(home).load(name).map_err(failure)?;
-    LocalBackend::default().logs(&record, node, lines).map_err(failure)
-}
-
-/// `redplate stop`: every process stopped. Returns the data nodes that
-/// lost their data (no persistence); `warn` hears of them before anything
-/// stops.
-pub fn stop(
-    home: &Path,
-    name: &str,
-    progress: &dyn Progress,
-    warn: &dyn Fn(&Diagnostic),
-) -> Result<(Record, Vec<String>), Failure> {
-    let registry = Registry::new(home);
-    let _lock = registry.lock(name).map_err(failure)?;
-    let mut record = registry.load(name).map_err(failure)?;
-    let backend = LocalBackend::default();
-    let lost = backend.unpersisted(&record);
-    if !lost.is_empty() {
-        let message = if lost.len() == record.data_nodes().count() {
-            format!("`{name}` persists nothing (`persistence.mode: none`): the data it holds is lost when it stops")
-        } else {
-            let nodes = lost.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-            format!("{nodes} of `{name}` persist nothing: the data they hold is lost when they stop")
-        };
-        let hint =
-            format!("to keep it, set `persistence.mode` to `rdb` or `aof` and `redplate apply {name} <template>`");
-        warn(&Diagnostic::warning("stop.data-lost", "/persistence/mode", message).with_hint(hint));
-    }
-    backend.stop(&mut record, progress);
-    record.state = DeployState::Stopped;
-    registry.save(&record).map_err(failure)?;
-    Ok((record, lost))
-}
-
-/// `redplate start`: starts the nodes that are not running (after `stop`,
-/// or a crash) on the ports kept in the registry, and waits until ready.
-/// With `new_ports`, the stopped deployment first moves to free ports (its
-/// files rewritten, the ports recorded). All or nothing: a start that fails
-/// stops what it started, and the record says what runs.
-pub fn start(home: &Path, name: &str, new_ports: bool, progress: &dyn Progress) -> Result<Record, Failure> {
-    let registry = Registry::new(home);
-    let _lock = registry.lock(name).map_err(failure)?;
-    let mut record = registry.load(name).map_err(failure)?;
-    let save = |r: &Record| registry.save(r);
-    if new_ports {
-        let _ports = registry.ports_lock().map_err(failure)?;
-        progress.step("choosing free ports");
-        let base = ports::choose(&record, &registry.reserved_ports(name)).map_err(failure)?;
-        progress.step("rewriting the node files for the new ports");
-        ports::move_to(&mut record, base, &save).map_err(failure)?;
-    } else {
-        // A move that was interrupted.
-        ports::finish(&mut record, &save).map_err(failure)?;
-    }
-    let result = LocalBackend::default().apply(&mut record, progress);
-    match &result {
-        Ok(()) => record.state = DeployState::Running,
-        Err(_) if record.nodes.iter().all(|n| n.pid.is_none()) && record.state == DeployState::Running => {
-            record.state = DeployState::Stopped;
-        }
-        Err(_) => {}
-    }
-    registry.save(&record).map_err(failure)?;
-    result.map_err(|e| {
-        let hint = match &e {
-            BackendError::PortTaken { port, .. } => Some(format!(
-                "another program listens on port {port}: stop it, or move `{name}` to free ports with \
-                 `redplate start {name} --new-ports`"
-            )),
-            _ => None,
-        };
-        let mut f = failure(e);
-        if let Some(h) = hint {
-            f.diagnostics = f.diagnostics.into_iter().map(|d| d.with_hint(h.clone())).collect();
-        }
-        f
-    })?;
-    Ok(record)
-}
-
-/// `redplate destroy`: processes gone, ports free, the registry entry
-/// removed; the data stays unless `purge`. A name with no entry but a
-/// leftover state folder can still be purged.
-pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) -> Result<(), Failure> {
-    let registry = Registry::new(home);
-    if !valid_name(name) {
-        return Err(failure(BackendError::Unknown(name.into())));
-    }
-    let _lock = registry.lock(name).map_err(failure)?;
-    let backend = LocalBackend::default();
-    match registry.load(name) {
-        Ok(record) => {
-            backend.destroy(&record, purge, progress).map_err(failure)?;
-            if !purge {
-                registry.remove(name).map_err(failure)?;
+                Err(e) if e.place_elsewhere() && attempt < 3 => {
+                    // Another program took a port between the probe and the start.
+                    progress.step("a port was taken meanwhile: trying the next block");
+                    backend.discard(&record, progress).map_err(failure)?;
+                    failed = Some(record);
+                }
+                Err(e) => {
+                    *out = Some(record);
+                    return Err(failure(e));
+                }
             }
         }
-        // A leftover folder (purge only), or an entry that cannot be read:
-        // the processes are found by their working directory instead.
-        Err(e @ (BackendError::Unknown(_) | BackendError::Corrupt { .. }))
-            if registry.dir(name).exists() && (purge || matches!(e, BackendError::Corrupt { .. })) =>
-        {
-            let dir = registry.dir(name);
-            for pid in crate::backend::local::orphans(&dir) {
-                process::stop(pid, &dir, std::time::Duration::from_secs(20));
-            }
-            if purge {
-                std::fs::remove_dir_all(&dir).map_err(|e| failure(BackendError::io("remove", &dir)(e)))?;
-            } else {
-                registry.remove(name).map_err(failure)?;
-            }
-        }
-        Err(e) => return Err(failure(e)),
+        Err(failure(BackendError::NoFreePorts { from: config.network.local_base_port, count: 0 }))
     }
-    let secrets = secrets_file(home, name);
-    if purge {
-        let _ = std::fs::remove_file(secrets);
-    }
-    Ok(())
-}
 
-/// `redplate apply`: re-renders `template` (with the deploy's settings and
-/// `sets` on top) and applies the difference to the running deployment.
-/// The nodes, their roles and ports must stay as they are.
-pub fn apply(ctx: &Context, name: &str, template: &Path, sets: &[String]) -> Result<Vec<String>, Failure> {
-    let registry = Registry::new(&ctx.home);
-    let _lock = registry.lock(name).map_err(failure)?;
-    let mut record = registry.load(name).map_err(failure)?;
-    let template = std::path::absolute(template).unwrap_or_else(|_| template.to_owned());
-    let mut all = record.sets.clone();
-    all.extend(sets.iter().cloned());
-    ctx.progress.step("rendering the changed template");
-    let (resolved, set) = render_local(ctx, &template, record.preset, &all)?;
-    if resolved.config.deployment.name != record.name {
-        return Err(Failure::invalid(vec![Diagnostic::error(
-            "apply.renamed",
-            "/deployment/name",
-            format!("the template names `{}`, not `{}`", resolved.config.deployment.name, record.name),
-        )]));
+    /// A new record, before the backend fills in its nodes.
+    fn record(
+        &self,
+        config: &Config,
+        topology: &Topology,
+        backend: &dyn Backend,
+        sets: Vec<String>,
+        prep: &backend::Preparation,
+    ) -> Record {
+        Record {
+            version: RECORD_VERSION,
+            name: config.deployment.name.clone(),
+            backend: backend.kind().to_owned(),
+            state: DeployState::Deploying,
+            mode: config.deployment.mode,
+            template: self.template.to_owned(),
+            preset: self.req.preset,
+            sets,
+            base_port: config.network.local_base_port,
+            ports_moved_from: None,
+            state_dir: self.dir.to_owned(),
+            master_name: topology.master_name.clone(),
+            cluster_replicas: config.cluster.replicas_per_shard,
+            admin_user: None,
+            admin_password_file: None,
+            tls: prep.tls.clone(),
+            users: Vec::new(),
+            adjustments: prep.adjustments.clone(),
+            created_unix: unix_now(),
+            nodes: Vec::new(),
+        }
     }
-    let topology = Topology::derive(&resolved.config, Target::Local);
-    let same = topology.nodes.len() == record.nodes.len()
-        && topology.nodes.iter().zip(&record.nodes).all(|(t, r)| t.name == r.name && t.role == r.role);
-    if !same || resolved.config.deployment.mode != record.mode {
-        return Err(Failure::invalid(vec![
-            Diagnostic::error(
-                "apply.topology",
-                "/deployment/mode",
-                "the changed template has other nodes (mode, replicas, shards or sentinels); apply changes settings only",
-            )
-            .with_hint(format!("`redplate destroy {name}` and deploy the new template")),
-        ]));
-    }
-    let staging = tempfile::Builder::new()
-        .prefix(".apply-")
-        .tempdir_in(&record.state_dir)
-        .map_err(|e| failure(BackendError::io("create", &record.state_dir)(e)))?;
-    files::write_tree(&set, staging.path()).map_err(failure)?;
-    let result = LocalBackend::default().apply_changes(&mut record, staging.path(), ctx.progress);
-    if result.is_ok() {
-        record.template = template;
-        record.sets = all;
-    }
-    registry.save(&record).map_err(failure)?;
-    result.map_err(failure)
 }

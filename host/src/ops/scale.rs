@@ -1,21 +1,18 @@
-//! `redplate scale`: the deployment's template rendered again with another
-//! number of replicas per master (with the `--set`s it was deployed with,
-//! so on its kept base port), the files of the nodes that adds written into
-//! the state folder, and the backend starting or removing the nodes. The
-//! registry record, its `--set`s and the pristine render then describe the
-//! new node set, so `status`, `stop`/`start`, `apply` and `destroy` see it.
+//! `redplate scale`: the deployment's stored template rendered again with
+//! another number of replicas per master (with the `--set`s it was deployed
+//! with, so on its kept base port), and the backend adding or removing the
+//! nodes. The registry record, its `--set`s and the stored template then
+//! describe the new node set, so `status`, `stop`/`start`, `apply`,
+//! `destroy` and later renders see it.
 
-use super::deploy::{Context, failure, render_local};
-use crate::backend::local::apply::RENDERED;
-use crate::backend::local::{LocalBackend, files};
-use crate::registry::Registry;
-use crate::backend::{Backend, BackendError};
-use crate::registry::Record;
+use super::deploy::{Context, failure, load_and_render};
+use crate::backend::{self, BackendError};
 use crate::exit::Failure;
+use crate::ops;
+use crate::registry::{Record, Registry};
 use redplate_config::model::Mode;
-use redplate_config::{Diagnostic, Role, Target, Topology};
+use redplate_config::{Diagnostic, Role, Topology};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// The setting that holds the number of replicas per master in `mode`.
 fn replicas_key(mode: Mode) -> &'static str {
@@ -32,34 +29,29 @@ pub fn scale(ctx: &Context, name: &str, replicas: u8) -> Result<Record, Failure>
     let registry = Registry::new(&ctx.home);
     let _lock = registry.lock(name).map_err(failure)?;
     let mut record = registry.load(name).map_err(failure)?;
-    let backend = LocalBackend::default();
+    let backend = backend::of(&record).map_err(failure)?;
     backend.check_scalable(&record).map_err(failure)?;
     let prefix = format!("{}=", replicas_key(record.mode));
     let mut sets: Vec<String> = record.sets.iter().filter(|s| !s.starts_with(&prefix)).cloned().collect();
     sets.push(format!("{prefix}{replicas}"));
     ctx.progress.step(&format!("rendering `{name}` with {replicas} replicas per master"));
-    let (resolved, set) = render_local(ctx, &record.template, record.preset, &sets)?;
-    let topology = Topology::derive(&resolved.config, Target::Local);
+    // The stored copy, not the user's file: made for a deployment from before copies.
+    ops::stored::load(&record)?;
+    let stored = ops::stored::path(&record);
+    let (resolved, artifacts) = load_and_render(ctx, backend.target(), &stored, None, &sets)?;
+    let topology = Topology::derive(&resolved.config, backend.target());
     same_fixed_nodes(&record, &topology, &resolved.config.deployment.name)?;
     // Held until the new nodes are recorded, so no deploy chooses their ports meanwhile.
     let _ports = registry.ports_lock().map_err(failure)?;
     not_reserved(&record, &topology, &registry.reserved_ports(name))?;
-    // Only files that do not exist yet: the running nodes' configs stay as
-    // Redis and Sentinel rewrote them.
-    let written = files::write_missing(&set, &record.state_dir).map_err(failure)?;
-    let result = backend.scale(&mut record, replicas, ctx.progress);
+    let result = backend.scale(&mut record, replicas, &artifacts, ctx.progress);
     let wanted = topology.nodes.iter().filter(|n| n.role != Role::Sentinel).count();
     let scaled = record.data_nodes().count() == wanted;
     if scaled {
         record.sets = sets;
-    } else {
-        remove_files(&written);
+        ops::stored::save(&record, &resolved.config)?;
     }
     registry.save(&record).map_err(failure)?;
-    if scaled {
-        // `apply` compares its next render with this one.
-        files::write_missing(&set, &record.state_dir.join(RENDERED)).map_err(failure)?;
-    }
     result.map_err(failure)?;
     Ok(record)
 }
@@ -94,14 +86,15 @@ fn same_fixed_nodes(record: &Record, topology: &Topology, name: &str) -> Result<
             "scale.topology",
             "",
             format!(
-                "the template `{}` now gives `{}` another name, mode, masters, sentinels or ports; \
+                "the stored template `{}` now gives `{}` another name, mode, masters, sentinels or ports; \
                  scale changes the number of replicas only",
-                record.template.display(),
+                ops::stored::path(record).display(),
                 record.name
             ),
         )
         .with_hint(format!(
-            "put the template back as it was deployed, or `redplate destroy {}` and deploy the new one",
+            "print it with `redplate export {0}` and `redplate apply {0}` a template as it was deployed, \
+             or `redplate destroy {0}` and deploy the new one",
             record.name
         )),
     ]))
@@ -127,14 +120,4 @@ fn not_reserved(record: &Record, topology: &Topology, reserved: &BTreeMap<u16, S
         }
     }
     Ok(())
-}
-
-/// Removes files written for nodes that were not added, and their folders once empty.
-fn remove_files(paths: &[PathBuf]) {
-    for p in paths {
-        let _ = std::fs::remove_file(p);
-        if let Some(dir) = p.parent() {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
 }

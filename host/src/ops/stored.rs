@@ -4,8 +4,8 @@
 //! nothing, and every runtime change (tenants, quotas, scale) is written
 //! here, so `apply`, restarts and re-renders keep it.
 
-use crate::registry::Record;
 use crate::exit::Failure;
+use crate::registry::Record;
 use redplate_config::{Config, Diagnostic, Resolved};
 use std::path::{Path, PathBuf};
 
@@ -53,4 +53,29 @@ pub fn load(record: &Record) -> Result<Resolved, Failure> {
     })?;
     save(record, &resolved.config)?;
     Ok(resolved)
+}
+
+/// `redplate export <deployment>`: the record of the deployment named
+/// `arg`, when `arg` is no file (the template the user meant) but names a
+/// registered deployment.
+pub fn deployment_named(home: &Path, arg: &Path) -> Option<Record> {
+    if arg.exists() {
+        return None;
+    }
+    let name = arg.to_str().filter(|n| crate::registry::valid_name(n))?;
+    crate::registry::Registry::new(home).load(name).ok()
+}
+
+/// The stored template of `record` with `preset` and `sets` layered on top
+/// (none: the copy as it is).
+pub fn load_with(
+    record: &Record,
+    preset: Option<redplate_config::model::Environment>,
+    sets: &[String],
+) -> Result<Resolved, Failure> {
+    let resolved = load(record)?;
+    if preset.is_none() && sets.is_empty() {
+        return Ok(resolved);
+    }
+    crate::ops::config::load(Some(&path(record)), preset, sets)
 }

@@ -5,11 +5,12 @@
 //! `ACL LOAD`, `SENTINEL SET`; otherwise a rolling restart — replicas first,
 //! then a failover, then the old master.
 
-use super::cli::Conn;
+use super::conn::T;
 use super::ready::{self, Deadline};
 use super::{LocalBackend, STOP_GRACE, cluster, files, process};
-use crate::registry::{NodeRecord, Record};
+use crate::artifact::ArtifactSet;
 use crate::backend::{BackendError, Progress};
+use crate::registry::{NodeRecord, Record};
 use redplate_config::model::Mode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -52,9 +53,26 @@ fn copy(from: &Path, to: &Path) -> Result<(), BackendError> {
 }
 
 impl LocalBackend {
+    /// Applies a new render to the running `record`: staged in a folder of
+    /// its own inside the state folder, then compared and applied; returns
+    /// one line per action taken.
+    pub(super) fn update_to(
+        &self,
+        record: &mut Record,
+        artifacts: &ArtifactSet,
+        progress: &dyn Progress,
+    ) -> Result<Vec<String>, BackendError> {
+        let staging = tempfile::Builder::new()
+            .prefix(".apply-")
+            .tempdir_in(&record.state_dir)
+            .map_err(BackendError::io("create a staging folder in", &record.state_dir))?;
+        files::write_tree(artifacts, staging.path())?;
+        self.apply_changes(record, staging.path(), progress)
+    }
+
     /// Applies the tree rendered into `staged` to the running `record`;
     /// returns one line per action taken.
-    pub fn apply_changes(
+    fn apply_changes(
         &self,
         record: &mut Record,
         staged: &Path,
@@ -71,7 +89,7 @@ impl LocalBackend {
             copy(&staged.join(acl), &record.path(acl))?;
             files::add_admin_user(&record.state_dir)?;
             for node in record.data_nodes() {
-                Conn::to(record, node).run(&["ACL", "LOAD"], Duration::from_secs(5))?;
+                self.redis.to(record, node).run(&["ACL", "LOAD"], T)?;
             }
             report.push(format!("users.acl: reloaded (ACL LOAD) on {} nodes", record.data_nodes().count()));
         }
@@ -86,7 +104,7 @@ impl LocalBackend {
             if keys.is_empty() {
                 continue;
             }
-            let conn = Conn::to(record, node);
+            let conn = self.redis.to(record, node);
             let mut set = Vec::new();
             let mut refused = None;
             for key in &keys {
@@ -95,7 +113,7 @@ impl LocalBackend {
                     break;
                 };
                 let value = values.join(" ");
-                match conn.run(&["CONFIG", "SET", key, &value], Duration::from_secs(5)) {
+                match conn.run(&["CONFIG", "SET", key, &value], T) {
                     Ok(_) => set.push(format!("{key} {value}")),
                     Err(e) => {
                         refused = Some(format!("`{key}`: {e}"));
@@ -105,7 +123,7 @@ impl LocalBackend {
             }
             match refused {
                 None => {
-                    conn.run(&["CONFIG", "REWRITE"], Duration::from_secs(5))?;
+                    conn.run(&["CONFIG", "REWRITE"], T)?;
                     report.push(format!("{}: CONFIG SET {} (rewritten)", node.name, set.join(", ")));
                 }
                 Some(why) => {
@@ -136,7 +154,7 @@ impl LocalBackend {
                     let option = if option == "monitor" { "quorum" } else { option };
                     match arg {
                         Some(v) => {
-                            Conn::to(record, s).run(&["SENTINEL", "SET", &name, option, &v], Duration::from_secs(5))?;
+                            self.redis.to(record, s).run(&["SENTINEL", "SET", &name, option, &v], T)?;
                             report.push(format!("{}: SENTINEL SET {name} {option} {v}", s.name));
                         }
                         None => report.push(format!("{}: `{key}` changed; not applied to a running sentinel", s.name)),
@@ -192,7 +210,8 @@ impl LocalBackend {
     ) -> Result<Vec<String>, BackendError> {
         let mut report = Vec::new();
         let role = |record: &Record, n: &NodeRecord| {
-            Conn::to(record, n).info("replication").ok().and_then(|i| i.get("role").cloned()).unwrap_or_default()
+            let info = self.redis.to(record, n).info("replication").ok();
+            info.and_then(|i| i.get("role").map(str::to_owned)).unwrap_or_default()
         };
         let (replicas, masters): (Vec<String>, Vec<String>) =
             names.iter().cloned().partition(|n| record.node(n).is_some_and(|node| role(record, node) == "slave"));
@@ -233,19 +252,19 @@ impl LocalBackend {
         copy(&staged.join(&conf), &record.path(&conf))?;
         let follow = match record.mode {
             Mode::Cluster => None,
-            _ => ready::current_master(record).filter(|m| m.name != name).map(|m| m.port),
+            _ => ready::current_master(&self.redis, record).filter(|m| m.name != name).map(|m| m.port),
         };
         let mut children = BTreeMap::new();
         let child = process::spawn(record, &record.nodes[i], follow)?;
         record.nodes[i].pid = Some(child.id());
         children.insert(name.to_owned(), child);
         let node = record.nodes[i].clone();
-        ready::wait_up(record, &[&node], &mut children, deadline)?;
+        ready::wait_up(&self.redis, record, &[&node], &mut children, deadline)?;
         // Keep the role it was started with (`--replicaof`) in its config.
-        let _ = Conn::to(record, &node).run(&["CONFIG", "REWRITE"], Duration::from_secs(5));
+        let _ = self.redis.to(record, &node).run(&["CONFIG", "REWRITE"], T);
         match record.mode {
-            Mode::Cluster => cluster::form(record, deadline),
-            _ => ready::wait_replicas(record, deadline),
+            Mode::Cluster => cluster::form(&self.redis, record, deadline),
+            _ => ready::wait_replicas(&self.redis, record, deadline),
         }
     }
 
@@ -255,19 +274,20 @@ impl LocalBackend {
         let Some(old) = record.node(name) else {
             return Err(BackendError::UnknownNode { deployment: record.name.clone(), node: name.into() });
         };
-        let conn = Conn::to(record, old);
+        let conn = self.redis.to(record, old);
         let t = Duration::from_secs(10);
         match (record.mode, &record.master_name) {
             (Mode::Sentinel, Some(master)) => {
-                let s = record.sentinels().next().ok_or_else(|| BackendError::Unknown("a sentinel".into()))?;
-                Conn::to(record, s).run(&["SENTINEL", "FAILOVER", master], t)?;
+                let s = record.sentinels().next().ok_or_else(|| BackendError::Command {
+                    node: record.name.clone(),
+                    command: "SENTINEL FAILOVER".into(),
+                    message: "the deployment has no sentinel".into(),
+                })?;
+                self.redis.to(record, s).run(&["SENTINEL", "FAILOVER", master], t)?;
             }
             (Mode::Cluster, _) => {
                 let info = conn.info("replication")?;
-                let port = info
-                    .get("slave0")
-                    .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("port=")))
-                    .and_then(|p| p.parse::<u16>().ok());
+                let port = ready::replicas(&info).next().and_then(ready::replica_port);
                 let replica = port.and_then(|p| record.data_nodes().find(|n| n.port == p)).ok_or_else(|| {
                     BackendError::Command {
                         node: name.into(),
@@ -275,7 +295,7 @@ impl LocalBackend {
                         message: "the master has no replica to fail over to".into(),
                     }
                 })?;
-                Conn::to(record, replica).run(&["CLUSTER", "FAILOVER"], t)?;
+                self.redis.to(record, replica).run(&["CLUSTER", "FAILOVER"], t)?;
             }
             _ => {
                 conn.run(&["FAILOVER", "TIMEOUT", "10000"], t)?;
@@ -284,10 +304,13 @@ impl LocalBackend {
         loop {
             // Sentinel converts the old master only at its next look (up to
             // 10 s); it is restarted as a replica right away instead.
-            if record.mode == Mode::Sentinel && ready::sentinels_master(record).is_some_and(|m| m.name != name) {
+            if record.mode == Mode::Sentinel
+                && ready::sentinels_master(&self.redis, record).is_some_and(|m| m.name != name)
+            {
                 return Ok(());
             }
-            let role = conn.info("replication").ok().and_then(|i| i.get("role").cloned()).unwrap_or_default();
+            let info = conn.info("replication").ok();
+            let role = info.and_then(|i| i.get("role").map(str::to_owned)).unwrap_or_default();
             if role == "slave" {
                 break;
             }
@@ -303,19 +326,18 @@ impl LocalBackend {
     /// the other replicas follow the new master directly.
     pub(super) fn repoint_replicas(&self, record: &Record, old: &str) -> Result<(), BackendError> {
         let Some(old_node) = record.node(old) else { return Ok(()) };
-        let t = Duration::from_secs(5);
-        let info = Conn::to(record, old_node).info("replication")?;
-        let Some(port) = info.get("master_port").and_then(|p| p.trim().parse::<u16>().ok()) else { return Ok(()) };
+        let info = self.redis.to(record, old_node).info("replication")?;
+        let Some(port) = info.uint("master_port").and_then(|p| u16::try_from(p).ok()) else { return Ok(()) };
         if let Some(new_master) = record.data_nodes().find(|n| n.port == port) {
             // FAILOVER does not write the promotion into the config.
-            Conn::to(record, new_master).run(&["CONFIG", "REWRITE"], t)?;
+            self.redis.to(record, new_master).run(&["CONFIG", "REWRITE"], T)?;
         }
         for n in record.data_nodes().filter(|n| n.name != old && n.port != port) {
-            let conn = Conn::to(record, n);
-            let follows = conn.info("replication")?.get("master_port").and_then(|p| p.trim().parse::<u16>().ok());
-            if follows != Some(port) {
-                conn.run(&["REPLICAOF", "127.0.0.1", &port.to_string()], t)?;
-                conn.run(&["CONFIG", "REWRITE"], t)?;
+            let conn = self.redis.to(record, n);
+            let follows = conn.info("replication")?.uint("master_port");
+            if follows != Some(u64::from(port)) {
+                conn.run(&["REPLICAOF", "127.0.0.1", &port.to_string()], T)?;
+                conn.run(&["CONFIG", "REWRITE"], T)?;
             }
         }
         Ok(())

@@ -1,31 +1,40 @@
 //! Redis Cluster for the local backend: forming it, joining replicas to
 //! their shard, forgetting removed nodes, and waiting until it is healthy.
 //!
-//! Replicas are joined by hand (`CLUSTER MEET` + `CLUSTER REPLICATE`) to
-//! the master of the shard the topology gives them: `redis-cli --cluster
-//! create --cluster-replicas N` shuffles replicas between masters at random
-//! when every node is on one host (its anti-affinity pass), and scaling
-//! needs to know which shard each replica serves.
+//! Formed with the cluster commands themselves, as `redis-cli --cluster
+//! create` does underneath: each master takes an even share of the 16384
+//! slots (`CLUSTER ADDSLOTSRANGE`), they meet (`CLUSTER MEET`) and agree on
+//! a config epoch each (`CLUSTER SET-CONFIG-EPOCH`). Replicas are joined
+//! (`CLUSTER MEET` + `CLUSTER REPLICATE`) to the master of the shard the
+//! topology gives them — not shuffled between masters as `redis-cli`'s
+//! anti-affinity pass does when every node is on one host — so scaling
+//! knows which shard each replica serves.
 
-use super::cli::{Conn, parse_info, run_with_deadline};
+use super::conn::{Conn, Redis, T, refused_with};
 use super::files;
-use super::ready::Deadline;
+use super::ready::{self, Deadline};
 use crate::backend::BackendError;
+use crate::client::{Info, parse_info};
 use crate::registry::{NodeRecord, Record};
 use redplate_config::Role;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-const T: Duration = Duration::from_secs(5);
 
 /// A node forgotten with `CLUSTER FORGET` is kept out of gossip for this
 /// long; every node must forget it within that time, or those that still
 /// know it teach it back to the others.
 const FORGET_BAN: Duration = Duration::from_secs(60);
 
+/// The number of hash slots of a Redis Cluster.
+const SLOTS: u32 = 16384;
+
 /// `CLUSTER INFO` of a node.
-pub fn cluster_info(conn: &Conn) -> Result<BTreeMap<String, String>, BackendError> {
-    Ok(parse_info(&conn.run(&["CLUSTER", "INFO"], Duration::from_secs(2))?))
+pub fn cluster_info(conn: &Conn) -> Result<Info, BackendError> {
+    Ok(parse_info(&conn.query::<String>(&["CLUSTER", "INFO"], Duration::from_secs(2))?))
+}
+
+/// `CLUSTER INFO` of a node, to run beside others.
+async fn cluster_info_async(conn: &Conn<'_>) -> Result<Info, BackendError> {
+    Ok(parse_info(&conn.query_async::<String>(&["CLUSTER", "INFO"], Duration::from_secs(2)).await?))
 }
 
 /// The deployment's shards: its masters as deployed.
@@ -34,33 +43,83 @@ pub fn shards(record: &Record) -> usize {
 }
 
 /// Forms the cluster unless its slots are already assigned (a restart):
-/// `redis-cli --cluster create` over the masters, then every replica joins
-/// its shard; then waits until the cluster is healthy.
-pub fn form(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+/// the masters share the slots out and meet, then every replica joins its
+/// shard; then waits until the cluster is healthy.
+pub fn form(redis: &Redis, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
     let masters: Vec<&NodeRecord> = record.data_nodes().filter(|n| n.role == Role::Master).collect();
-    let formed = record.data_nodes().any(|n| {
-        cluster_info(&Conn::to(record, n))
-            .is_ok_and(|i| i.get("cluster_slots_assigned").map(String::as_str) != Some("0"))
-    });
-    if !formed && let Some(first) = masters.first() {
-        let conn = Conn::to(record, first);
-        let mut cmd = conn.command();
-        cmd.arg("--cluster").arg("create");
-        for n in &masters {
-            cmd.arg(format!("127.0.0.1:{}", n.port));
-        }
-        cmd.args(["--cluster-replicas", "0", "--cluster-yes"]);
-        let out = run_with_deadline(cmd, Duration::from_secs(120))?;
-        if !out.contains("[OK] All 16384 slots covered") {
-            return Err(BackendError::Command {
-                node: first.name.clone(),
-                command: "redis-cli --cluster create".into(),
-                message: files::tail_text(&out, 15),
-            });
+    let formed = record
+        .data_nodes()
+        .any(|n| cluster_info(&redis.to(record, n)).is_ok_and(|i| i.get("cluster_slots_assigned") != Some("0")));
+    if !formed {
+        assign_slots(redis, record, &masters, deadline)?;
+    }
+    join_replicas(redis, record, deadline)?;
+    wait_healthy(redis, record, deadline)
+}
+
+/// Slot ranges for `masters` masters, split as `redis-cli --cluster
+/// create` splits them (a share of 16384 / masters each, rounded; the last
+/// one ends at slot 16383), so a deployment looks the same either way.
+fn slot_ranges(masters: u32) -> Vec<(u32, u32)> {
+    let masters = masters.max(1);
+    let share = f64::from(SLOTS) / f64::from(masters);
+    let mut cursor = 0.0;
+    let mut first = 0;
+    (0..masters)
+        .map(|i| {
+            let rounded = (cursor + share - 1.0).round() as u32;
+            let last = if i + 1 == masters { SLOTS - 1 } else { rounded.clamp(first, SLOTS - 1) };
+            let range = (first, last);
+            first = last + 1;
+            cursor += share;
+            range
+        })
+        .collect()
+}
+
+/// Gives each master its slots and a distinct config epoch, then has them
+/// all meet the first one and waits until every master knows every other.
+fn assign_slots(
+    redis: &Redis,
+    record: &Record,
+    masters: &[&NodeRecord],
+    deadline: &Deadline,
+) -> Result<(), BackendError> {
+    let ranges = slot_ranges(u32::try_from(masters.len()).unwrap_or(u32::MAX));
+    for (epoch, (master, (first, last))) in masters.iter().zip(ranges).enumerate() {
+        let conn = redis.to(record, master);
+        conn.run(&["CLUSTER", "ADDSLOTSRANGE", &first.to_string(), &last.to_string()], T)?;
+        // Distinct epochs, so no two masters claim slots with the same one.
+        match conn.run(&["CLUSTER", "SET-CONFIG-EPOCH", &(epoch + 1).to_string()], T) {
+            Ok(_) => {}
+            // A node that met another already has an epoch of its own: fine.
+            Err(e) if refused_with(&e, "epoch") => {}
+            Err(e) => return Err(e),
         }
     }
-    join_replicas(record, deadline)?;
-    wait_healthy(record, deadline)
+    let Some((first, others)) = masters.split_first() else { return Ok(()) };
+    for other in others {
+        meet(redis, record, other, first)?;
+    }
+    let total = masters.len();
+    loop {
+        let known: Vec<usize> = masters
+            .iter()
+            .map(|m| cluster_info(&redis.to(record, m)).ok().and_then(|i| i.uint("cluster_known_nodes")).unwrap_or(0))
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .collect();
+        if known.iter().all(|k| *k >= total) {
+            return Ok(());
+        }
+        deadline.check(|| format!("the {total} masters to meet (they know {known:?} nodes)"))?;
+    }
+}
+
+/// `CLUSTER MEET`: `node` meets `other` on its client and bus ports.
+fn meet(redis: &Redis, record: &Record, node: &NodeRecord, other: &NodeRecord) -> Result<(), BackendError> {
+    let (port, bus) = (other.port.to_string(), bus_port(record, other).to_string());
+    redis.to(record, node).run(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], T)?;
+    Ok(())
 }
 
 /// Joins every replica that is not part of the cluster yet (new, or never
@@ -68,26 +127,25 @@ pub fn form(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
 /// once the handshake is done. Replicas join one by one, round by round as
 /// the topology numbers them, so no master is ever left without a replica
 /// it had (which would invite replica migration).
-pub fn join_replicas(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+pub fn join_replicas(redis: &Redis, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
     for node in record.data_nodes().filter(|n| n.role == Role::Replica) {
-        let conn = Conn::to(record, node);
+        let conn = redis.to(record, node);
         if !unjoined(&conn)? {
             continue;
         }
         let Some(original) = node.replica_of.as_deref() else { continue };
-        let (master, id) = shard_master(record, original)?;
+        let (master, id) = shard_master(redis, record, original)?;
         // Its master first; then every other node, so that all of them know
         // it at once instead of through gossip, a few seconds later.
         let others = record.data_nodes().filter(|n| n.name != master.name && n.name != node.name);
         for other in std::iter::once(master).chain(others) {
-            let bus = bus_port(record, other).to_string();
-            conn.run(&["CLUSTER", "MEET", "127.0.0.1", &other.port.to_string(), &bus], T)?;
+            meet(redis, record, node, other)?;
         }
         loop {
             match conn.run(&["CLUSTER", "REPLICATE", &id], T) {
                 Ok(_) => break,
                 // Until the handshake has told it the master's id.
-                Err(BackendError::Command { message, .. }) if message.contains("Unknown node") => {
+                Err(e) if refused_with(&e, "Unknown node") => {
                     deadline.check(|| format!("`{}` to meet its master `{}`", node.name, master.name))?;
                 }
                 Err(e) => return Err(e),
@@ -100,7 +158,7 @@ pub fn join_replicas(record: &Record, deadline: &Deadline) -> Result<(), Backend
 /// Whether a node is a master without slots: one that never joined the
 /// cluster as a replica (a node other nodes met is still one).
 fn unjoined(conn: &Conn) -> Result<bool, BackendError> {
-    Ok(master_without_slots(&conn.run(&["CLUSTER", "NODES"], T)?))
+    Ok(master_without_slots(&conn.query::<String>(&["CLUSTER", "NODES"], T)?))
 }
 
 /// Whether the `myself` line of `CLUSTER NODES` is a master serving no slot.
@@ -113,28 +171,32 @@ fn master_without_slots(nodes: &str) -> bool {
 
 /// The master of the shard whose deployed master is `original` (itself, or
 /// the node it follows after a failover) and its cluster node id.
-pub fn shard_master<'r>(record: &'r Record, original: &str) -> Result<(&'r NodeRecord, String), BackendError> {
+pub fn shard_master<'r>(
+    redis: &Redis,
+    record: &'r Record,
+    original: &str,
+) -> Result<(&'r NodeRecord, String), BackendError> {
     let first = record
         .node(original)
         .ok_or_else(|| BackendError::UnknownNode { deployment: record.name.clone(), node: original.into() })?;
-    let info = Conn::to(record, first).info("replication")?;
-    let master = if info.get("role").map(String::as_str) == Some("master") {
+    let info = redis.to(record, first).info("replication")?;
+    let master = if info.get("role") == Some("master") {
         first
     } else {
-        let port = info.get("master_port").and_then(|p| p.trim().parse::<u16>().ok());
+        let port = info.uint("master_port").and_then(|p| u16::try_from(p).ok());
         record.data_nodes().find(|n| Some(n.port) == port).ok_or_else(|| BackendError::Command {
             node: first.name.clone(),
             command: "INFO replication".into(),
             message: format!("it follows port {port:?}, which is no node of the deployment"),
         })?
     };
-    Ok((master, my_id(record, master)?))
+    Ok((master, my_id(redis, record, master)?))
 }
 
 /// A node's cluster id: asked, or read from its `nodes.conf` when it does
 /// not answer.
-pub fn my_id(record: &Record, node: &NodeRecord) -> Result<String, BackendError> {
-    match Conn::to(record, node).run(&["CLUSTER", "MYID"], T) {
+pub fn my_id(redis: &Redis, record: &Record, node: &NodeRecord) -> Result<String, BackendError> {
+    match redis.to(record, node).query::<String>(&["CLUSTER", "MYID"], T) {
         Ok(id) => Ok(id.trim().to_owned()),
         Err(e) => {
             let file = files::conf_value(&record.path(&node.conf), "cluster-config-file")
@@ -159,14 +221,14 @@ fn bus_port(record: &Record, node: &NodeRecord) -> u16 {
 
 /// Makes every node of `record` forget the nodes `ids` (removed and
 /// stopped), all within [`FORGET_BAN`].
-pub fn forget(record: &Record, ids: &[String]) -> Result<(), BackendError> {
+pub fn forget(redis: &Redis, record: &Record, ids: &[String]) -> Result<(), BackendError> {
     let started = Instant::now();
     for n in record.data_nodes() {
-        let conn = Conn::to(record, n);
+        let conn = redis.to(record, n);
         for id in ids {
             match conn.run(&["CLUSTER", "FORGET", id], T) {
                 Ok(_) => {}
-                Err(BackendError::Command { message, .. }) if message.contains("Unknown node") => {}
+                Err(e) if refused_with(&e, "Unknown node") => {}
                 Err(e) => return Err(e),
             }
         }
@@ -183,57 +245,59 @@ pub fn forget(record: &Record, ids: &[String]) -> Result<(), BackendError> {
 /// Waits until every node reports `cluster_state:ok`, all 16384 slots
 /// assigned and every node known (and no other), and every master has
 /// exactly the recorded number of replicas, in sync.
-pub fn wait_healthy(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
-    let conns: Vec<Conn> = record.data_nodes().map(|n| Conn::to(record, n)).collect();
+pub fn wait_healthy(redis: &Redis, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+    let conns: Vec<Conn> = record.data_nodes().map(|n| redis.to(record, n)).collect();
     loop {
-        match unhealthy(&conns, shards(record), usize::from(record.cluster_replicas)) {
+        match unhealthy(redis, &conns, shards(record), usize::from(record.cluster_replicas))? {
             None => return Ok(()),
             Some(why) => deadline.check(|| why)?,
         }
     }
 }
 
-/// What is still wrong with the cluster, if anything.
-fn unhealthy(conns: &[Conn], shards: usize, replicas: usize) -> Option<String> {
-    let total = conns.len().to_string();
-    for c in conns {
-        match cluster_info(c) {
+/// What is still wrong with the cluster, if anything (every node asked at once).
+fn unhealthy(redis: &Redis, conns: &[Conn], shards: usize, replicas: usize) -> Result<Option<String>, BackendError> {
+    let total = conns.len() as u64;
+    let clusters = redis.join(conns.iter().map(cluster_info_async))?;
+    for (c, info) in conns.iter().zip(clusters) {
+        match info {
             Ok(i)
-                if i.get("cluster_state").map(String::as_str) == Some("ok")
-                    && i.get("cluster_known_nodes") == Some(&total)
-                    && i.get("cluster_slots_assigned").map(String::as_str) == Some("16384") => {}
+                if i.get("cluster_state") == Some("ok")
+                    && i.uint("cluster_known_nodes") == Some(total)
+                    && i.uint("cluster_slots_assigned") == Some(u64::from(SLOTS)) => {}
             Ok(i) => {
-                return Some(format!(
+                return Ok(Some(format!(
                     "`{}`: cluster_state {}, {} of {total} nodes known",
-                    c.node,
-                    i.get("cluster_state").cloned().unwrap_or_default(),
-                    i.get("cluster_known_nodes").cloned().unwrap_or_default()
-                ));
+                    c.node(),
+                    i.get("cluster_state").unwrap_or_default(),
+                    i.get("cluster_known_nodes").unwrap_or_default()
+                )));
             }
-            Err(e) => return Some(e.to_string()),
+            Err(e) => return Ok(Some(e.to_string())),
         }
     }
     // Each node's own word (gossip spreads roles only every few seconds).
+    let infos = redis.join(conns.iter().map(|c| c.info_async("replication")))?;
     let mut masters = Vec::new();
-    for c in conns {
-        let i = match c.info("replication") {
+    for (c, info) in conns.iter().zip(infos) {
+        let i = match info {
             Ok(i) => i,
-            Err(e) => return Some(e.to_string()),
+            Err(e) => return Ok(Some(e.to_string())),
         };
-        if i.get("role").map(String::as_str) == Some("master") {
-            let online = i.iter().filter(|(k, v)| k.starts_with("slave") && v.contains("state=online")).count();
-            masters.push((c.node.as_str(), online));
-        } else if i.get("master_link_status").map(String::as_str) != Some("up") {
-            return Some(format!("replica `{}` to sync with its master", c.node));
+        if i.get("role") == Some("master") {
+            let online = ready::replicas(&i).filter(|r| r.contains("state=online")).count();
+            masters.push((c.node().to_owned(), online));
+        } else if i.get("master_link_status") != Some("up") {
+            return Ok(Some(format!("replica `{}` to sync with its master", c.node())));
         }
     }
     if masters.len() != shards {
-        return Some(format!("{} masters where the cluster has {shards} shards", masters.len()));
+        return Ok(Some(format!("{} masters where the cluster has {shards} shards", masters.len())));
     }
-    masters
+    Ok(masters
         .iter()
         .find(|(_, online)| *online != replicas)
-        .map(|(m, online)| format!("master `{m}` has {online} of {replicas} replicas in sync"))
+        .map(|(m, online)| format!("master `{m}` has {online} of {replicas} replicas in sync")))
 }
 
 #[cfg(test)]
@@ -250,5 +314,19 @@ mod tests {
         assert!(!master_without_slots(serving));
         let replica = "e7399fc6 127.0.0.1:7060@17060,127.0.0.1 myself,slave 37d4fec4 0 0 5 connected\n";
         assert!(!master_without_slots(replica));
+    }
+
+    #[test]
+    fn the_slots_are_shared_out_evenly_and_all_of_them() {
+        assert_eq!(slot_ranges(3), [(0, 5460), (5461, 10922), (10923, 16383)], "as redis-cli splits them");
+        for masters in 1..=16 {
+            let ranges = slot_ranges(masters);
+            assert_eq!(ranges.len(), masters as usize);
+            assert_eq!(ranges[0].0, 0);
+            assert_eq!(ranges.last().map(|r| r.1), Some(SLOTS - 1));
+            assert!(ranges.windows(2).all(|w| w[1].0 == w[0].1 + 1), "contiguous: {ranges:?}");
+            let sizes: Vec<u32> = ranges.iter().map(|(a, b)| b - a + 1).collect();
+            assert!(sizes.iter().max().zip(sizes.iter().min()).is_some_and(|(a, b)| a - b <= 1), "{sizes:?}");
+        }
     }
 }

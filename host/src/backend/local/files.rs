@@ -6,7 +6,6 @@ use crate::artifact::{Artifact, ArtifactSet};
 use crate::backend::BackendError;
 use crate::registry::write_atomic;
 use sha2::{Digest, Sha256};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// The ACL user redplate manages a local deployment with (local use only).
@@ -56,15 +55,6 @@ pub fn conf_value(conf: &Path, directive: &str) -> Option<String> {
     })
 }
 
-/// A fresh random password (hex of 24 bytes from the system's generator).
-pub fn random_password() -> Result<String, BackendError> {
-    let mut bytes = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(BackendError::io("read", "/dev/urandom"))?;
-    Ok(hex::encode(bytes))
-}
-
 /// Adds redplate's management user to the rendered `redis/users.acl` (when
 /// the template uses an ACL file): the production presets switch the
 /// `default` user off and give no user the admin commands redplate needs
@@ -78,7 +68,11 @@ pub fn add_admin_user(dir: &Path) -> Result<bool, BackendError> {
     let password = match std::fs::read_to_string(&pw_file) {
         Ok(p) if !p.trim().is_empty() => p.trim().to_owned(),
         _ => {
-            let p = random_password()?;
+            let p = crate::secrets::random_password().map_err(|e| BackendError::Io {
+                action: "draw a random password for",
+                path: pw_file.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
             write_atomic(&pw_file, p.as_bytes(), true)?;
             p
         }

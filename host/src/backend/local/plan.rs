@@ -1,13 +1,93 @@
 //! What the local backend derives from a config before it starts anything:
-//! the ports a base port would use (for the free-port search), whether it
-//! must make certificates, and the node records (ports read back from the
-//! rendered configs, which decide between the plain and the TLS port).
+//! what must change so the template runs on this machine (certificates,
+//! settings its Redis build refuses), a free block of ports, and — from the
+//! rendered tree — the node records (ports read back from the rendered
+//! configs, which decide between the plain and the TLS port).
 
-use super::files;
-use crate::backend::BackendError;
-use crate::registry::NodeRecord;
+use super::apply::RENDERED;
+use super::{files, process, tls};
+use crate::artifact::ArtifactSet;
+use crate::backend::{BackendError, Preparation, Progress};
+use crate::registry::{NodeRecord, Record, TlsFiles};
 use redplate_config::{Config, Role, Target, Topology};
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// What must change in `config` to run on this machine: `activedefrag`
+/// off when this `redis-server` cannot run it, and certificates from a
+/// local CA (in `dir/tls`) when the template asks for TLS without files.
+pub fn prepare(config: &Config, dir: &Path, progress: &dyn Progress) -> Result<Preparation, BackendError> {
+    let mut prep = Preparation::default();
+    if config.memory.active_defrag && !process::active_defrag_supported()? {
+        prep.sets.push("memory.active_defrag=false".into());
+        prep.adjustments.push(
+            "`memory.active_defrag` off: this machine's redis-server is built without active defragmentation".into(),
+        );
+    }
+    if needs_local_certs(config) {
+        progress.step("making a local certificate authority");
+        let t = tls::ensure(&dir.join("tls"))?;
+        prep.adjustments.push(format!(
+            "`security.tls` certificates made by a local CA in `{}` (local use only)",
+            dir.join("tls").display()
+        ));
+        prep.sets.push("security.tls.cert_source=files".into());
+        prep.sets.push(format!("security.tls.cert_file={}", t.cert_file.display()));
+        prep.sets.push(format!("security.tls.key_file={}", t.key_file.display()));
+        prep.sets.push(format!("security.tls.ca_file={}", t.ca_file.display()));
+        prep.tls = Some(t);
+    } else if config.security.tls.enabled {
+        let t = &config.security.tls;
+        prep.tls = Some(TlsFiles {
+            cert_file: t.cert_file.clone().into(),
+            key_file: t.key_file.clone().into(),
+            ca_file: t.ca_file.clone().into(),
+        });
+    }
+    Ok(prep)
+}
+
+/// The ports between two base ports tried: one block per node.
+fn block(config: &Config) -> u16 {
+    u16::try_from(10 * config_nodes(config)).unwrap_or(u16::MAX).max(10)
+}
+
+/// A base port whose ports are all free and none `reserved`, from the
+/// template's base port, or past the block of a placement that failed.
+pub fn place(config: &Config, reserved: &BTreeMap<u16, String>, failed: Option<&Record>) -> Result<u16, BackendError> {
+    let block = block(config);
+    let from = match failed {
+        Some(r) => r.base_port.saturating_add(block),
+        None => config.network.local_base_port,
+    };
+    process::free_base(from, block, reserved, |b| ports_for(config, b))
+}
+
+/// Writes the rendered tree into the state folder and its pristine copy
+/// (which `apply` compares the next render with), adds redplate's admin
+/// user where an ACL file is used, and fills in the record's nodes, users
+/// and admin credentials.
+pub fn install(record: &mut Record, artifacts: &ArtifactSet, topology: &Topology) -> Result<(), BackendError> {
+    let dir = record.state_dir.clone();
+    files::write_tree(artifacts, &dir)?;
+    files::write_tree(artifacts, &dir.join(RENDERED))?;
+    let admin = files::add_admin_user(&dir)?;
+    record.nodes = node_records(topology, &dir)?;
+    // Without an ACL file, the default user has a password only when the
+    // configs set one (a password file is rendered for a template that
+    // names a password with `auth_enabled` off, and the server refuses an
+    // AUTH it does not expect).
+    let requirepass = record.data_nodes().any(|n| files::conf_value(&dir.join(&n.conf), "requirepass").is_some());
+    (record.admin_user, record.admin_password_file) = if admin {
+        (Some(files::ADMIN_USER.to_owned()), Some(files::ADMIN_PASSWORD_FILE.to_owned()))
+    } else if requirepass && dir.join("secrets/default.password").is_file() {
+        (None, Some("secrets/default.password".to_owned()))
+    } else {
+        (None, None)
+    };
+    record.users = files::acl_users(&dir);
+    Ok(())
+}
 
 /// The rendered config file of a node, relative to the state folder.
 pub fn conf_path(node: &redplate_config::topology::Node) -> String {

@@ -1,6 +1,7 @@
 //! Processes and ports: starting `redis-server` / `redis-sentinel` from the
 //! state folder, telling whether a recorded pid is still that node, stopping
-//! it, and finding a free block of ports. Linux: liveness reads `/proc`.
+//! it (signals through `rustix`, no `kill` processes), and finding a free
+//! block of ports. Linux: liveness reads `/proc`.
 
 use crate::backend::BackendError;
 use crate::registry::{NodeRecord, Record};
@@ -80,8 +81,35 @@ pub fn replicas_per_master(record: &Record) -> usize {
 pub fn active_defrag_supported() -> Result<bool, BackendError> {
     let mut cmd = Command::new("redis-server");
     cmd.args(["--activedefrag", "yes", "--port", "0", "--redplate-probe", "x"]);
-    let out = super::cli::run_with_deadline(cmd, Duration::from_secs(10))?;
+    let out = run_with_deadline(cmd, Duration::from_secs(10))?;
     Ok(!out.contains("Active defragmentation cannot be enabled"))
+}
+
+/// Runs `cmd` with its output (stdout and stderr) captured, killing it after `timeout`.
+fn run_with_deadline(mut cmd: Command, timeout: Duration) -> Result<String, BackendError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| BackendError::MissingProgram { program: program.clone(), source })?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(BackendError::Command {
+                    node: String::new(),
+                    command: program,
+                    message: format!("no answer within {} ms", timeout.as_millis()),
+                });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => return Err(BackendError::Io { action: "wait for", path: program.into(), source: e }),
+        }
+    }
+    // It has exited: its pipes hold the little it printed.
+    let out = child.wait_with_output().map_err(BackendError::io("read the output of", &program))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
 /// Whether `pid` is a live Redis process (not a zombie, not a recycled pid).
@@ -97,14 +125,24 @@ pub fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// Sends a signal with `kill(1)` (the crate forbids `unsafe`, so no libc).
-pub fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// A signal the backend sends its nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    /// Save and exit.
+    Term,
+    /// Exit now.
+    Kill,
+}
+
+/// Sends `sig` to `pid` (best effort: a process that is gone already is no error).
+pub fn signal(pid: u32, sig: Sig) {
+    let sig = match sig {
+        Sig::Term => rustix::process::Signal::TERM,
+        Sig::Kill => rustix::process::Signal::KILL,
+    };
+    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
 }
 
 /// Whether `pid` is a live process of the deployment in `state_dir`: pids
@@ -123,9 +161,9 @@ pub fn stop(pid: u32, state_dir: &Path, grace: Duration) {
     if !ours(pid, state_dir) {
         return;
     }
-    signal(pid, "TERM");
+    signal(pid, Sig::Term);
     if !wait_gone(pid, grace) && ours(pid, state_dir) {
-        signal(pid, "KILL");
+        signal(pid, Sig::Kill);
         wait_gone(pid, Duration::from_secs(5));
     }
 }

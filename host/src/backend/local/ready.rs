@@ -2,10 +2,11 @@
 //! replicas are in sync with the master, and sentinels agree on the master
 //! and know its replicas and each other (a cluster: [`super::cluster`]).
 
-use super::cli::Conn;
+use super::conn::{Redis, T};
 use super::files::tail;
 use super::process;
 use crate::backend::BackendError;
+use crate::client::Info;
 use crate::registry::{NodeRecord, Record};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The first pause between two looks, doubled after each look of the same
 /// wait up to [`POLL_MAX`]: a quick step is seen at once, and a slow one (or
-/// one that never ends) costs a few `redis-cli` runs a second, not fifty.
+/// one that never ends) costs a few round trips a second, not fifty.
 const POLL_FIRST: Duration = Duration::from_millis(20);
 const POLL_MAX: Duration = Duration::from_millis(250);
 
@@ -92,6 +93,7 @@ pub fn log_excerpt(log: &Path) -> String {
 /// fails the wait with the end of its log (a taken port is told apart); one that answered is watched by
 /// `deadline` from then on, so the waits that follow fail as soon as it dies.
 pub fn wait_up(
+    redis: &Redis,
     record: &Record,
     nodes: &[&NodeRecord],
     children: &mut BTreeMap<String, Child>,
@@ -103,7 +105,7 @@ pub fn wait_up(
         for node in pending {
             // The answer must come from our process: another program may
             // have taken the port between the probe and the start.
-            if Conn::to(record, node).ready_pid().is_some_and(|pid| Some(pid) == node.pid) {
+            if redis.to(record, node).ready_pid().is_some_and(|pid| Some(pid) == node.pid) {
                 deadline.watch(record, node);
                 continue;
             }
@@ -129,50 +131,53 @@ pub fn wait_up(
 
 /// The data node that is the master now: the sentinels' choice when one
 /// answers, else the node that says it is a master.
-pub fn current_master(record: &Record) -> Option<&NodeRecord> {
-    sentinels_master(record).or_else(|| {
-        record.data_nodes().find(|n| {
-            Conn::to(record, n).info("replication").is_ok_and(|i| i.get("role").map(String::as_str) == Some("master"))
-        })
+pub fn current_master<'r>(redis: &Redis, record: &'r Record) -> Option<&'r NodeRecord> {
+    sentinels_master(redis, record).or_else(|| {
+        record
+            .data_nodes()
+            .find(|n| redis.to(record, n).info("replication").is_ok_and(|i| i.get("role") == Some("master")))
     })
 }
 
 /// The master the first answering sentinel names.
-pub fn sentinels_master(record: &Record) -> Option<&NodeRecord> {
-    if let Some(name) = &record.master_name {
-        for s in record.sentinels() {
-            if let Ok(addr) =
-                Conn::to(record, s).run(&["SENTINEL", "get-master-addr-by-name", name], Duration::from_secs(2))
-                && let Some(port) = addr.lines().nth(1).and_then(|p| p.trim().parse::<u16>().ok())
-                && let Some(n) = record.data_nodes().find(|n| n.port == port)
-            {
-                return Some(n);
-            }
-        }
-    }
-    None
+pub fn sentinels_master<'r>(redis: &Redis, record: &'r Record) -> Option<&'r NodeRecord> {
+    let name = record.master_name.as_deref()?;
+    record.sentinels().find_map(|s| {
+        let (_, port) = sentinel_addr(redis, record, s, name).ok().flatten()?;
+        record.data_nodes().find(|n| n.port == port)
+    })
+}
+
+/// Where one sentinel says the master `name` is (`None`: it knows no such master).
+pub fn sentinel_addr(
+    redis: &Redis,
+    record: &Record,
+    sentinel: &NodeRecord,
+    name: &str,
+) -> Result<Option<(String, u16)>, BackendError> {
+    redis.to(record, sentinel).query(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name], Duration::from_secs(2))
 }
 
 /// Waits until the master has every other data node as an online replica.
-pub fn wait_replicas(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
-    wait_replicas_in(record, deadline, "state=online")
+pub fn wait_replicas(redis: &Redis, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+    wait_replicas_in(redis, record, deadline, "state=online")
 }
 
 /// Waits until the master lists every other data node as a replica, in
 /// sync or not (what Sentinel's first look at the master needs).
-pub fn wait_replicas_listed(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
-    wait_replicas_in(record, deadline, "state=")
+pub fn wait_replicas_listed(redis: &Redis, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+    wait_replicas_in(redis, record, deadline, "state=")
 }
 
-fn wait_replicas_in(record: &Record, deadline: &Deadline, state: &str) -> Result<(), BackendError> {
+fn wait_replicas_in(redis: &Redis, record: &Record, deadline: &Deadline, state: &str) -> Result<(), BackendError> {
     let expected = record.data_nodes().count().saturating_sub(1);
     loop {
         let mut online = 0;
-        if let Some(master) = current_master(record)
-            && let Ok(info) = Conn::to(record, master).info("replication")
-            && info.get("role").map(String::as_str) == Some("master")
+        if let Some(master) = current_master(redis, record)
+            && let Ok(info) = redis.to(record, master).info("replication")
+            && info.get("role") == Some("master")
         {
-            online = info.iter().filter(|(k, v)| k.starts_with("slave") && v.contains(state)).count();
+            online = replicas(&info).filter(|r| r.contains(state)).count();
         }
         if online >= expected {
             return Ok(());
@@ -181,16 +186,33 @@ fn wait_replicas_in(record: &Record, deadline: &Deadline, state: &str) -> Result
     }
 }
 
-/// `SENTINEL MASTER <name>` as a map (raw output alternates keys and values).
-pub fn sentinel_master(conn: &Conn, name: &str) -> Result<BTreeMap<String, String>, BackendError> {
-    let text = conn.run(&["SENTINEL", "MASTER", name], Duration::from_secs(2))?;
-    let lines: Vec<&str> = text.lines().collect();
-    Ok(lines.chunks(2).filter_map(|c| Some((c.first()?.to_string(), c.get(1)?.to_string()))).collect())
+/// The `slaveN` fields of an `INFO replication` reply
+/// (`ip=127.0.0.1,port=7011,state=online,…`).
+pub fn replicas(info: &Info) -> impl Iterator<Item = &str> {
+    info.0
+        .iter()
+        .filter(|(k, _)| k.strip_prefix("slave").is_some_and(|n| n.parse::<u32>().is_ok()))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The port of a replica in a `slaveN` field.
+pub fn replica_port(field: &str) -> Option<u16> {
+    field.split(',').find_map(|kv| kv.strip_prefix("port="))?.parse().ok()
+}
+
+/// `SENTINEL MASTER <name>`: the sentinel's view of the master, field by field.
+pub fn sentinel_master(
+    redis: &Redis,
+    record: &Record,
+    sentinel: &NodeRecord,
+    name: &str,
+) -> Result<BTreeMap<String, String>, BackendError> {
+    redis.to(record, sentinel).query(&["SENTINEL", "MASTER", name], T)
 }
 
 /// Waits until every sentinel names the same master, sees it up, and knows
 /// all its replicas and the other sentinels (what a failover needs).
-pub fn wait_sentinels(record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+pub fn wait_sentinels(redis: &Redis, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
     let Some(name) = record.master_name.clone() else { return Ok(()) };
     let sentinels: Vec<&NodeRecord> = record.sentinels().collect();
     let replicas = record.data_nodes().count().saturating_sub(1).to_string();
@@ -199,7 +221,7 @@ pub fn wait_sentinels(record: &Record, deadline: &Deadline) -> Result<(), Backen
         let mut masters = Vec::new();
         let mut complete = true;
         for s in &sentinels {
-            match sentinel_master(&Conn::to(record, s), &name) {
+            match sentinel_master(redis, record, s, &name) {
                 Ok(m) => {
                     masters.push(format!(
                         "{}:{}",

@@ -8,21 +8,23 @@
 //! failed scale-up stops and forgets what it started, a scale-down drops
 //! the nodes from the record as soon as they are stopped. (Should redplate
 //! itself die midway, `destroy` still finds the processes by their folder.)
-//! Renders nothing: `ops::scale` has written the new nodes' configs.
+//! Renders nothing: `ops::scale` renders, and the new nodes' files are
+//! written here, before they start.
 
 use super::apply::RENDERED;
-use super::cli::Conn;
+use super::conn::{Redis, T};
+use super::process::Sig;
 use super::ready::{self, Deadline};
 use super::{LocalBackend, STOP_GRACE, cluster, files, plan, process};
-use crate::registry::{DeployState, NodeRecord, Record};
+use crate::artifact::ArtifactSet;
 use crate::backend::{BackendError, Progress};
+use crate::registry::{DeployState, NodeRecord, Record};
 use redplate_config::Role;
 use redplate_config::model::Mode;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const T: Duration = Duration::from_secs(5);
 
 /// How long a master about to be removed may wait for a replica that stays to be in sync.
 const HAND_OVER_PATIENCE: Duration = Duration::from_secs(30);
@@ -48,14 +50,32 @@ impl LocalBackend {
         Ok(())
     }
 
-    /// Gives every master `replicas` replicas (see the module comment).
-    pub(super) fn scale_to(
+    /// Gives every master `replicas` replicas, from `artifacts` rendered
+    /// for that many. Only files that do not exist yet are written (the
+    /// running nodes' configs stay as Redis and Sentinel rewrote them), and
+    /// removed again when the nodes they are for were not added; the
+    /// pristine copy (`apply` compares with it) gets them once they run.
+    pub(super) fn scale_with(
         &self,
         record: &mut Record,
         replicas: u8,
+        artifacts: &ArtifactSet,
         progress: &dyn Progress,
     ) -> Result<(), BackendError> {
         self.check_scalable(record)?;
+        let want = cluster::shards(record) * (1 + usize::from(replicas));
+        let written = files::write_missing(artifacts, &record.state_dir)?;
+        let result = self.scale_to(record, replicas, progress);
+        if record.data_nodes().count() == want {
+            files::write_missing(artifacts, &record.path(RENDERED))?;
+        } else {
+            remove_files(&written);
+        }
+        result
+    }
+
+    /// Gives every master `replicas` replicas (see the module comment).
+    fn scale_to(&self, record: &mut Record, replicas: u8, progress: &dyn Progress) -> Result<(), BackendError> {
         let shards = cluster::shards(record);
         let want = shards * (1 + usize::from(replicas));
         let have = record.data_nodes().count();
@@ -101,7 +121,7 @@ impl LocalBackend {
         // Sentinel or replication mode: they follow the master of now.
         let follow = match record.mode {
             Mode::Cluster => None,
-            _ => ready::current_master(record).map(|m| m.port),
+            _ => ready::current_master(&self.redis, record).map(|m| m.port),
         };
         let previous = record.cluster_replicas;
         if record.mode == Mode::Cluster {
@@ -137,10 +157,10 @@ impl LocalBackend {
         }
         let nodes: Vec<NodeRecord> = names.iter().filter_map(|n| record.node(n)).cloned().collect();
         let refs: Vec<&NodeRecord> = nodes.iter().collect();
-        ready::wait_up(record, &refs, &mut children, deadline)?;
+        ready::wait_up(&self.redis, record, &refs, &mut children, deadline)?;
         if record.mode == Mode::Cluster {
             progress.step("joining the new replicas to their shards");
-            cluster::join_replicas(record, deadline)?;
+            cluster::join_replicas(&self.redis, record, deadline)?;
         }
         self.settle(record, deadline, progress)
     }
@@ -155,13 +175,13 @@ impl LocalBackend {
     ) -> Result<(), BackendError> {
         let removed: Vec<String> = record.data_nodes().skip(want).map(|n| n.name.clone()).collect();
         for name in &removed {
-            if live_role(record, name) == "master" {
+            if live_role(&self.redis, record, name) == "master" {
                 progress.step(&format!("`{name}` is a master now: handing its role to a node that stays"));
                 self.hand_over(record, name, &removed, deadline)?;
             }
         }
         if record.mode != Mode::Cluster {
-            follow_the_master(record, &removed)?;
+            follow_the_master(&self.redis, record, &removed)?;
         }
         progress.step(&format!("removing {} replicas", removed.len()));
         if record.mode == Mode::Cluster {
@@ -178,14 +198,14 @@ impl LocalBackend {
         match record.mode {
             Mode::Cluster => {
                 progress.step("waiting for the cluster");
-                cluster::wait_healthy(record, deadline)
+                cluster::wait_healthy(&self.redis, record, deadline)
             }
             _ => {
                 progress.step("waiting for the replicas to sync");
-                ready::wait_replicas(record, deadline)?;
+                ready::wait_replicas(&self.redis, record, deadline)?;
                 if record.mode == Mode::Sentinel {
                     progress.step("waiting for every sentinel to list the replicas");
-                    ready::wait_sentinels(record, deadline)?;
+                    ready::wait_sentinels(&self.redis, record, deadline)?;
                 }
                 Ok(())
             }
@@ -198,13 +218,13 @@ impl LocalBackend {
     fn remove_nodes(&self, record: &mut Record, names: &[String], progress: &dyn Progress) -> Result<(), BackendError> {
         let nodes: Vec<NodeRecord> = record.nodes.iter().filter(|n| names.contains(&n.name)).cloned().collect();
         let ids: Vec<String> = match record.mode {
-            Mode::Cluster => nodes.iter().filter_map(|n| cluster::my_id(record, n).ok()).collect(),
+            Mode::Cluster => nodes.iter().filter_map(|n| cluster::my_id(&self.redis, record, n).ok()).collect(),
             _ => Vec::new(),
         };
         let pids: Vec<u32> =
             nodes.iter().filter_map(|n| n.pid).filter(|p| process::ours(*p, &record.state_dir)).collect();
         for p in &pids {
-            process::signal(*p, "TERM");
+            process::signal(*p, Sig::Term);
         }
         for p in &pids {
             process::stop(*p, &record.state_dir, STOP_GRACE);
@@ -218,12 +238,12 @@ impl LocalBackend {
         match (record.mode, &record.master_name) {
             (Mode::Cluster, _) => {
                 progress.step("making every node forget the removed ones");
-                cluster::forget(record, &ids)
+                cluster::forget(&self.redis, record, &ids)
             }
             (Mode::Sentinel, Some(master)) => {
                 progress.step("resetting the sentinels");
                 for s in record.sentinels() {
-                    Conn::to(record, s).run(&["SENTINEL", "RESET", master], T)?;
+                    self.redis.to(record, s).run(&["SENTINEL", "RESET", master], T)?;
                 }
                 Ok(())
             }
@@ -243,16 +263,15 @@ impl LocalBackend {
         let Some(node) = record.node(name) else {
             return Err(BackendError::UnknownNode { deployment: record.name.clone(), node: name.into() });
         };
-        let conn = Conn::to(record, node);
+        let conn = self.redis.to(record, node);
         // A replica in sync that stays (just after a failover, the replicas
         // may still be syncing with their new master: give them a moment).
         let patience = Deadline::after(HAND_OVER_PATIENCE.as_secs());
         let target = loop {
             let info = conn.info("replication")?;
-            let found = info
-                .iter()
-                .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
-                .filter_map(|(_, v)| v.split(',').find_map(|kv| kv.strip_prefix("port="))?.parse::<u16>().ok())
+            let found = ready::replicas(&info)
+                .filter(|r| r.contains("state=online"))
+                .filter_map(ready::replica_port)
                 .filter_map(|port| record.data_nodes().find(|n| n.port == port))
                 .find(|n| !removed.contains(&n.name));
             if let Some(t) = found {
@@ -275,14 +294,14 @@ impl LocalBackend {
             // The sentinels must not pick another node that goes.
             let going: Vec<&NodeRecord> = removed.iter().filter_map(|r| record.node(r)).collect();
             for r in &going {
-                Conn::to(record, r).run(&["CONFIG", "SET", "replica-priority", "0"], T)?;
+                self.redis.to(record, r).run(&["CONFIG", "SET", "replica-priority", "0"], T)?;
             }
-            let result = sentinel_failover(record, master, target, removed, deadline);
+            let result = sentinel_failover(&self.redis, record, master, target, removed, deadline);
             if result.is_err() {
                 for r in &going {
                     let usual = files::conf_value(&record.path(&r.conf), "replica-priority");
                     let usual = usual.unwrap_or_else(|| "100".into());
-                    let _ = Conn::to(record, r).run(&["CONFIG", "SET", "replica-priority", &usual], T);
+                    let _ = self.redis.to(record, r).run(&["CONFIG", "SET", "replica-priority", &usual], T);
                 }
             }
             return result;
@@ -292,14 +311,14 @@ impl LocalBackend {
         let mut asked: Option<Instant> = None;
         let mut refused = String::new();
         loop {
-            let role = live_role(record, name);
-            if role == "slave" && live_role(record, &target.name) == "master" {
+            let role = live_role(&self.redis, record, name);
+            if role == "slave" && live_role(&self.redis, record, &target.name) == "master" {
                 break;
             }
             if asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(6)) {
                 let port = target.port.to_string();
                 let answer = match record.mode {
-                    Mode::Cluster => Conn::to(record, target).run(&["CLUSTER", "FAILOVER"], T),
+                    Mode::Cluster => self.redis.to(record, target).run(&["CLUSTER", "FAILOVER"], T),
                     _ => conn.run(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "5000"], T),
                 };
                 refused = answer.err().map(|e| format!("; last answer: {e}")).unwrap_or_default();
@@ -320,6 +339,7 @@ impl LocalBackend {
 /// failover ends without one (a sentinel aborts when it finds no replica it
 /// may promote: its view of the replicas is refreshed every 10 s).
 fn sentinel_failover(
+    redis: &Redis,
     record: &Record,
     master: &str,
     target: &NodeRecord,
@@ -331,13 +351,13 @@ fn sentinel_failover(
         command: "SENTINEL FAILOVER".into(),
         message: "the deployment has no sentinel".into(),
     })?;
-    let s = Conn::to(record, sentinel);
+    let s = redis.to(record, sentinel);
     let mut asked: Option<Instant> = None;
     let mut answer = String::new();
     loop {
         let mut views = Vec::new();
         for s in record.sentinels() {
-            let view = ready::sentinel_master(&Conn::to(record, s), master).unwrap_or_default();
+            let view = ready::sentinel_master(redis, record, s, master).unwrap_or_default();
             let port = view.get("port").and_then(|p| p.parse::<u16>().ok());
             let node = record.data_nodes().find(|n| Some(n.port) == port).map(|n| n.name.clone());
             views.push((node, view.get("flags").cloned().unwrap_or_default()));
@@ -345,7 +365,8 @@ fn sentinel_failover(
         // Every sentinel done (`SENTINEL RESET` would cancel a failover in
         // progress and put the old address back).
         let done = views.iter().all(|(node, flags)| {
-            node.as_ref().is_some_and(|n| !removed.contains(n) && live_role(record, n) == "master") && flags == "master"
+            node.as_ref().is_some_and(|n| !removed.contains(n) && live_role(redis, record, n) == "master")
+                && flags == "master"
         });
         if done {
             return Ok(());
@@ -372,12 +393,12 @@ fn sentinel_failover(
 
 /// Repoints replicas that stay but follow a node about to go (chained
 /// replication, left by the `FAILOVER` command) to the current master.
-fn follow_the_master(record: &Record, removed: &[String]) -> Result<(), BackendError> {
-    let Some(master) = ready::current_master(record) else { return Ok(()) };
+fn follow_the_master(redis: &Redis, record: &Record, removed: &[String]) -> Result<(), BackendError> {
+    let Some(master) = ready::current_master(redis, record) else { return Ok(()) };
     let going: Vec<u16> = removed.iter().filter_map(|r| record.node(r)).map(|n| n.port).collect();
     for n in record.data_nodes().filter(|n| !removed.contains(&n.name) && n.name != master.name) {
-        let conn = Conn::to(record, n);
-        let follows = conn.info("replication")?.get("master_port").and_then(|p| p.trim().parse::<u16>().ok());
+        let conn = redis.to(record, n);
+        let follows = conn.info("replication")?.uint("master_port").and_then(|p| u16::try_from(p).ok());
         if follows.is_some_and(|p| going.contains(&p)) {
             conn.run(&["REPLICAOF", "127.0.0.1", &master.port.to_string()], T)?;
             conn.run(&["CONFIG", "REWRITE"], T)?;
@@ -387,12 +408,22 @@ fn follow_the_master(record: &Record, removed: &[String]) -> Result<(), BackendE
 }
 
 /// What a node says its role is (`master`, `slave`), or empty.
-fn live_role(record: &Record, name: &str) -> String {
+fn live_role(redis: &Redis, record: &Record, name: &str) -> String {
     record
         .node(name)
-        .and_then(|n| Conn::to(record, n).info("replication").ok())
-        .and_then(|i| i.get("role").cloned())
+        .and_then(|n| redis.to(record, n).info("replication").ok())
+        .and_then(|i| i.get("role").map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// Removes files written for nodes that were not added, and their folders once empty.
+fn remove_files(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 fn remove_dir(path: &std::path::Path) -> Result<(), BackendError> {

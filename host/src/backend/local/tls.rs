@@ -1,106 +1,93 @@
 //! A local certificate authority and one node certificate (for 127.0.0.1 and
-//! `localhost`, server and client use) made with `openssl`, so templates that
-//! ask for TLS deploy locally as they are. Local use only: the CA key stays
-//! in the state folder with mode 0600.
+//! `localhost`, server and client use), made with `rcgen` in the process, so
+//! templates that ask for TLS deploy locally as they are. Local use only:
+//! the keys stay in the state folder with mode 0600.
 
-use super::cli::run_with_deadline;
 use crate::backend::BackendError;
-use crate::registry::TlsFiles;
+use crate::registry::{TlsFiles, write_atomic};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SerialNumber,
+};
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
-/// Makes (or reuses) `dir/{ca.crt,tls.crt,tls.key}`.
+/// How long the certificates are valid (what browsers accept for a server
+/// certificate; a deployment that lives longer gets new ones by a redeploy).
+const VALID_DAYS: i64 = 825;
+
+/// Makes (or reuses) `dir/{ca.crt,ca.key,tls.crt,tls.key}`; keys are 0600.
 pub fn ensure(dir: &Path) -> Result<TlsFiles, BackendError> {
     let files = TlsFiles { cert_file: dir.join("tls.crt"), key_file: dir.join("tls.key"), ca_file: dir.join("ca.crt") };
     if files.cert_file.exists() && files.key_file.exists() && files.ca_file.exists() {
         return Ok(files);
     }
-    std::fs::create_dir_all(dir).map_err(BackendError::io("create", dir))?;
-    let ext = dir.join("node.ext");
-    std::fs::write(
-        &ext,
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .map_err(BackendError::io("write", &ext))?;
-    let serial = format!("0x{}", &super::files::random_password()?[..16]);
-    let steps: [&[&str]; 3] = [
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "825",
-            "-subj",
-            "/CN=redplate local CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        &[
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            "tls.key",
-            "-out",
-            "tls.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "tls.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            &serial,
-            "-out",
-            "tls.crt",
-            "-days",
-            "825",
-            "-extfile",
-            "node.ext",
-        ],
-    ];
-    for args in steps {
-        let mut cmd = Command::new("openssl");
-        cmd.args(args).current_dir(dir);
-        let out = run_with_deadline(cmd, Duration::from_secs(30))?;
-        let output = args.iter().position(|a| *a == "-out").and_then(|i| args.get(i + 1)).unwrap_or(&"");
-        if !dir.join(output).is_file() {
-            return Err(BackendError::Command {
-                node: "openssl".into(),
-                command: format!("openssl {}", args[0]),
-                message: out.trim().to_owned(),
-            });
-        }
-    }
-    #[cfg(unix)]
-    for key in ["ca.key", "tls.key"] {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join(key);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(BackendError::io("chmod", &path))?;
-    }
+    let certificate = |source| BackendError::Certificate { source };
+    let now = time::OffsetDateTime::now_utc();
+    let validity = |params: &mut CertificateParams| -> Result<(), BackendError> {
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + time::Duration::days(VALID_DAYS);
+        params.serial_number = Some(serial()?);
+        Ok(())
+    };
+
+    let ca_key = KeyPair::generate().map_err(certificate)?;
+    let mut ca = CertificateParams::new(Vec::new()).map_err(certificate)?;
+    ca.distinguished_name.push(DnType::CommonName, "redplate local CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    validity(&mut ca)?;
+    let ca_cert = ca.self_signed(&ca_key).map_err(certificate)?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let node_key = KeyPair::generate().map_err(certificate)?;
+    // SAN IP:127.0.0.1 and DNS:localhost.
+    let mut node = CertificateParams::new(["127.0.0.1".to_owned(), "localhost".to_owned()]).map_err(certificate)?;
+    node.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    node.is_ca = IsCa::ExplicitNoCa;
+    node.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    node.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    node.use_authority_key_identifier_extension = true;
+    validity(&mut node)?;
+    let node_cert = node.signed_by(&node_key, &issuer).map_err(certificate)?;
+
+    // Keys first, the CA certificate last: `ensure` reuses the set only when all three exist.
+    write_atomic(&dir.join("ca.key"), issuer.key().serialize_pem().as_bytes(), true)?;
+    write_atomic(&files.key_file, node_key.serialize_pem().as_bytes(), true)?;
+    write_atomic(&files.cert_file, node_cert.pem().as_bytes(), false)?;
+    write_atomic(&files.ca_file, ca_cert.pem().as_bytes(), false)?;
     Ok(files)
+}
+
+/// A random positive 64-bit serial number.
+fn serial() -> Result<SerialNumber, BackendError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| BackendError::Io {
+        action: "draw random bytes for",
+        path: "a certificate serial number".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_certificates_are_made_once_with_private_keys() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let files = ensure(tmp.path()).expect("certificates");
+        let cert = std::fs::read_to_string(&files.cert_file).expect("cert");
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+        #[cfg(unix)]
+        for key in [tmp.path().join("ca.key"), files.key_file.clone()] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", key.display());
+        }
+        ensure(tmp.path()).expect("again");
+        assert_eq!(std::fs::read_to_string(&files.cert_file).expect("cert"), cert, "kept, not made again");
+    }
 }
