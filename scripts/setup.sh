@@ -72,3 +72,5 @@ tool "$venv-kv" kubernetes-validate kubernetes-validate "$kv_version"
 tool "$venv-checkov" checkov checkov "$checkov_version"
 "$venv/bin/kubernetes-validate" --version >/dev/null
 "$venv/bin/checkov" --version >/dev/null
+# `redplate metrics` output is read back with the Prometheus text parser (tests/observe.rs).
+"$venv/bin/python" -c 'import prometheus_client' 2>/dev/null || "$venv/bin/pip" install -q prometheus_client==0.26.0

@@ -3,6 +3,7 @@
 
 mod deploy;
 mod guarded;
+mod observe;
 mod print;
 
 use crate::exit::{ExitStatus, Failure};
@@ -134,6 +135,8 @@ pub enum Command {
     Plugins(PluginsCommand),
     #[command(flatten)]
     Deployments(deploy::DeployCommand),
+    #[command(flatten)]
+    Observe(observe::ObserveCommand),
     #[command(flatten)]
     Guarded(guarded::GuardedCommand),
 }
@@ -421,6 +424,7 @@ impl Cli {
                 Ok(ExitStatus::Ok)
             }
             Command::Deployments(command) => deploy::run(command, &self.global),
+            Command::Observe(command) => observe::run(command, &self.global),
             Command::Guarded(command) => guarded::run(command),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
