@@ -248,6 +248,17 @@ impl SecretStore {
         }
     }
 
+    /// Forgets the kept password of `user` (a removed tenant's), so a user
+    /// made again under that name gets a new one. Returns whether one was kept.
+    pub fn forget(&self, deployment: &str, user: &str) -> Result<bool, String> {
+        let mut kept = self.load(deployment)?;
+        if kept.remove(user).is_none() {
+            return Ok(false);
+        }
+        self.save(deployment, &kept).map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
     fn save(&self, deployment: &str, passwords: &BTreeMap<String, String>) -> std::io::Result<()> {
         use std::io::Write as _;
         std::fs::create_dir_all(&self.dir)?;

@@ -5,6 +5,7 @@ mod deploy;
 mod guarded;
 mod observe;
 mod print;
+mod tenant;
 
 use crate::exit::{ExitStatus, Failure};
 use crate::ops;
@@ -139,6 +140,9 @@ pub enum Command {
     Observe(observe::ObserveCommand),
     #[command(flatten)]
     Guarded(guarded::GuardedCommand),
+    /// Tenants of a running deployment: create, list, show, stats, exec, remove.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
 }
 
 /// A template and its layers.
@@ -426,6 +430,7 @@ impl Cli {
             Command::Deployments(command) => deploy::run(command, &self.global),
             Command::Observe(command) => observe::run(command, &self.global),
             Command::Guarded(command) => guarded::run(command),
+            Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);

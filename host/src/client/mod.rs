@@ -256,7 +256,15 @@ impl Node {
             | redis::ErrorKind::UnexpectedReturnType => {
                 ClientError::Io { endpoint, command, message: safe(&e.to_string()) }
             }
-            _ => ClientError::Reply { endpoint, command, message: safe(&e.to_string()) },
+            _ => {
+                // The server's own words (`NOPERM this user has no…`,
+                // `MOVED 3999 127.0.0.1:7001`), not the crate's rendering of them.
+                let message = match (e.code(), e.detail()) {
+                    (Some(code), Some(detail)) => format!("{code} {detail}"),
+                    _ => e.to_string(),
+                };
+                ClientError::Reply { endpoint, command, message: safe(&message) }
+            }
         }
     }
 

@@ -20,4 +20,5 @@ pub mod render;
 pub mod scale;
 pub mod stats;
 pub mod stored;
+pub mod tenant;
 pub mod usage;

@@ -1,0 +1,684 @@
+//! Tenants at runtime, with real processes: `redplate tenant …` creates,
+//! runs commands as, measures and removes tenants of running standalone,
+//! Sentinel (TLS) and Cluster (TLS) deployments. A tenant created at runtime
+//! is attacked through its own ACL user (the `redis` crate as the test
+//! client) and must not reach another tenant; its ordinary work on its own
+//! keys must all pass. A create that fails half-way leaves no user on any
+//! node, and a removal interrupted with Ctrl-C is finished by a second run.
+
+mod support;
+
+use serde_json::Value;
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{Deployed, Home, redis_present, text};
+
+/// A standalone deployment with auth and tenancy, and one declared tenant `beta`.
+fn standalone(home: &Home, name: &str) -> String {
+    let yaml = format!(
+        "extends: development\n\
+         deployment: {{ name: {name} }}\n\
+         security: {{ auth_enabled: true, password: {{ generate: true }} }}\n\
+         tenancy:\n  enabled: true\n  allow_scripts: true\n  max_tenants: 4\n  memory_per_tenant: 32mb\n  \
+         tenants:\n    - id: beta\n"
+    );
+    let path = home.dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).expect("write template");
+    path.display().to_string()
+}
+
+fn tenant(home: &Home, args: &[&str]) -> Output {
+    let mut all = vec!["tenant"];
+    all.extend_from_slice(args);
+    home.run(&all)
+}
+
+/// `redplate tenant …` that must succeed; its stdout.
+fn tenant_ok(home: &Home, args: &[&str]) -> String {
+    let out = tenant(home, args);
+    assert!(
+        out.status.success(),
+        "tenant {args:?} failed ({}):\n{}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// `redis-cli` on `port` as redplate's admin user (TLS when the node uses it).
+fn admin(d: &Deployed, port: u16, args: &[&str]) -> String {
+    let out = admin_cmd(d, port).args(args).output().expect("redis-cli");
+    text(&out.stdout).trim().to_owned()
+}
+
+fn admin_cmd(d: &Deployed, port: u16) -> Command {
+    let r = &d.record;
+    let node = r["nodes"].as_array().into_iter().flatten().find(|n| n["port"] == port).expect("a node on that port");
+    let mut cmd = Command::new("redis-cli");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--no-auth-warning"]);
+    if node["tls"] == true {
+        let t = &r["tls"];
+        let f = |k: &str| t[k].as_str().expect("tls file").to_owned();
+        cmd.args(["--tls", "--cacert", &f("ca_file"), "--cert", &f("cert_file"), "--key", &f("key_file")]);
+    }
+    if let Some(u) = r["admin_user"].as_str() {
+        cmd.args(["--user", u]);
+    }
+    if let Some(f) = r["admin_password_file"].as_str() {
+        let pw = std::fs::read_to_string(d.state_dir().join(f)).expect("admin password");
+        cmd.env("REDISCLI_AUTH", pw.trim());
+    }
+    cmd
+}
+
+/// The ACL users of the node on `port`.
+fn users(d: &Deployed, port: u16) -> Vec<String> {
+    admin(d, port, &["ACL", "USERS"]).lines().map(str::to_owned).collect()
+}
+
+/// The keys matching `pattern` on the node on `port` (a full SCAN).
+fn count(d: &Deployed, port: u16, pattern: &str) -> usize {
+    admin(d, port, &["--scan", "--pattern", pattern]).lines().filter(|l| !l.is_empty()).count()
+}
+
+/// The tenant's password, from where `tenant show` says it is.
+fn password(home: &Home, deployment: &str, id: &str) -> String {
+    let shown = json(&tenant_ok(home, &["show", deployment, id, "--format", "json"]));
+    let file = shown["tenant"]["password"]["file"].as_str().expect("password file");
+    std::fs::read_to_string(file).expect("read the tenant's password").trim().to_owned()
+}
+
+/// A plain connection as `user` (the standalone tests run without TLS).
+fn connect(port: u16, user: &str, password: &str) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://{user}:{password}@127.0.0.1:{port}/")).expect("client");
+    let con = client.get_connection().expect("connect");
+    con.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    con
+}
+
+fn run(con: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(con)
+}
+
+/// Writes `n` keys `<prefix><i>` through `redis-cli --pipe` as the admin.
+fn load_keys(d: &Deployed, port: u16, prefix: &str, n: usize) {
+    let mut resp = Vec::with_capacity(n * 48);
+    for i in 0..n {
+        let key = format!("{prefix}{i}");
+        write!(resp, "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len()).expect("buffer");
+    }
+    let mut child = admin_cmd(d, port)
+        .arg("--pipe")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli --pipe");
+    child.stdin.take().expect("stdin").write_all(&resp).expect("write keys");
+    let out = child.wait_with_output().expect("redis-cli --pipe");
+    assert!(text(&out.stdout).contains("errors: 0"), "loading keys: {}", text(&out.stdout));
+}
+
+#[test]
+fn a_standalone_tenant_is_created_used_measured_and_removed_leaving_the_other_tenant_intact() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(standalone(&home, "life").as_str(), &["--set", "network.local_base_port=24000"]);
+    let port = d.data_nodes()[0].1;
+
+    let created = json(&tenant_ok(&home, &["create", "life", "acme", "--memory", "16mb", "--format", "json"]));
+    assert_eq!(created["tenant"]["user"], "tenant-acme");
+    assert_eq!(created["tenant"]["prefix"], "tenant:acme:");
+    assert_eq!(created["tenant"]["quotas"]["memory"], "16mb");
+    assert_eq!(created["persisted"].as_array().map(Vec::len), Some(1), "ACL SAVE: {created}");
+    let acl = std::fs::read_to_string(d.state_dir().join("redis/users.acl")).expect("users.acl");
+    assert!(acl.contains("user tenant-acme "), "persisted in users.acl:\n{acl}");
+    let listed = json(&tenant_ok(&home, &["list", "life", "--format", "json"]));
+    let ids: Vec<&str> = listed.as_array().into_iter().flatten().filter_map(|t| t["id"].as_str()).collect();
+    assert_eq!(ids, ["beta", "acme"]);
+    let stored = std::fs::read_to_string(d.state_dir().join("template.json")).expect("stored template");
+    assert!(stored.contains("\"acme\""), "the stored template keeps the tenant");
+
+    // exec runs as the tenant: Redis enforces its ACL.
+    assert_eq!(tenant_ok(&home, &["exec", "life", "acme", "--", "SET", "tenant:acme:greeting", "hello"]), "\"OK\"\n");
+    assert_eq!(tenant_ok(&home, &["exec", "life", "acme", "--", "GET", "tenant:acme:greeting"]), "\"hello\"\n");
+    let denied = tenant(&home, &["exec", "life", "acme", "--", "SET", "tenant:beta:x", "1"]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(text(&denied.stderr).contains("NOPERM"), "{}", text(&denied.stderr));
+    for refused in [&["MONITOR"][..], &["SUBSCRIBE", "tenant:acme:c"], &["BLPOP", "tenant:acme:q", "0"]] {
+        let mut args = vec!["exec", "life", "acme", "--"];
+        args.extend_from_slice(refused);
+        let out = tenant(&home, &args);
+        assert_eq!(out.status.code(), Some(1), "{refused:?} is refused: {}", text(&out.stderr));
+    }
+    let control = tenant_ok(&home, &["exec", "life", "acme", "--", "SET", "tenant:acme:esc", "\x1b[2J"]);
+    assert_eq!(control, "\"OK\"\n");
+    let shown = tenant_ok(&home, &["exec", "life", "acme", "--", "GET", "tenant:acme:esc"]);
+    assert!(!shown.contains('\x1b') && shown.contains("\\u{1b}"), "control characters are escaped: {shown:?}");
+
+    // Stats: its keys, its connections.
+    let acme_pw = password(&home, "life", "acme");
+    let mut held = connect(port, "tenant-acme", &acme_pw);
+    let stats = json(&tenant_ok(&home, &["stats", "life", "acme", "--format", "json"]));
+    assert_eq!(stats["keys"], 2);
+    assert_eq!(stats["connections"], 1);
+    assert!(stats["memory_bytes"].as_u64().unwrap_or(0) > 0, "{stats}");
+
+    // Both tenants have keys; removing acme leaves beta's.
+    let beta_pw = password(&home, "life", "beta");
+    let mut beta = connect(port, "tenant-beta", &beta_pw);
+    for i in 0..300 {
+        run(&mut beta, &["SET", &format!("tenant:beta:{i}"), "b"]).expect("beta writes its keys");
+        run(&mut held, &["SET", &format!("tenant:acme:{i}"), "a"]).expect("acme writes its keys");
+    }
+    let dry = json(&tenant_ok(&home, &["remove", "life", "acme", "--dry-run", "--format", "json"]));
+    assert_eq!(dry["total_keys"], 302);
+    assert_eq!(count(&d, port, "tenant:acme:*"), 302, "a dry run deletes nothing");
+    let removed = json(&tenant_ok(&home, &["remove", "life", "acme", "--format", "json"]));
+    assert_eq!(removed["deleted"], 302);
+    assert_eq!(count(&d, port, "tenant:acme:*"), 0);
+    assert_eq!(count(&d, port, "tenant:beta:*"), 300, "the other tenant's keys stay");
+    assert!(run(&mut held, &["PING"]).is_err(), "the tenant's clients were disconnected");
+    assert!(!users(&d, port).contains(&"tenant-acme".to_owned()));
+    let acl = std::fs::read_to_string(d.state_dir().join("redis/users.acl")).expect("users.acl");
+    assert!(!acl.contains("tenant-acme") && acl.contains("tenant-beta"), "saved without it:\n{acl}");
+    let listed = json(&tenant_ok(&home, &["list", "life", "--format", "json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let gone = tenant(&home, &["show", "life", "acme"]);
+    assert_eq!(gone.status.code(), Some(2), "an unknown name, like an unknown deployment");
+    assert!(text(&gone.stderr).contains("tenant.unknown"));
+
+    // --keep-data removes the user and the tenant, not the keys.
+    tenant_ok(&home, &["create", "life", "kept"]);
+    let kept_pw = password(&home, "life", "kept");
+    run(&mut connect(port, "tenant-kept", &kept_pw), &["SET", "tenant:kept:k", "v"]).expect("write");
+    tenant_ok(&home, &["remove", "life", "kept", "--keep-data"]);
+    assert_eq!(count(&d, port, "tenant:kept:*"), 1);
+    assert!(!users(&d, port).contains(&"tenant-kept".to_owned()));
+}
+
+/// Commands a tenant might try against another (`beta`) or the server; each
+/// must be refused. Grouped as REFERENCE.md §4 lists them.
+const ATTACKS: &[&[&str]] = &[
+    // Other tenants' key names and counts.
+    &["KEYS", "*"],
+    &["SCAN", "0"],
+    &["SCAN", "0", "MATCH", "tenant:beta:*"],
+    &["RANDOMKEY"],
+    &["DBSIZE"],
+    &["INFO"],
+    &["INFO", "keyspace"],
+    // Other tenants' keys.
+    &["GET", "tenant:beta:s"],
+    &["SET", "tenant:beta:s", "pwned"],
+    &["DEL", "tenant:beta:s"],
+    &["EXISTS", "tenant:beta:s"],
+    &["TYPE", "tenant:beta:s"],
+    &["TTL", "tenant:beta:s"],
+    &["TOUCH", "tenant:beta:s"],
+    &["GETDEL", "tenant:beta:s"],
+    &["HGETALL", "tenant:beta:h"],
+    &["LRANGE", "tenant:beta:l", "0", "-1"],
+    &["SMEMBERS", "tenant:beta:set"],
+    &["ZRANGE", "tenant:beta:z", "0", "-1"],
+    &["XRANGE", "tenant:beta:x", "-", "+"],
+    &["XREAD", "COUNT", "1", "STREAMS", "tenant:beta:x", "0"],
+    &["DUMP", "tenant:beta:s"],
+    &["OBJECT", "ENCODING", "tenant:beta:s"],
+    &["OBJECT", "FREQ", "tenant:beta:s"],
+    &["MEMORY", "USAGE", "tenant:beta:s"],
+    &["MGET", "tenant:acme:s", "tenant:beta:s"],
+    &["RENAME", "tenant:acme:s", "tenant:beta:s"],
+    &["COPY", "tenant:beta:s", "tenant:acme:stolen"],
+    &["SUNIONSTORE", "tenant:acme:u", "tenant:beta:set"],
+    &["LMOVE", "tenant:beta:l", "tenant:acme:l", "LEFT", "LEFT"],
+    &["BITOP", "OR", "tenant:acme:b", "tenant:beta:s"],
+    &["SORT", "tenant:acme:l", "BY", "tenant:beta:*"],
+    &["RESTORE", "tenant:beta:new", "0", "x"],
+    // A prefix without its terminator is another tenant's (`acmex`), or nobody's.
+    &["SET", "tenant:acmex:k", "v"],
+    &["SET", "tenant:acme", "v"],
+    // Server-wide information.
+    &["SLOWLOG", "GET"],
+    &["CLIENT", "LIST"],
+    &["CLIENT", "KILL", "ID", "1"],
+    &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "tenant:beta:"],
+    &["ACL", "LIST"],
+    &["ACL", "GETUSER", "tenant-beta"],
+    &["ACL", "LOG"],
+    &["ACL", "USERS"],
+    &["MEMORY", "STATS"],
+    &["CONFIG", "GET", "*"],
+    &["LATENCY", "LATEST"],
+    &["MONITOR"],
+    &["PUBSUB", "CHANNELS"],
+    &["PUBSUB", "NUMSUB", "tenant:beta:news"],
+    // Global state.
+    &["FLUSHALL"],
+    &["FLUSHDB"],
+    &["CONFIG", "SET", "maxmemory", "1"],
+    &["SELECT", "1"],
+    &["SWAPDB", "0", "1"],
+    &["MOVE", "tenant:acme:s", "1"],
+    &["REPLICAOF", "127.0.0.1", "1"],
+    &["SHUTDOWN", "NOSAVE"],
+    &["BGSAVE"],
+    &["SAVE"],
+    &["BGREWRITEAOF"],
+    &["DEBUG", "SLEEP", "0"],
+    &["MODULE", "LIST"],
+    &["FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('f', function() return 1 end)"],
+    &["FUNCTION", "FLUSH"],
+    &["FUNCTION", "LIST"],
+    &["SCRIPT", "FLUSH"],
+    &["SCRIPT", "KILL"],
+    &["MIGRATE", "127.0.0.1", "1", "tenant:acme:s", "0", "100"],
+    &["CLIENT", "PAUSE", "10"],
+    &["CLIENT", "NO-EVICT", "on"],
+    &["ACL", "SETUSER", "tenant-acme", "~*"],
+    &["ACL", "DELUSER", "tenant-beta"],
+    // Other tenants' channels.
+    &["PUBLISH", "tenant:beta:news", "hi"],
+    &["SUBSCRIBE", "tenant:beta:news"],
+    &["PSUBSCRIBE", "tenant:*"],
+    &["SSUBSCRIBE", "tenant:beta:news"],
+    &["SPUBLISH", "tenant:beta:news", "hi"],
+    // Scripts touching keys they did not declare, or the server.
+    &["EVAL", "return redis.call('get','tenant:beta:s')", "0"],
+    &["EVAL", "return redis.call('set','tenant:beta:s','pwned')", "0"],
+    &["EVAL", "return redis.call('get', KEYS[1])", "1", "tenant:beta:s"],
+    &["EVAL", "return redis.call('get','tenant:beta:s')", "1", "tenant:acme:s"],
+    &["EVAL", "return redis.call('keys','*')", "0"],
+    &["EVAL", "return redis.call('scan','0')", "0"],
+    &["EVAL", "return redis.call('flushall')", "0"],
+    &["EVAL", "return redis.call('config','get','*')", "0"],
+    &["EVAL", "return redis.call('publish','tenant:beta:news','x')", "0"],
+    &["EVAL", "return redis.pcall('info')", "0"],
+    &["EVAL_RO", "return redis.call('get','tenant:beta:s')", "0"],
+    // Other identities.
+    &["AUTH", "default", "not-the-password"],
+    &["AUTH", "tenant-beta", "not-the-password"],
+];
+
+#[test]
+fn a_runtime_tenant_reaches_no_other_tenant_and_does_all_its_own_work() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(standalone(&home, "iso").as_str(), &["--set", "network.local_base_port=24100"]);
+    let port = d.data_nodes()[0].1;
+    tenant_ok(&home, &["create", "iso", "acme"]);
+    let (acme_pw, beta_pw) = (password(&home, "iso", "acme"), password(&home, "iso", "beta"));
+
+    // beta's data, written by beta: the targets exist, so a refusal means something.
+    let mut beta = connect(port, "tenant-beta", &beta_pw);
+    for c in [
+        &["SET", "tenant:beta:s", "secret"][..],
+        &["HSET", "tenant:beta:h", "f", "v"],
+        &["RPUSH", "tenant:beta:l", "a"],
+        &["SADD", "tenant:beta:set", "m"],
+        &["ZADD", "tenant:beta:z", "1", "m"],
+        &["XADD", "tenant:beta:x", "*", "f", "v"],
+    ] {
+        run(&mut beta, c).unwrap_or_else(|e| panic!("beta's own {c:?}: {e}"));
+    }
+    let mut acme = connect(port, "tenant-acme", &acme_pw);
+    run(&mut acme, &["SET", "tenant:acme:s", "mine"]).expect("acme's own key");
+    run(&mut acme, &["RPUSH", "tenant:acme:l", "x"]).expect("acme's own list");
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg("return redis.call('get','tenant:beta:s')")
+        .query(&mut acme)
+        .expect("SCRIPT LOAD is allowed");
+    let evalsha: [&str; 3] = ["EVALSHA", &sha, "0"];
+    let keys_before = admin(&d, port, &["DBSIZE"]);
+
+    let mut escapes = Vec::new();
+    let attacks: Vec<&[&str]> = ATTACKS.iter().copied().chain([&evalsha[..]]).collect();
+    for attack in &attacks {
+        // A fresh connection each: a command that got through must not
+        // change how the next one is answered.
+        let mut con = connect(port, "tenant-acme", &acme_pw);
+        if let Ok(reply) = run(&mut con, attack) {
+            escapes.push(format!("{attack:?} -> {reply:?}"));
+        }
+    }
+    eprintln!("cross-tenant attempts: {}, escapes: {}", attacks.len(), escapes.len());
+    assert!(attacks.len() >= 50);
+    assert!(escapes.is_empty(), "escapes:\n{}", escapes.join("\n"));
+    assert_eq!(run(&mut beta, &["GET", "tenant:beta:s"]).ok(), Some(redis::Value::BulkString(b"secret".to_vec())));
+    assert_eq!(admin(&d, port, &["DBSIZE"]), keys_before, "no key was added or removed");
+
+    // Everything an application does with its own keys.
+    let own: &[&[&str]] = &[
+        &["PING"],
+        &["SET", "tenant:acme:n", "1", "EX", "100"],
+        &["INCR", "tenant:acme:n"],
+        &["GET", "tenant:acme:n"],
+        &["APPEND", "tenant:acme:s", "+"],
+        &["GETRANGE", "tenant:acme:s", "0", "1"],
+        &["MSET", "tenant:acme:m1", "a", "tenant:acme:m2", "b"],
+        &["MGET", "tenant:acme:m1", "tenant:acme:m2"],
+        &["HSET", "tenant:acme:h", "f", "1"],
+        &["HINCRBY", "tenant:acme:h", "f", "2"],
+        &["HGETALL", "tenant:acme:h"],
+        &["LPUSH", "tenant:acme:l", "y"],
+        &["LRANGE", "tenant:acme:l", "0", "-1"],
+        &["LMOVE", "tenant:acme:l", "tenant:acme:l2", "LEFT", "RIGHT"],
+        &["BLPOP", "tenant:acme:l", "1"],
+        &["SADD", "tenant:acme:set", "a", "b"],
+        &["SINTERSTORE", "tenant:acme:set2", "tenant:acme:set"],
+        &["SMEMBERS", "tenant:acme:set2"],
+        &["ZADD", "tenant:acme:z", "1", "a", "2", "b"],
+        &["ZINCRBY", "tenant:acme:z", "3", "a"],
+        &["ZRANGE", "tenant:acme:z", "0", "-1", "WITHSCORES"],
+        &["XADD", "tenant:acme:x", "*", "f", "v"],
+        &["XGROUP", "CREATE", "tenant:acme:x", "g", "0"],
+        &["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "tenant:acme:x", ">"],
+        &["XRANGE", "tenant:acme:x", "-", "+"],
+        &["SETBIT", "tenant:acme:bits", "7", "1"],
+        &["BITCOUNT", "tenant:acme:bits"],
+        &["PFADD", "tenant:acme:hll", "a", "b"],
+        &["PFCOUNT", "tenant:acme:hll"],
+        &["GEOADD", "tenant:acme:geo", "13.4", "52.5", "berlin", "2.35", "48.85", "paris"],
+        &["GEODIST", "tenant:acme:geo", "berlin", "paris", "km"],
+        &["EXPIRE", "tenant:acme:m1", "100"],
+        &["TTL", "tenant:acme:m1"],
+        &["PERSIST", "tenant:acme:m1"],
+        &["TYPE", "tenant:acme:h"],
+        &["EXISTS", "tenant:acme:h", "tenant:acme:z"],
+        &["RENAME", "tenant:acme:m2", "tenant:acme:m3"],
+        &["COPY", "tenant:acme:m3", "tenant:acme:m4"],
+        &["OBJECT", "ENCODING", "tenant:acme:h"],
+        &["MEMORY", "USAGE", "tenant:acme:h"],
+        &["UNLINK", "tenant:acme:m4"],
+        &["DEL", "tenant:acme:m3"],
+        &["PUBLISH", "tenant:acme:news", "hello"],
+        &["EVAL", "return redis.call('incr', KEYS[1])", "1", "tenant:acme:n"],
+        &["EVAL", "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", "1", "tenant:acme:e", "v"],
+        &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "tenant:acme:e"],
+        &["SCRIPT", "EXISTS", &sha],
+    ];
+    let mut refused = Vec::new();
+    for c in own {
+        if let Err(e) = run(&mut acme, c) {
+            refused.push(format!("{c:?}: {e}"));
+        }
+    }
+    let mut legit = own.len();
+    // Scripts loaded once and run by their hash, on declared keys.
+    let own_sha: String =
+        redis::cmd("SCRIPT").arg("LOAD").arg("return redis.call('get', KEYS[1])").query(&mut acme).expect("load");
+    for c in [["EVALSHA", &own_sha, "1", "tenant:acme:e"], ["EVALSHA_RO", &own_sha, "1", "tenant:acme:e"]] {
+        legit += 1;
+        if let Err(e) = run(&mut acme, &c) {
+            refused.push(format!("{c:?}: {e}"));
+        }
+    }
+    // A transaction, with WATCH.
+    legit += 1;
+    let _: () = redis::cmd("WATCH").arg("tenant:acme:n").query(&mut acme).expect("WATCH");
+    let tx: redis::RedisResult<(i64, String)> =
+        redis::pipe().atomic().incr("tenant:acme:n", 1).get("tenant:acme:s").query(&mut acme);
+    if let Err(e) = tx {
+        refused.push(format!("MULTI/EXEC: {e}"));
+    }
+    // A pipeline of 100 commands.
+    legit += 1;
+    let mut pipe = redis::pipe();
+    for i in 0..100 {
+        pipe.set(format!("tenant:acme:p{i}"), i).ignore();
+    }
+    if let Err(e) = pipe.query::<()>(&mut acme) {
+        refused.push(format!("pipeline: {e}"));
+    }
+    // Pub/sub on its own channel: a message from another connection arrives.
+    legit += 1;
+    let mut sub_con = connect(port, "tenant-acme", &acme_pw);
+    let mut sub = sub_con.as_pubsub();
+    match sub.subscribe("tenant:acme:news") {
+        Err(e) => refused.push(format!("SUBSCRIBE own channel: {e}")),
+        Ok(()) => {
+            run(&mut acme, &["PUBLISH", "tenant:acme:news", "hello"]).expect("publish");
+            sub.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let msg = sub.get_message().expect("a message on its own channel");
+            assert_eq!(msg.get_payload::<String>().ok().as_deref(), Some("hello"));
+        }
+    }
+    eprintln!("legitimate operations: {legit}, refused: {}", refused.len());
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+}
+
+/// A Sentinel deployment (the staging preset: TLS, system users) with tenancy.
+fn sentinel(home: &Home, name: &str) -> String {
+    let yaml = format!(
+        "extends: staging\ndeployment: {{ name: {name} }}\n\
+         tenancy: {{ enabled: true, allow_scripts: true, max_tenants: 3 }}\n"
+    );
+    let path = home.dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).expect("write template");
+    path.display().to_string()
+}
+
+#[test]
+fn a_sentinel_tenant_lives_on_every_data_node_and_goes_from_every_one() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(sentinel(&home, "sen").as_str(), &["--set", "network.local_base_port=24200"]);
+    let data = d.data_nodes();
+    assert_eq!(data.len(), 3, "a master and two replicas");
+    tenant_ok(&home, &["create", "sen", "acme"]);
+    for (name, port) in &data {
+        assert!(users(&d, *port).contains(&"tenant-acme".to_owned()), "user on {name}");
+    }
+    assert_eq!(tenant_ok(&home, &["exec", "sen", "acme", "--", "SET", "tenant:acme:k", "v"]), "\"OK\"\n");
+    assert_eq!(tenant_ok(&home, &["exec", "sen", "acme", "--", "GET", "tenant:acme:k"]), "\"v\"\n");
+    let stats = json(&tenant_ok(&home, &["stats", "sen", "acme", "--format", "json"]));
+    assert_eq!(stats["keys"], 1);
+    let removed = json(&tenant_ok(&home, &["remove", "sen", "acme", "--format", "json"]));
+    assert_eq!(removed["deleted"], 1);
+    for (name, port) in &data {
+        assert!(!users(&d, *port).contains(&"tenant-acme".to_owned()), "user gone from {name}");
+    }
+}
+
+#[test]
+fn a_cluster_tenant_spans_every_master_and_its_removal_empties_each() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(
+        "examples/cluster-production.yaml",
+        &[
+            "--name",
+            "clu",
+            "--set",
+            "network.local_base_port=24300",
+            "--set",
+            "tenancy.enabled=true",
+            "--set",
+            "tenancy.allow_scripts=true",
+            "--set",
+            "tenancy.max_tenants=3",
+        ],
+    );
+    let data = d.data_nodes();
+    tenant_ok(&home, &["create", "clu", "acme"]);
+    for (name, port) in &data {
+        assert!(users(&d, *port).contains(&"tenant-acme".to_owned()), "user on {name}");
+    }
+    // Keys in many slots: exec follows MOVED to the master serving each.
+    let mut answered_by = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let key = format!("tenant:acme:k{i}");
+        let out = json(&tenant_ok(&home, &["exec", "clu", "acme", "--format", "json", "--", "SET", &key, "v"]));
+        answered_by.insert(out["node"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(answered_by.len() >= 2, "keys spread over masters: {answered_by:?}");
+    let lua = ["exec", "clu", "acme", "--", "EVAL", "return redis.call('incr', KEYS[1])", "1", "tenant:acme:{n}c"];
+    assert_eq!(tenant_ok(&home, &lua), "(integer) 1\n");
+    let stats = json(&tenant_ok(&home, &["stats", "clu", "acme", "--format", "json"]));
+    assert_eq!(stats["keys"], 21);
+    let removed = json(&tenant_ok(&home, &["remove", "clu", "acme", "--format", "json"]));
+    assert_eq!(removed["deleted"], 21);
+    assert_eq!(removed["keys"].as_object().map(|m| m.len()), Some(3), "every master scanned: {removed}");
+    for (name, port) in &data {
+        assert_eq!(count(&d, *port, "tenant:acme:*"), 0, "no key left on {name}");
+        assert!(!users(&d, *port).contains(&"tenant-acme".to_owned()), "user gone from {name}");
+    }
+}
+
+#[test]
+fn a_create_that_fails_half_way_leaves_no_user_on_any_node() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(sentinel(&home, "half").as_str(), &["--set", "network.local_base_port=24400"]);
+    let data = d.data_nodes();
+    let nowhere = |what: &str| {
+        for (name, port) in &data[..] {
+            let on = users(&d, *port);
+            if !on.is_empty() {
+                assert!(!on.contains(&"tenant-acme".to_owned()), "{what}: `tenant-acme` left on {name}");
+            }
+        }
+        let listed = json(&tenant_ok(&home, &["list", "half", "--format", "json"]));
+        assert_eq!(listed.as_array().map(Vec::len), Some(0), "{what}: the stored template is unchanged");
+        let kept = std::fs::read_to_string(home.dir.path().join("secrets/half.json")).unwrap_or_default();
+        assert!(!kept.contains("tenant-acme"), "{what}: no password kept for it");
+    };
+
+    // The last node refuses ACL SETUSER after the others took the user.
+    let (_, last) = data[data.len() - 1];
+    assert_eq!(admin(&d, last, &["ACL", "SETUSER", "redplate-admin", "-acl|setuser"]), "OK");
+    let out = tenant(&home, &["create", "half", "acme"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("removed again"), "{}", text(&out.stderr));
+    nowhere("after a refusal on the last node");
+
+    // A node that is down (the same one: its admin cannot be given its
+    // rights back): nothing is changed anywhere.
+    let replica = d.record["nodes"].as_array().into_iter().flatten().find(|n| n["port"] == last).expect("node");
+    let pid = replica["pid"].as_u64().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().expect("kill").success());
+    let out = tenant(&home, &["create", "half", "acme"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    nowhere("with a node down");
+}
+
+#[test]
+fn an_interrupted_removal_leaves_the_tenant_off_and_a_second_run_finishes_it() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(standalone(&home, "cut").as_str(), &["--set", "network.local_base_port=24500"]);
+    let port = d.data_nodes()[0].1;
+    tenant_ok(&home, &["create", "cut", "acme"]);
+    load_keys(&d, port, "tenant:acme:", 300_000);
+    load_keys(&d, port, "tenant:beta:", 50_000);
+
+    let mut child = Command::new(support::BIN)
+        .args(["tenant", "remove", "cut", "acme"])
+        .env("REDPLATE_HOME", home.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the removal");
+    // Ctrl-C as soon as the first keys are gone: deletion is under way.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let keys: usize = admin(&d, port, &["DBSIZE"]).parse().unwrap_or(usize::MAX);
+        if keys < 350_000 || child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = child.wait_with_output().expect("the removal ends");
+    let left = count(&d, port, "tenant:acme:*");
+    eprintln!("interrupted removal: exit {:?}, {left} of 300000 keys left", out.status.code());
+    if out.status.code() == Some(2) {
+        assert!(text(&out.stderr).contains("tenant.remove-interrupted"), "{}", text(&out.stderr));
+        assert!(left < 300_000, "deletion had begun");
+        let flags = admin(&d, port, &["ACL", "GETUSER", "tenant-acme"]);
+        assert!(flags.lines().any(|l| l == "off"), "the user stays off:\n{flags}");
+        let pw = password(&home, "cut", "acme");
+        assert!(
+            redis::Client::open(format!("redis://tenant-acme:{pw}@127.0.0.1:{port}/"))
+                .and_then(|c| c.get_connection())
+                .is_err()
+        );
+        assert!(tenant_ok(&home, &["list", "cut"]).contains("acme"), "still listed until removed");
+    } else {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_eq!(count(&d, port, "tenant:beta:*"), 50_000);
+
+    if out.status.code() == Some(2) {
+        let second = json(&tenant_ok(&home, &["remove", "cut", "acme", "--format", "json"]));
+        assert_eq!(second["total_keys"].as_u64(), Some(left as u64), "the second run finds what is left");
+    }
+    assert_eq!(count(&d, port, "tenant:acme:*"), 0);
+    assert_eq!(count(&d, port, "tenant:beta:*"), 50_000, "the other tenant's keys stay");
+    assert!(!users(&d, port).contains(&"tenant-acme".to_owned()));
+    let again = tenant(&home, &["remove", "cut", "acme"]);
+    assert_eq!(again.status.code(), Some(2), "nothing left to remove");
+    assert!(text(&again.stderr).contains("tenant.unknown"));
+}
+
+#[test]
+fn create_refuses_what_cannot_work_and_says_what_to_change() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(standalone(&home, "no").as_str(), &["--set", "network.local_base_port=24600"]);
+    let refused = |args: &[&str], code: &str| {
+        let out = tenant(&home, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(code), "{args:?} says `{code}`: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    refused(&["create", "no", "beta"], "tenant.exists");
+    refused(&["create", "no", "Bad!"], "tenant.bad-id");
+    let big = refused(&["create", "no", "big", "--memory", "10gb"], "tenant.does-not-fit");
+    assert!(big.contains("tenancy.declared-memory-exceeds") && big.contains("--memory"), "{big}");
+    refused(&["create", "no", "many", "--connections", "999999"], "tenant.does-not-fit");
+    refused(&["create", "no", "x", "--password-file", "/nonexistent/pw"], "tenant.password-file");
+    let listed = json(&tenant_ok(&home, &["list", "no", "--format", "json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "nothing was added");
+    assert_eq!(users(&d, d.data_nodes()[0].1).iter().filter(|u| u.starts_with("tenant-")).count(), 1);
+
+    // Isolation by database cannot be enforced by Redis 7 ACLs: refused, with the alternatives.
+    let db = home.dir.path().join("db.yaml");
+    std::fs::write(
+        &db,
+        "extends: development\ndeployment: { name: db }\n\
+         security: { auth_enabled: true, password: { generate: true } }\n\
+         tenancy: { enabled: true, isolation: database, max_tenants: 4, memory_per_tenant: 32mb }\n",
+    )
+    .expect("write template");
+    let _db = home.deploy(db.display().to_string().as_str(), &["--set", "network.local_base_port=24610"]);
+    let why = refused(&["create", "db", "acme"], "tenant.database-isolation");
+    assert!(why.contains("key_prefix") && why.contains("instance"), "names the alternatives: {why}");
+
+    let _plain = home.deploy("examples/standalone-development.yaml", &["--set", "network.local_base_port=24620"]);
+    refused(&["create", "dev-cache", "acme"], "tenant.tenancy-off");
+}
