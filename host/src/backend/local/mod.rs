@@ -14,6 +14,7 @@ pub mod apply;
 pub mod cluster;
 pub mod conn;
 pub mod files;
+mod handover;
 pub mod plan;
 pub mod ports;
 pub mod process;
