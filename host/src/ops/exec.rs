@@ -4,11 +4,11 @@
 //! SYNC, a blocking pop without a timeout) are refused always. Every call
 //! has a timeout and lands in the audit log.
 
-use crate::registry::Record;
 use crate::client::Node;
 use crate::exit::Failure;
 use crate::ops::audit;
 use crate::ops::connect::{endpoint, masters, unreachable};
+use crate::registry::Record;
 use redplate_config::Diagnostic;
 use redplate_config::model::Mode;
 use std::time::Duration;

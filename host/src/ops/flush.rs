@@ -3,10 +3,10 @@
 //! confirmation token bound to the deployment; with the token it runs
 //! `FLUSHALL ASYNC` on every master (replicas follow). Audited.
 
-use crate::registry::Record;
 use crate::exit::Failure;
 use crate::ops::connect::{masters, unreachable};
 use crate::ops::{audit, confirm};
+use crate::registry::Record;
 use redplate_config::Diagnostic;
 use std::path::Path;
 
