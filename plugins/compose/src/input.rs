@@ -41,6 +41,8 @@ pub struct Deployment {
     pub redis_version: String,
     pub image: String,
     pub image_tag: String,
+    /// `sha256:…` of the image `image:tag` names; empty pins by tag only.
+    pub image_digest: String,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -51,6 +53,7 @@ impl Default for Deployment {
             redis_version: "7.4".into(),
             image: "redis".into(),
             image_tag: String::new(),
+            image_digest: String::new(),
             labels: BTreeMap::new(),
         }
     }
@@ -123,11 +126,18 @@ pub struct Monitoring {
     pub exporter: bool,
     pub exporter_port: u16,
     pub exporter_image: String,
+    /// `sha256:…` of `exporter_image`; empty pins by tag only.
+    pub exporter_image_digest: String,
 }
 
 impl Default for Monitoring {
     fn default() -> Self {
-        Monitoring { exporter: false, exporter_port: 9121, exporter_image: "oliver006/redis_exporter:v1.67.0".into() }
+        Monitoring {
+            exporter: false,
+            exporter_port: 9121,
+            exporter_image: "oliver006/redis_exporter:v1.67.0".into(),
+            exporter_image_digest: String::new(),
+        }
     }
 }
 

@@ -83,6 +83,13 @@ pub fn shell_safe(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | '@'))
 }
 
+/// `image` pinned by `digest` when one is given (`repo:tag@sha256:…`), as
+/// the Kubernetes generator does: the tag stays for people reading the file,
+/// Docker pulls the digest. An image that already names a digest is kept.
+fn pinned(image: String, digest: &str) -> String {
+    if digest.is_empty() || image.contains('@') { image } else { format!("{image}@{digest}") }
+}
+
 /// The secret name a user's password file is published under.
 pub fn secret_name(user: &str) -> String {
     format!("{user}-password")
@@ -102,7 +109,12 @@ impl Ctx<'_> {
     pub fn redis_image(&self) -> String {
         let d = &self.input.config.deployment;
         let tag = if d.image_tag.is_empty() { &d.redis_version } else { &d.image_tag };
-        self.image(&format!("{}:{tag}", d.image))
+        self.image(&pinned(format!("{}:{tag}", d.image), &d.image_digest))
+    }
+
+    pub fn exporter_image(&self) -> String {
+        let m = &self.input.config.monitoring;
+        self.image(&pinned(m.exporter_image.clone(), &m.exporter_image_digest))
     }
 
     pub(crate) fn labels(&self, node: &str, role: &str) -> Yaml {
@@ -366,7 +378,7 @@ impl Ctx<'_> {
                 volumes.push(t.mount(&t.key));
             }
         }
-        let m = MapBuilder::new().put("image", Yaml::s(self.image(&mon.exporter_image)));
+        let m = MapBuilder::new().put("image", Yaml::s(self.exporter_image()));
         self.harden(m, REDIS_USER)
             .put("restart", self.restart())
             .put("environment", env.build())

@@ -245,17 +245,48 @@ fn registry_override_and_published_ports() {
         input_for("deployment:\n  name: shop\n", "t.yaml", Some(Environment::Production), &sets, Target::Compose);
     let case = Case { name: "override".into(), input };
     let text = String::from_utf8_lossy(&render(&case)).into_owned();
-    assert!(text.contains("image: \"registry.example.com/mirror/redis:7.4\""), "{text}");
-    assert!(text.contains("image: \"registry.example.com/mirror/oliver006/redis_exporter:v1.67.0\""), "{text}");
+    // The production preset pins both images by digest, as Kubernetes does.
+    let config = &case.input["config"];
+    let (redis, exporter) = (
+        config["deployment"]["image_digest"].as_str().unwrap_or_default(),
+        config["monitoring"]["exporter_image_digest"].as_str().unwrap_or_default(),
+    );
+    assert!(redis.starts_with("sha256:") && exporter.starts_with("sha256:"), "{config}");
+    assert!(text.contains(&format!("image: \"registry.example.com/mirror/redis:7.4@{redis}\"")), "{text}");
+    assert!(
+        text.contains(&format!("image: \"registry.example.com/mirror/oliver006/redis_exporter:v1.67.0@{exporter}\"")),
+        "{text}"
+    );
+    assert!(!text.contains(":7.4\"") && !text.contains(":v1.67.0\""), "an image pinned by tag only:\n{text}");
     // TLS-only nodes publish their TLS port, one host port per node.
     assert!(text.contains("\"127.0.0.1:6380:6380\""), "{text}");
     assert!(text.contains("\"127.0.0.1:6381:6380\""), "{text}");
     assert!(text.contains("\"127.0.0.1:26380:26379\""), "{text}");
-    if let Some(dc) = tool("docker-compose") {
-        let (_dir, file) = lay_out(&case);
-        let out = compose_config(&dc, &file);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    let Some(dc) = tool("docker-compose") else {
+        return missing_tool("docker-compose", "the Python virtualenv");
+    };
+    let (_dir, file) = lay_out(&case);
+    let out = compose_config(&dc, &file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn images_are_pinned_by_digest_only_when_a_digest_is_given() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let sets = [
+        "monitoring.exporter=true".to_owned(),
+        format!("deployment.image_digest={digest}"),
+        "monitoring.exporter_image_digest=\"\"".to_owned(),
+    ];
+    let input = input_for("", "t.yaml", Some(Environment::Staging), &sets, Target::Compose);
+    let text = String::from_utf8_lossy(&render(&Case { name: "digest".into(), input })).into_owned();
+    assert!(text.contains(&format!("image: \"redis:7.4@{digest}\"")), "{text}");
+    assert!(text.contains("image: \"oliver006/redis_exporter:v1.67.0\""), "{text}");
+    // An image that names its own digest is kept as it is.
+    let sets = ["monitoring.exporter=true".to_owned(), format!("monitoring.exporter_image=exp@{digest}")];
+    let input = input_for("", "t.yaml", Some(Environment::Staging), &sets, Target::Compose);
+    let text = String::from_utf8_lossy(&render(&Case { name: "own".into(), input })).into_owned();
+    assert!(text.contains(&format!("image: \"exp@{digest}\"")), "{text}");
 }
 
 #[test]

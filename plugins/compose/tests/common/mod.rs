@@ -140,9 +140,10 @@ pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
-/// Whether tests must fail (CI) rather than skip when a tool is missing.
+/// Whether tests must fail (CI) rather than skip when a tool is missing:
+/// `CI` set to anything but empty, `false` or `0`.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 /// Skips (locally) or fails (CI) because `tool` is missing.
