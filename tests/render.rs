@@ -100,13 +100,16 @@ fn tool(name: &str) -> Option<PathBuf> {
     found.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&found.stdout).trim()))
 }
 
+/// Whether a missing tool fails the test: `CI` set to anything but empty,
+/// `false` or `0`.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
 fn require(name: &str) -> Option<PathBuf> {
     let t = tool(name);
     if t.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "`{name}` is missing; CI must have it (scripts/setup.sh installs it)"
-        );
+        assert!(!in_ci(), "`{name}` is missing; CI must have it (scripts/setup.sh installs it)");
         eprintln!("SKIPPED: `{name}` is not installed (run scripts/setup.sh)");
     }
     t
@@ -193,6 +196,67 @@ fn every_preset_mode_and_example_renders_deterministically_and_passes_the_valida
         }
         std::fs::remove_dir_all(&out1).expect("clean");
         std::fs::remove_dir_all(&out2).expect("clean");
+    }
+}
+
+/// What each preset prints about itself when rendered as it is, for every
+/// target: these notices and no other, each said once (not per node or
+/// target), each deliberate and explained in the preset's header.
+const PRESET_NOTICES: [(&str, &[&str]); 3] = [
+    ("development", &[]),
+    ("staging", &["info[kubernetes.backup-gzip]", "info[kubernetes.master-service]", "info[kubernetes.tls-secret]"]),
+    (
+        "production",
+        &[
+            "info[kubernetes.backup-gzip]",
+            "info[kubernetes.master-service]",
+            "info[kubernetes.tls-secret]",
+            "info[redis-conf.activedefrag-local]",
+            "warning[kubernetes.backup-unencrypted]",
+        ],
+    ),
+];
+
+#[test]
+fn every_preset_as_it_is_gives_only_its_documented_notices() {
+    let env = env();
+    for (preset, expected) in PRESET_NOTICES {
+        let template = format!("presets/{preset}.yaml");
+        let out = env.dir.join(preset);
+        let o = render_case(&env, &template, &[], &out, "all");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{template}: {stderr}");
+        let mut notices: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("warning[") || l.starts_with("info[") || l.starts_with("error["))
+            .filter_map(|l| l.split_once(':').map(|(head, _)| head))
+            .collect();
+        notices.sort_unstable();
+        assert_eq!(notices, expected, "{template} --target all:\n{stderr}");
+        let header = std::fs::read_to_string(root().join(&template)).expect("preset");
+        for notice in expected {
+            let code = notice.split_once('[').map(|(_, c)| c.trim_end_matches(']')).unwrap_or_default();
+            assert!(header.contains(code), "{template} does not explain `{code}` in its header");
+        }
+        // The rendered tree is what the presets promise: a backup user for
+        // scripts that need one, and containers reachable from their network.
+        let tree = files(&out);
+        let text = |p: &str| String::from_utf8_lossy(tree.get(p).map_or(&[][..], |b| b.as_slice())).into_owned();
+        for (path, bytes) in &tree {
+            let content = String::from_utf8_lossy(bytes);
+            if path.starts_with("compose/") && (path.ends_with("redis.conf") || path.ends_with("sentinel.conf")) {
+                assert!(content.contains("\nbind 0.0.0.0\n"), "{template} {path}: {content}");
+            }
+        }
+        if preset != "development" {
+            for target in ["local", "compose"] {
+                let script = text(&format!("{target}/backup/backup.sh"));
+                assert!(script.contains("DEFAULT_REDIS_USER='backup'"), "{template} {target}: {script}");
+                assert!(tree.contains_key(&format!("{target}/secrets/backup.password")), "{template} {target}");
+                let acl = text(&format!("{target}/redis/users.acl"));
+                assert!(acl.lines().any(|l| l.starts_with("user backup on #") && l.contains(" +bgsave ")), "{acl}");
+            }
+        }
     }
 }
 

@@ -183,7 +183,10 @@ pub struct Network {
     /// Offset of the cluster bus port from the client port (Redis uses 10000).
     #[schemars(range(min = 1, max = 60000))]
     pub cluster_bus_port_offset: u16,
-    /// Addresses Redis listens on.
+    /// Addresses Redis listens on, for plugins that run it on a shared
+    /// network. The built-in targets decide it: local processes listen on
+    /// loopback only, containers on every interface of their own network
+    /// (`0.0.0.0`, or `* -::*` with `ipv6`).
     #[schemars(length(min = 1, max = 16))]
     pub bind: Vec<String>,
     /// Client networks allowed to connect (CIDRs); rendered into NetworkPolicies and firewalls.

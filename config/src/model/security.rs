@@ -57,6 +57,12 @@ pub enum UserRole {
     Exporter,
     /// Liveness/readiness probes: `PING` only.
     Probe,
+    /// `backup.sh` and `restore.sh`: exactly the commands they send (`PING`,
+    /// `INFO`, `TIME`, `LASTSAVE`, `BGSAVE`, `CONFIG GET`, `REPLCONF` and `SYNC`
+    /// for `redis-cli --rdb`, `DBSIZE`, `SHUTDOWN`), no keys, no channels.
+    /// Like the other system roles it ignores `disabled_categories` and
+    /// `disabled_commands`, which would take its commands away.
+    Backup,
 }
 
 /// One ACL user.
@@ -219,7 +225,9 @@ pub struct Security {
     pub disabled_categories: Vec<String>,
     /// Single commands removed from every non-admin user (`flushall`, `keys`...).
     pub disabled_commands: Vec<String>,
-    /// `protected-mode`.
+    /// `protected-mode`. Containers (Compose) render it off when the
+    /// `default` user has no password: Redis would refuse every other
+    /// container; their own network and published ports bound them instead.
     pub protected_mode: bool,
     /// `acllog-max-len`.
     #[schemars(range(max = 100000))]

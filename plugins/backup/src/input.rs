@@ -71,11 +71,18 @@ pub struct Security {
     pub tls: Tls,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct User {
     pub name: String,
     pub role: String,
+    pub enabled: bool,
+}
+
+impl Default for User {
+    fn default() -> Self {
+        User { name: String::new(), role: "app".into(), enabled: true }
+    }
 }
 
 #[derive(Debug, Deserialize)]

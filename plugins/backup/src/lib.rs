@@ -64,11 +64,13 @@ impl Generator for Plugin {
         // The shared settings block is rendered first, then inlined.
         data["common"] = Value::String(render("backup-common.sh", COMMON, &data)?);
         let backup = render("backup.sh", BACKUP_SH, &data)?;
-        // restore.sh defaults to the master: a replica would resync over a restore.
+        // restore.sh defaults to the master: a replica would resync over a
+        // restore. Its host, port and data folder all name that one node.
         if let Some(master) = master_node(&input) {
             let (host, port, _) = endpoint(master);
             data["host"] = Value::String(host);
             data["port"] = Value::String(port);
+            data["data_dir"] = Value::String(path_word(&data_dir(&input, master)));
             let mut plain = data.clone();
             plain["common"] = Value::Null;
             data["common"] = Value::String(render("backup-common.sh", COMMON, &plain)?);
@@ -145,6 +147,11 @@ fn endpoint(node: &Node) -> (String, String, bool) {
     (sq(host), sq(&port.to_string()), tls)
 }
 
+/// The data folder of `node`: its own, else the template's.
+fn data_dir(input: &Input, node: &Node) -> String {
+    if node.data_dir.is_empty() { input.config.persistence.data_dir.clone() } else { node.data_dir.clone() }
+}
+
 fn source_node(input: &Input) -> Option<&Node> {
     let nodes = &input.topology.nodes;
     let first_shard = |n: &&Node| n.shard.unwrap_or(0) == 0;
@@ -189,14 +196,25 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
         Default::default()
     };
 
-    // The user: an admin (BGSAVE, CONFIG GET, SYNC and SHUTDOWN are admin
-    // commands), else `default` when it has a password, else no auth.
+    // The user: the `backup` role's (exactly the commands these scripts
+    // send, plugins/redis-conf/src/rules.rs), else an admin (BGSAVE, CONFIG
+    // GET, SYNC and SHUTDOWN are admin commands), else `default` when it has a
+    // password, else no auth.
     let known = &input.secrets.users;
-    let admin = c.security.users.iter().find(|u| u.role == "admin").map(|u| u.name.clone());
+    let with_role = |role: &str| {
+        c.security
+            .users
+            .iter()
+            .find(|u| u.role == role && u.enabled && known.contains_key(&u.name))
+            .map(|u| u.name.clone())
+    };
+    let chosen = with_role("backup")
+        .or_else(|| c.security.users.iter().find(|u| u.role == "admin").map(|u| u.name.clone()))
+        .or_else(|| known.contains_key("default").then(|| "default".to_owned()));
     // The local backend adds its own management user to `users.acl`, with its
     // password in the rendered tree (host/src/backend/local/files.rs).
     let local_admin = (input.target == "local" && c.security.auth_enabled).then(|| LOCAL_ADMIN.to_owned());
-    let user = admin.clone().or_else(|| known.contains_key("default").then(|| "default".to_owned())).or(local_admin);
+    let user = chosen.clone().or(local_admin);
     let (user, password_file) = match user {
         Some(u) if safe_name(&u) => {
             let file = format!("\"$SCRIPT_DIR/../secrets/{u}.password\"");
@@ -214,10 +232,10 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
         }
         None => (sq(""), sq("")),
     };
-    if c.security.auth_enabled && admin.is_none() && !known.contains_key("default") && input.target != "local" {
+    if c.security.auth_enabled && chosen.is_none() && input.target != "local" {
         notes.push(
-            Diagnostic::warning("backup.no-admin-user", "/config/security/users", "auth is on but there is no admin user: backup.sh and restore.sh need BGSAVE, CONFIG GET, SYNC and SHUTDOWN")
-                .with_hint("add a user with `role: admin` and a password, or set REDIS_USER and REDIS_PASSWORD_FILE when running the scripts"),
+            Diagnostic::warning("backup.no-backup-user", "/config/security/users", "auth is on but no user may run backups: backup.sh and restore.sh need BGSAVE, CONFIG GET, SYNC and SHUTDOWN")
+                .with_hint("add `{ name: backup, role: backup, password: { generate: true } }` to `security.users`, or set REDIS_USER and REDIS_PASSWORD_FILE when running the scripts"),
         );
     }
 
@@ -264,7 +282,7 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
     };
     let aof = matches!(c.persistence.mode.as_str(), "aof" | "mixed");
     let major: u32 = c.deployment.redis_version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(7);
-    let data_dir = if node.data_dir.is_empty() { c.persistence.data_dir.clone() } else { node.data_dir.clone() };
+    let dir = data_dir(input, node);
     let name = if input.name.is_empty() { c.deployment.name.clone() } else { input.name.clone() };
     if !safe_name(&name) {
         return Err(vec![
@@ -282,7 +300,7 @@ fn settings(input: &Input) -> Result<(Value, Vec<Diagnostic>), Vec<Diagnostic>> 
         "key": path_word(&key),
         "user": user,
         "password_file": password_file,
-        "data_dir": path_word(&data_dir),
+        "data_dir": path_word(&dir),
         "rdb_filename": sq(&c.persistence.rdb_filename),
         "backup_dir": path_word(&backup_dir),
         "s3_url": sq(&s3),

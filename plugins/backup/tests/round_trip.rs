@@ -2,7 +2,8 @@
 //! loopback port, a few thousand keys of several types, `DEBUG DIGEST`
 //! before backup.sh and after FLUSHALL + restore.sh must match — with and
 //! without AOF, compressed and encrypted. A corrupted backup must make
-//! restore.sh fail before it touches the server.
+//! restore.sh fail before it touches the server. The production preset's
+//! scripts run as its `backup` user, holding the ACL redis-conf renders.
 
 #[path = "../../compose/tests/common/mod.rs"]
 mod common;
@@ -94,12 +95,17 @@ impl Redis {
     }
 
     fn try_cli(&self, args: &[&str]) -> Option<String> {
+        self.cli_as("default", PASSWORD, args)
+    }
+
+    /// `redis-cli` as `user`; the reply (errors included) when it ran.
+    fn cli_as(&self, user: &str, password: &str, args: &[&str]) -> Option<String> {
         let mut cmd = Command::new("redis-cli");
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--user", user]);
         if let Some(ca) = &self.ca {
             cmd.arg("--tls").arg("--cacert").arg(ca);
         }
-        let out = cmd.args(args).env("REDISCLI_AUTH", PASSWORD).output().ok()?;
+        let out = cmd.args(args).env("REDISCLI_AUTH", password).output().ok()?;
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
@@ -158,6 +164,10 @@ impl Run {
 fn run(script: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
     let mut cmd = Command::new("timeout");
     cmd.arg("180").arg("bash").arg(script).args(args);
+    // Only what the test sets: the scripts' own defaults otherwise.
+    for k in ["REDIS_USER", "REDIS_PASSWORD_FILE", "REDISCLI_AUTH", "REDIS_HOST", "REDIS_TLS", "REDIS_DATA_DIR"] {
+        cmd.env_remove(k);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -362,4 +372,96 @@ fn restore_refuses_a_replica_and_leaves_it_alone() {
     assert!(stderr.contains("is a replica"), "{stderr}");
     assert_eq!(replica.pid(), pid, "the replica was restarted");
     assert_eq!(replica.cli(&["DEBUG", "DIGEST"]), digest);
+}
+
+/// The production preset as it is, standalone, with a CA made here instead
+/// of the preset's certificate files: backup.sh and restore.sh run on their
+/// rendered defaults — the `backup` user and its password file — against a
+/// server that holds the `users.acl` line redis-conf renders for that user.
+#[test]
+fn production_preset_round_trip_runs_as_the_backup_user() {
+    use plugin_redis_conf::RedisConf;
+    use sha2::{Digest, Sha256};
+    for tool in ["redis-server", "redis-cli", "openssl", "sha256sum", "timeout", "zstd"] {
+        if !has(tool) {
+            return missing_tool(tool, "the production backup round trip");
+        }
+    }
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = root.path();
+    let sets = [
+        "deployment.mode=standalone".to_owned(),
+        "security.tls.cert_file=tls/tls.crt".to_owned(),
+        "security.tls.key_file=tls/tls.key".to_owned(),
+        "security.tls.ca_file=tls/ca.crt".to_owned(),
+    ];
+    let mut input =
+        input_for("deployment:\n  name: prod\n", "prod.yaml", Some(Environment::Production), &sets, Target::Local);
+    // The password the host would give the preset's `backup` user, and its hash for users.acl.
+    let password = input["secrets"]["users"]["backup"]["password"].as_str().unwrap_or_default().to_owned();
+    assert!(!password.is_empty(), "the production preset has no `backup` user: {}", input["secrets"]);
+    input["secrets"]["users"]["backup"]["sha256"] = hex::encode(Sha256::digest(password.as_bytes())).into();
+    write_placeholders(root, &input);
+    make_certs(&root.join("tls"));
+
+    let conf = RedisConf::generate(&input.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:#?}"));
+    let acl = conf.artifacts.iter().find(|a| a.path == "redis/users.acl").map(|a| String::from_utf8_lossy(&a.content));
+    let acl = acl.unwrap_or_else(|| panic!("redis-conf rendered no users.acl"));
+    let line = acl.lines().find(|l| l.starts_with("user backup ")).unwrap_or_else(|| panic!("no backup user:\n{acl}"));
+    assert!(line.contains(" resetkeys ") && line.contains(" -@all "), "{line}");
+    let out = Plugin::generate(&input.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
+    for a in &out.artifacts {
+        write(&root.join(&a.path), &String::from_utf8_lossy(&a.content));
+    }
+    let backup_sh = root.join("backup/backup.sh");
+    let text = std::fs::read_to_string(&backup_sh).unwrap_or_default();
+    assert!(text.contains("DEFAULT_REDIS_USER='backup'") && text.contains("DEFAULT_REDIS_TLS='1'"), "{text}");
+
+    // The harness keeps `default` for itself (filling, DEBUG DIGEST); the scripts never use it.
+    let redis = Redis::start_with(root, true, Some(&root.join("tls")), &format!("{line}\n"));
+    redis.cli(&["EVAL", FILL, "0"]);
+    let digest = redis.cli(&["DEBUG", "DIGEST"]);
+    // Least privilege: no keys, no data commands, no configuration changes.
+    for denied in
+        [&["GET", "str:1"][..], &["KEYS", "*"], &["FLUSHALL"], &["CONFIG", "SET", "maxmemory", "1"], &["ACL", "LIST"]]
+    {
+        let reply = redis.cli_as("backup", &password, denied).unwrap_or_default();
+        assert!(reply.starts_with("NOPERM"), "the backup user may run {denied:?}: {reply}");
+    }
+    redis.cli(&["ACL", "LOG", "RESET"]);
+
+    let key = root.join("backup.key");
+    write(&key, "0123456789abcdef0123456789abcdef\n");
+    let backups = root.join("backups");
+    let env = |method: &str| {
+        vec![
+            ("REDIS_PORT", redis.port.to_string()),
+            ("BACKUP_DIR", backups.display().to_string()),
+            ("BACKUP_KEY_FILE", key.display().to_string()),
+            ("BACKUP_METHOD", method.to_owned()),
+            ("RESTORE_TIMEOUT", "30".to_owned()),
+        ]
+    };
+    // `rdb` streams with REPLCONF + SYNC; `datadir` finds the file through CONFIG GET.
+    run(&backup_sh, &[], &env("rdb")).ok("backup.sh (redis-cli --rdb)");
+    let file = run(&backup_sh, &[], &env("datadir")).ok("backup.sh (data folder)");
+    assert!(file.ends_with(".rdb.zst.enc"), "{file}");
+    let log = redis.cli(&["ACL", "LOG"]);
+    assert!(log.is_empty(), "the backup user was refused a command:\n{log}");
+
+    redis.cli(&["FLUSHALL"]);
+    let restored =
+        run(&root.join("backup/restore.sh"), &["--yes", "--start-cmd", &redis.start_cmd(), &file], &env("auto"));
+    restored.ok("restore.sh");
+    let stderr = String::from_utf8_lossy(&restored.out.stderr);
+    // It stopped the server itself, as the backup user, having read the data folder from it.
+    assert!(stderr.contains("stopping Redis with SHUTDOWN NOSAVE") && !stderr.contains("does not answer"), "{stderr}");
+    redis.wait_up(Duration::from_secs(15));
+    assert_eq!(redis.cli(&["DEBUG", "DIGEST"]), digest, "DEBUG DIGEST differs after restore");
+    // The restarted server's log covers the last step (DBSIZE).
+    let counted = stderr.lines().find_map(|l| l.split_once("restored: ")).map(|(_, rest)| rest.split(' ').next());
+    assert!(counted.flatten().is_some_and(|n| n.parse::<u32>().is_ok()), "{stderr}");
+    let log = redis.cli(&["ACL", "LOG"]);
+    assert!(log.is_empty(), "the backup user was refused a command:\n{log}");
 }

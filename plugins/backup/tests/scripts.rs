@@ -164,13 +164,75 @@ fn backup_reads_a_replica_and_restore_targets_the_master() {
 }
 
 #[test]
-fn the_local_target_falls_back_to_the_backends_admin_user() {
-    let input =
-        common::input_for("", "t.yaml", Some(redplate_config::model::Environment::Production), &[], Target::Local);
+fn the_presets_backup_user_runs_the_scripts_on_every_target() {
+    use redplate_config::model::Environment;
+    for env in [Environment::Staging, Environment::Production] {
+        for target in [Target::Local, Target::Compose] {
+            let input = common::input_for("", "t.yaml", Some(env), &[], target);
+            let out = Plugin::generate(&input.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:?}"));
+            assert!(out.diagnostics.is_empty(), "{env} {target:?}: {:#?}", out.diagnostics);
+            for a in &out.artifacts {
+                let text = String::from_utf8_lossy(&a.content);
+                assert!(text.contains("DEFAULT_REDIS_USER='backup'\n"), "{env} {target:?} {}:\n{text}", a.path);
+                assert!(
+                    text.contains("DEFAULT_REDIS_PASSWORD_FILE=\"$SCRIPT_DIR/../secrets/backup.password\"\n"),
+                    "{env} {target:?} {}",
+                    a.path
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_backup_user_local_falls_back_to_the_backends_admin_and_compose_warns() {
+    let users = "security:\n  users:\n    - { name: replication, role: replication, password: { generate: true } }\n";
+    let env = Some(redplate_config::model::Environment::Production);
+    let input = common::input_for(users, "t.yaml", env, &[], Target::Local);
     let scripts = render(&Case { name: "production@local".into(), input });
     let backup = String::from_utf8_lossy(&scripts[0].1).into_owned();
     assert!(backup.contains("DEFAULT_REDIS_USER='redplate-admin'"), "{backup}");
     assert!(backup.contains("DEFAULT_REDIS_PASSWORD_FILE=\"$SCRIPT_DIR/../secrets/redplate-admin.password\""));
+    // A disabled backup user is no backup user.
+    let users =
+        format!("{users}    - {{ name: backup, role: backup, enabled: false, password: {{ generate: true }} }}\n");
+    let input = common::input_for(&users, "t.yaml", env, &[], Target::Compose);
+    let out = Plugin::generate(&input.to_string(), &NativeHost::default()).unwrap_or_else(|d| panic!("{d:?}"));
+    let codes: Vec<&str> = out.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["backup.no-backup-user"]);
+}
+
+#[test]
+fn restore_names_one_node_by_its_port_and_its_data_folder() {
+    // The local target gives every node its own port and data folder, so a
+    // default that mixes two nodes shows.
+    for case in all_cases(Target::Local) {
+        let nodes = case.input["topology"]["nodes"].as_array().cloned().unwrap_or_default();
+        for (path, content) in render(&case) {
+            let text = String::from_utf8_lossy(&content);
+            let value = |key: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("DEFAULT_REDIS_{key}=")))
+                    .map(|v| v.trim_matches(['\'', '"']).to_owned())
+                    .unwrap_or_else(|| panic!("{} {path}: no DEFAULT_REDIS_{key}", case.name))
+            };
+            let (port, dir) = (value("PORT"), value("DATA_DIR"));
+            let node = nodes
+                .iter()
+                .find(|n| [&n["ports"]["client"], &n["ports"]["tls"]].iter().any(|p| p.to_string() == port))
+                .unwrap_or_else(|| panic!("{} {path}: port {port} is no node's", case.name));
+            let want = node["data_dir"].as_str().unwrap_or_default();
+            assert!(
+                dir.ends_with(&format!("/../{want}")),
+                "{} {path}: port {port} is `{}`, whose data folder is `{want}`, not `{dir}`",
+                case.name,
+                node["name"]
+            );
+            if path.ends_with("restore.sh") {
+                assert_eq!(node["role"], "master", "{} {path}: restore.sh must default to a master", case.name);
+            }
+        }
+    }
 }
 
 #[test]

@@ -36,14 +36,19 @@ pub fn plan(input: &Input) -> Plan {
     let overrides = strategy_directives(input, &mut out);
     let accounts = acl::build(input, &cfg, &mut out);
     check_accounts(input, &cfg, &accounts, &mut out);
+    // Containers run the upstream image, built with Redis's own jemalloc:
+    // nothing to say there. Local processes run this machine's redis-server,
+    // which `redplate deploy` asks first (host/src/ops/deploy.rs): it turns
+    // `activedefrag` off, and says so, where the build refuses it (Debian's
+    // does). So this is a notice, said once per render, not per node.
     if input.target == "local" && cfg.bool("/memory/active_defrag") == Some(true) {
         out.push(
-            Diagnostic::warning(
-                "redis-conf.activedefrag-needs-jemalloc",
+            Diagnostic::info(
+                "redis-conf.activedefrag-local",
                 "/config/memory/active_defrag",
-                "`activedefrag yes` needs a redis built with its bundled jemalloc; distribution packages (debian's `redis-server`) refuse to start with it",
+                "`activedefrag yes` needs redis's own jemalloc: `redplate deploy` turns it off where this machine's `redis-server` refuses it (distribution builds, e.g. debian's)",
             )
-            .with_hint("on the local target with a distribution redis, set `memory.active_defrag: false`"),
+            .with_hint("to run these files by hand with a distribution redis, set `memory.active_defrag: false`"),
         );
     }
     if !input.clear_secrets() && cfg.bool("/security/auth_enabled") == Some(true) {

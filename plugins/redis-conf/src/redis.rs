@@ -74,7 +74,7 @@ pub fn sections(
     out: &mut Vec<Diagnostic>,
 ) -> Vec<Section> {
     let mut s = Vec::with_capacity(10);
-    s.push(network(cfg, node, input.target == "local"));
+    s.push(network(input, cfg, node));
     s.push(shared.general.clone());
     s.extend(shared.tls.clone());
     s.push(persistence(node, shared));
@@ -89,15 +89,32 @@ pub fn sections(
     s
 }
 
-fn network(cfg: &Cfg, node: &Node, local: bool) -> Section {
-    let mut s = Section::new("network");
-    // Processes on this machine listen on loopback only, whatever the
-    // template binds in containers (`0.0.0.0` there is the pod's address).
-    let bind = if local { vec![node.hostname.as_str()] } else { cfg.strings("/network/bind") };
-    if !bind.is_empty() {
-        s.args("bind", bind);
+/// Where a node (Redis or Sentinel) listens, and `protected-mode`, per target.
+///
+/// Processes of the local target share this machine's network: they listen
+/// on their loopback host only, protected mode as the template says. A
+/// container has a network namespace of its own, reached only through its
+/// project network and the ports it publishes (on `compose.publish_address`):
+/// it listens on every interface there (as the Kubernetes generator does;
+/// `network.bind` is for plugins that run Redis on a shared network), and
+/// protected mode is off when the `default` user has no password — Redis
+/// would otherwise refuse every client outside its own container: the other
+/// nodes, Sentinel, the exporter and the published port.
+pub fn listen<'a>(input: &Input, cfg: &Cfg, node: &'a Node) -> (Vec<&'a str>, Option<bool>) {
+    if input.target == "local" {
+        return (vec![node.hostname.as_str()], cfg.bool("/security/protected_mode"));
     }
-    s.flag("protected-mode", cfg.bool("/security/protected_mode"));
+    let bind = if cfg.bool("/network/ipv6") == Some(true) { vec!["*", "-::*"] } else { vec!["0.0.0.0"] };
+    let no_password =
+        cfg.bool("/security/auth_enabled") != Some(true) && cfg.bool("/security/default_user_enabled") != Some(false);
+    (bind, if no_password { Some(false) } else { cfg.bool("/security/protected_mode") })
+}
+
+fn network(input: &Input, cfg: &Cfg, node: &Node) -> Section {
+    let mut s = Section::new("network");
+    let (bind, protected) = listen(input, cfg, node);
+    s.args("bind", bind);
+    s.flag("protected-mode", protected);
     s.set("port", node.ports.client.unwrap_or(0));
     s.opt("tls-port", node.ports.tls);
     if let Some(sock) = cfg.str("/network/unix_socket").filter(|p| !p.is_empty()) {

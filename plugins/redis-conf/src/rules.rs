@@ -33,6 +33,12 @@ const EXPORTER: &[&str] = &[
     "+cluster|info",
     "+memory|stats",
 ];
+/// What `backup.sh` and `restore.sh` (plugins/backup) send, and nothing
+/// else: no keys, no channels. `redis-cli --rdb` is `REPLCONF` then `SYNC`;
+/// restore stops the server with `SHUTDOWN NOSAVE` unless given a stop command.
+/// (`plugins/backup/tests/round_trip.rs` runs both scripts as this user.)
+const BACKUP: &[&str] =
+    &["+ping", "+info", "+time", "+lastsave", "+bgsave", "+config|get", "+replconf", "+sync", "+dbsize", "+shutdown"];
 /// Data commands a tenant may use on its own keys and channels.
 const TENANT_GRANTS: &[&str] = &[
     "+@read",
@@ -131,6 +137,7 @@ pub fn system_rules(role: &str) -> Vec<String> {
         "replication" => REPLICATION,
         "sentinel" => SENTINEL,
         "exporter" => EXPORTER,
+        "backup" => BACKUP,
         _ => &["+ping"],
     }));
     rules
@@ -143,7 +150,9 @@ mod tests {
 
     #[test]
     fn every_built_in_rule_names_a_redis_7_0_command() {
-        for list in [REPLICATION, SENTINEL, EXPORTER, TENANT_GRANTS, TENANT_SCRIPTS, TENANT_CLUSTER, TENANT_DENIALS] {
+        for list in
+            [REPLICATION, SENTINEL, EXPORTER, BACKUP, TENANT_GRANTS, TENANT_SCRIPTS, TENANT_CLUSTER, TENANT_DENIALS]
+        {
             for rule in list {
                 assert_eq!(check_rule(rule), Ok(()), "{rule}");
             }

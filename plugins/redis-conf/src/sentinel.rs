@@ -14,12 +14,10 @@ pub fn sections(input: &Input, cfg: &Cfg, node: &Node, acc: &Accounts, out: &mut
         cfg.bool("/security/tls/enabled").unwrap_or(false) && cfg.bool("/security/tls/sentinel").unwrap_or(true);
     let auth = cfg.bool("/security/auth_enabled").unwrap_or(false);
     let mut process = Section::new("sentinel process");
-    // Loopback only on this machine (see `redis::network`).
-    let bind = if input.target == "local" { vec![node.hostname.as_str()] } else { cfg.strings("/network/bind") };
-    if !bind.is_empty() {
-        process.args("bind", bind);
-    }
-    process.flag("protected-mode", cfg.bool("/security/protected_mode"));
+    // As the data nodes (see `redis::listen`).
+    let (bind, protected) = crate::redis::listen(input, cfg, node);
+    process.args("bind", bind);
+    process.flag("protected-mode", protected);
     let port = node.ports.sentinel.unwrap_or(26379);
     if tls_on {
         process.set("port", 0).set("tls-port", port);

@@ -82,7 +82,7 @@ pub fn pod_root(
     for (name, text) in scripts {
         std::fs::write(r.join("scripts").join(name), relocate(text, &r)).expect("write");
     }
-    for u in ["replication", "sentinel", "exporter", "probe"] {
+    for u in ["replication", "sentinel", "exporter", "probe", "backup"] {
         std::fs::write(r.join("secrets").join(u), super::fake_password(u)).expect("secret");
     }
     let shim = r.join("bin/hostname");
