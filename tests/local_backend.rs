@@ -35,6 +35,12 @@ fn development_standalone_deploy_write_read_logs_stop_start_destroy() {
     assert_eq!(Deployed::node_status(&status, "dev-cache-0")["role"], "master");
     let logs = home.ok(&["logs", "dev-cache", "--node", "dev-cache-0"]);
     assert!(logs.contains("Ready to accept connections"), "{logs}");
+    // A log holds what clients and peers sent: `logs` prints it escaped.
+    let log = d.state_dir().join("logs/dev-cache-0.log");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).expect("the node's log");
+    file.write_all(b"client sent \x1b]0;pwned\x07\n").expect("append to the log");
+    let logs = home.ok(&["logs", "dev-cache", "-n", "5"]);
+    assert!(logs.contains("client sent \\u{1b}]0;pwned\\u{7}") && !logs.contains('\x1b'), "{logs}");
     let human = home.ok(&["list"]);
     assert!(human.contains("dev-cache") && human.contains("running"), "{human}");
     // A standalone deployment has no replicas to scale: the user's to fix (exit 1), nothing changed.

@@ -4,8 +4,10 @@
 //! that changes a deployment holds that deployment's lock
 //! (`deployments/.locks/<name>.lock`, `flock`) for its whole run, so two
 //! invocations never interleave their changes; readers need no lock.
+//!
+//! Shared by `ops`, the backends and (later) the API, it sits beside them
+//! and imports none of them; the Redis client below never imports it.
 
-use crate::backend::BackendError;
 use redplate_config::Role;
 use redplate_config::model::{Environment, Mode};
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,32 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+/// Why the registry could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry holds no deployment of that name.
+    #[error("no deployment named `{0}`")]
+    Unknown(String),
+    /// The registry entry cannot be read.
+    #[error("the registry entry `{path}` is unreadable: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    /// A file or folder of the registry could not be read or written.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RegistryError {
+    fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| RegistryError::Io { action, path, source }
+    }
+}
 
 /// The registry file's format version.
 pub const RECORD_VERSION: u32 = 1;
@@ -169,26 +197,26 @@ impl Registry {
     }
 
     /// Takes the deployment's lock, waiting for another invocation to finish.
-    pub fn lock(&self, name: &str) -> Result<Lock, BackendError> {
+    pub fn lock(&self, name: &str) -> Result<Lock, RegistryError> {
         self.lock_file(&format!("{name}.lock"))
     }
 
     /// The lock serialising port allocation within this home.
-    pub fn ports_lock(&self) -> Result<Lock, BackendError> {
+    pub fn ports_lock(&self) -> Result<Lock, RegistryError> {
         self.lock_file("ports.lock")
     }
 
-    fn lock_file(&self, file: &str) -> Result<Lock, BackendError> {
+    fn lock_file(&self, file: &str) -> Result<Lock, RegistryError> {
         let dir = self.root.join(".locks");
-        std::fs::create_dir_all(&dir).map_err(BackendError::io("create", &dir))?;
+        std::fs::create_dir_all(&dir).map_err(RegistryError::io("create", &dir))?;
         let path = dir.join(file);
         let f = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(BackendError::io("open", &path))?;
-        f.lock().map_err(BackendError::io("lock", &path))?;
+            .map_err(RegistryError::io("open", &path))?;
+        f.lock().map_err(RegistryError::io("lock", &path))?;
         Ok(Lock { _file: f })
     }
 
@@ -198,33 +226,33 @@ impl Registry {
     }
 
     /// Reads a record.
-    pub fn load(&self, name: &str) -> Result<Record, BackendError> {
+    pub fn load(&self, name: &str) -> Result<Record, RegistryError> {
         let path = self.file(name);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BackendError::Unknown(name.into())),
-            Err(e) => return Err(BackendError::Io { action: "read", path, source: e }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RegistryError::Unknown(name.into())),
+            Err(e) => return Err(RegistryError::Io { action: "read", path, source: e }),
         };
-        serde_json::from_slice(&bytes).map_err(|e| BackendError::Corrupt { path, message: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt { path, message: e.to_string() })
     }
 
     /// Writes a record atomically.
-    pub fn save(&self, record: &Record) -> Result<(), BackendError> {
+    pub fn save(&self, record: &Record) -> Result<(), RegistryError> {
         let dir = self.dir(&record.name);
-        std::fs::create_dir_all(&dir).map_err(BackendError::io("create", &dir))?;
+        std::fs::create_dir_all(&dir).map_err(RegistryError::io("create", &dir))?;
         let path = self.file(&record.name);
         let bytes = serde_json::to_vec_pretty(record)
-            .map_err(|e| BackendError::Corrupt { path: path.clone(), message: e.to_string() })?;
+            .map_err(|e| RegistryError::Corrupt { path: path.clone(), message: e.to_string() })?;
         write_atomic(&path, &bytes, false)
     }
 
     /// Forgets a record (the state folder stays).
-    pub fn remove(&self, name: &str) -> Result<(), BackendError> {
+    pub fn remove(&self, name: &str) -> Result<(), RegistryError> {
         let path = self.file(name);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(BackendError::Io { action: "remove", path, source: e }),
+            Err(e) => Err(RegistryError::Io { action: "remove", path, source: e }),
         }
     }
 
@@ -241,7 +269,7 @@ impl Registry {
     }
 
     /// Every readable record, sorted by name; unreadable ones are reported beside.
-    pub fn list(&self) -> (Vec<Record>, Vec<BackendError>) {
+    pub fn list(&self) -> (Vec<Record>, Vec<RegistryError>) {
         let mut records = Vec::new();
         let mut problems = Vec::new();
         let Ok(entries) = std::fs::read_dir(&self.root) else { return (records, problems) };
@@ -266,22 +294,22 @@ impl Registry {
 
 /// Writes `bytes` to `path` through a temp file in the same folder, synced,
 /// then renamed over it; `secret` files get mode 0600.
-pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<(), BackendError> {
+pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<(), RegistryError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(BackendError::io("create", dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(BackendError::io("write", path))?;
-    tmp.write_all(bytes).map_err(BackendError::io("write", path))?;
-    tmp.as_file().sync_all().map_err(BackendError::io("sync", path))?;
+    std::fs::create_dir_all(dir).map_err(RegistryError::io("create", dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(RegistryError::io("write", path))?;
+    tmp.write_all(bytes).map_err(RegistryError::io("write", path))?;
+    tmp.as_file().sync_all().map_err(RegistryError::io("sync", path))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = if secret { 0o600 } else { 0o644 };
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
-            .map_err(BackendError::io("chmod", path))?;
+            .map_err(RegistryError::io("chmod", path))?;
     }
     #[cfg(not(unix))]
     let _ = secret;
-    tmp.persist(path).map_err(|e| BackendError::Io {
+    tmp.persist(path).map_err(|e| RegistryError::Io {
         action: "rename into",
         path: path.to_owned(),
         source: e.error,

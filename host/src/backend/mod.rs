@@ -11,7 +11,7 @@ pub mod local;
 
 use crate::artifact::ArtifactSet;
 use crate::client::{ClientError, Endpoint};
-use crate::registry::{NodeRecord, Record, TlsFiles};
+use crate::registry::{NodeRecord, Record, RegistryError, TlsFiles};
 use redplate_config::model::Mode;
 use redplate_config::{Config, Role, Target, Topology};
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,16 @@ pub enum BackendError {
     /// A node name that is not part of the deployment.
     #[error("deployment `{deployment}` has no node `{node}`")]
     UnknownNode { deployment: String, node: String },
+}
+
+impl From<RegistryError> for BackendError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Unknown(name) => BackendError::Unknown(name),
+            RegistryError::Corrupt { path, message } => BackendError::Corrupt { path, message },
+            RegistryError::Io { action, path, source } => BackendError::Io { action, path, source },
+        }
+    }
 }
 
 impl BackendError {

@@ -41,7 +41,8 @@ pub struct Context<'a> {
 /// a name taken, a scale or a move its mode or state refuses — is the
 /// user's to fix (1); everything else, a mistyped deployment or node name
 /// included, means redplate could not do what was asked (2).
-pub fn failure(e: BackendError) -> Failure {
+pub fn failure(e: impl Into<BackendError>) -> Failure {
+    let e = e.into();
     let code = match &e {
         BackendError::MissingProgram { .. } => "deploy.missing-program",
         BackendError::Io { .. } => "deploy.io",
@@ -216,7 +217,7 @@ impl Job<'_> {
         let _ports = self.registry.ports_lock().map_err(failure)?;
         // Stopped deployments keep their ports: they are not free to take.
         let reserved = self.registry.reserved_ports(&config.deployment.name);
-        let save = |r: &Record| self.registry.save(r);
+        let save = |r: &Record| self.registry.save(r).map_err(BackendError::from);
         let mut failed: Option<Record> = None;
         for attempt in 0..4 {
             progress.step("choosing free ports");

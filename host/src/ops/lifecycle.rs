@@ -6,7 +6,7 @@
 use super::deploy::failure;
 use crate::backend::{self, BackendError, Progress, Status};
 use crate::exit::Failure;
-use crate::registry::{DeployState, Record, Registry, valid_name};
+use crate::registry::{DeployState, Record, Registry, RegistryError, valid_name};
 use crate::secrets::SecretStore;
 use redplate_config::Diagnostic;
 use std::path::Path;
@@ -75,7 +75,7 @@ pub fn start(home: &Path, name: &str, new_ports: bool, progress: &dyn Progress) 
     let _lock = registry.lock(name).map_err(failure)?;
     let mut record = registry.load(name).map_err(failure)?;
     let backend = backend::of(&record).map_err(failure)?;
-    let save = |r: &Record| registry.save(r);
+    let save = |r: &Record| registry.save(r).map_err(BackendError::from);
     if new_ports {
         let _ports = registry.ports_lock().map_err(failure)?;
         backend.relocate(&mut record, &registry.reserved_ports(name), &save, progress).map_err(failure)?;
@@ -124,8 +124,8 @@ pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) ->
         }
         // A leftover folder (purge only), or an entry that cannot be read:
         // the processes are found by their working directory instead.
-        Err(e @ (BackendError::Unknown(_) | BackendError::Corrupt { .. }))
-            if registry.dir(name).exists() && (purge || matches!(e, BackendError::Corrupt { .. })) =>
+        Err(e @ (RegistryError::Unknown(_) | RegistryError::Corrupt { .. }))
+            if registry.dir(name).exists() && (purge || matches!(e, RegistryError::Corrupt { .. })) =>
         {
             let dir = registry.dir(name);
             backend::named(backend::DEFAULT).map_err(failure)?.reap(&dir);

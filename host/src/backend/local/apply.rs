@@ -49,7 +49,7 @@ fn changed(old: &BTreeMap<String, Vec<String>>, new: &BTreeMap<String, Vec<Strin
 
 fn copy(from: &Path, to: &Path) -> Result<(), BackendError> {
     let bytes = std::fs::read(from).map_err(BackendError::io("read", from))?;
-    crate::registry::write_atomic(to, &bytes, true)
+    Ok(crate::registry::write_atomic(to, &bytes, true)?)
 }
 
 impl LocalBackend {
