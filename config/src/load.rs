@@ -138,13 +138,80 @@ pub fn load_str(
 pub(crate) fn typed(tree: Tree) -> Result<Resolved, LoadError> {
     let mut problems = strict::check(&tree.value);
     if problems.is_empty() {
-        match serde_path_to_error::deserialize::<_, Config>(&tree.value) {
+        match deserialize(&tree.value) {
             Ok(config) => return Ok(Resolved { config, value: tree.value, sources: tree.sources, preset: None }),
-            Err(e) => problems.push(type_error(&e)),
+            Err(refused) => {
+                problems = refused;
+                locate_all(&mut problems, &tree.sources);
+                // In the order of the file, not of the model's fields.
+                problems.sort_by_key(|d| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column)));
+            }
         }
     }
     locate_all(&mut problems, &tree.sources);
     Err(LoadError::Invalid(problems))
+}
+
+/// Deserializes `value`, reporting every value serde refuses (sizes,
+/// durations, percentages the schema cannot check), not only the first:
+/// after each refusal the value is taken out of a scratch copy, so its
+/// default applies, and the rest is tried again. Each round removes a node,
+/// so this ends; a refusal the removals caused themselves (a parent missing a
+/// field just taken out) is not the user's and is not reported. At most
+/// [`MAX_REFUSALS`] rounds: each deserializes the whole document again.
+fn deserialize(value: &Value) -> Result<Config, Vec<Diagnostic>> {
+    let mut scratch = value.clone();
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        if removed.len() >= MAX_REFUSALS {
+            return Err(problems);
+        }
+        let e = match serde_path_to_error::deserialize::<_, Config>(&scratch) {
+            Ok(config) if problems.is_empty() => return Ok(config),
+            Ok(_) => return Err(problems),
+            Err(e) => e,
+        };
+        let d = type_error(&e);
+        let caused_by_removal = removed.iter().any(|r| r == &d.pointer || r.starts_with(&format!("{}/", d.pointer)));
+        let pointer = d.pointer.clone();
+        if !caused_by_removal {
+            problems.push(d);
+        }
+        match remove_nearest(&mut scratch, &pointer) {
+            Some(taken) => removed.push(taken),
+            None => return Err(problems),
+        }
+    }
+}
+
+/// How many refused values one load reports.
+const MAX_REFUSALS: usize = 100;
+
+/// Removes the value at `pointer`, or its nearest ancestor that exists
+/// (never the root); the pointer of what was removed.
+fn remove_nearest(value: &mut Value, pointer: &str) -> Option<String> {
+    let mut at = pointer.to_owned();
+    while let Some((parent, last)) = at.rsplit_once('/') {
+        let key = last.replace("~1", "/").replace("~0", "~");
+        let taken = match value.pointer_mut(parent) {
+            Some(Value::Object(map)) => map.remove(&key).is_some(),
+            Some(Value::Array(items)) => match key.parse::<usize>() {
+                // The element becomes null rather than moving its neighbours' indices.
+                Ok(i) if i < items.len() && !items[i].is_null() => {
+                    items[i] = Value::Null;
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if taken {
+            return Some(at);
+        }
+        at = parent.to_owned();
+    }
+    None
 }
 
 fn locate_all(problems: &mut [Diagnostic], sources: &SourceMap) {

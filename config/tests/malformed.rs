@@ -73,3 +73,22 @@ fn malformed_templates_get_pointed_errors() {
     }
     assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
 }
+
+#[test]
+fn every_invalid_value_of_a_file_is_reported_with_its_line() {
+    // Values only deserialization can judge (sizes, durations, percentages):
+    // one bad value must not hide the next.
+    let text = "extends: production\nresources:\n  memory: 4xb\nsentinel:\n  down_after: 10q\nmemory:\n  maxmemory: 200%\nbackup:\n  timeout: soon\n";
+    let err = redplate_config::load_str(text, redplate_config::Format::Yaml, "bad.yaml", None, &[])
+        .expect_err("four invalid values");
+    let got: Vec<(String, String, Option<usize>)> = err
+        .diagnostics()
+        .into_iter()
+        .map(|d| (d.code, d.pointer, d.location.filter(|l| l.file == "bad.yaml").map(|l| l.line)))
+        .collect();
+    let want =
+        [("/resources/memory", 3), ("/sentinel/down_after", 5), ("/memory/maxmemory", 7), ("/backup/timeout", 9)];
+    let want: Vec<(String, String, Option<usize>)> =
+        want.iter().map(|(p, l)| ("template.invalid-value".to_owned(), (*p).to_owned(), Some(*l))).collect();
+    assert_eq!(got, want);
+}
