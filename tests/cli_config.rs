@@ -179,3 +179,29 @@ fn import_applies_the_host_rules_and_names_the_file() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("edited-export.json:") && !stderr(&o).contains("<import>"), "{}", stderr(&o));
 }
+
+/// A valid import still says what `validate` warns about, with the file's
+/// line, and prints the document.
+#[test]
+fn import_prints_its_warnings() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = redplate(&["export", "presets/production.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let digest = text.lines().find(|l| l.contains("\"image_digest\": \"sha256:")).expect("a pinned image").to_owned();
+    let edited = text.replacen(&digest, "    \"image_digest\": \"\",", 1);
+    let line = edited.lines().position(|l| l.contains("\"image_digest\": \"\"")).expect("edited line") + 1;
+    let file = tmp.path().join("unpinned.json");
+    std::fs::write(&file, &edited).expect("write");
+    let o = redplate(&["import", file.to_str().expect("utf-8")]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), edited, "the document is printed as imported");
+    assert!(e.contains("warning[deployment.image-not-digest-pinned]"), "{e}");
+    assert!(e.contains(&format!("unpinned.json:{line}:")), "{e}");
+    // An export without findings prints none.
+    std::fs::write(&file, &text).expect("write");
+    let o = redplate(&["import", file.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "", "a clean import prints nothing on stderr");
+}

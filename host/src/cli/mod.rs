@@ -424,6 +424,11 @@ impl Cli {
             }
             Command::Import { file } => {
                 let config = ops::config::import(file)?;
+                // `import` keeps the config only; its warnings are what
+                // `validate` says of the same file (an export holds every
+                // key, so it loads as a template of its own, lines kept).
+                let findings = ops::config::validate(&ops::config::load(Some(file), None, &[])?, None)?;
+                print::diagnostics(&findings.diagnostics, self.global.quiet);
                 print::outln!("{}", redplate_config::export(&config));
                 Ok(ExitStatus::Ok)
             }
