@@ -134,20 +134,36 @@ fn export_then_import_is_the_identity() {
 fn adapt_shows_the_difference_and_writes_a_valid_template() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("adapted.yaml");
-    let o = redplate(&[
-        "adapt",
-        "examples/standalone-development.yaml",
-        "--to",
-        "production",
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let template = "examples/standalone-development.yaml";
+    let o = redplate(&["adapt", template, "--to", "production", "--out", out.to_str().expect("utf-8")]);
     let e = stderr(&o);
-    assert!(e.contains("/persistence/mode") || e.contains("persistence"), "no persistence change shown: {e}");
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(e.contains("~ /persistence/mode: \"none\" -> \"mixed\""), "the persistence change is not shown: {e}");
     let text = std::fs::read_to_string(&out).expect("adapted template");
     assert!(text.contains("extends: production"), "{text}");
-    let v = redplate(&["validate", out.to_str().expect("utf-8"), "--no-plugins"]);
-    assert_eq!(v.status.code(), o.status.code(), "adapt and validate agree: {}", stderr(&v));
+    // It validates: no error, by itself.
+    let v = redplate(&["validate", out.to_str().expect("utf-8"), "--no-plugins", "--format", "json"]);
+    assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).expect("validate --format json");
+    assert_eq!(report["valid"], true, "{report}");
+    // It is the user's own values over production: exactly what the
+    // template gives layered on the production preset.
+    let export = |args: &[&str]| -> serde_json::Value {
+        let o = redplate(&[&["export"][..], args].concat());
+        assert_eq!(o.status.code(), Some(0), "export {args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("export is JSON")
+    };
+    let adapted = export(&[out.to_str().expect("utf-8")]);
+    let mut expected = export(&[template, "--preset", "production"]);
+    expected["extends"] = "production".into();
+    assert_eq!(adapted, expected);
+    // Production's values, the user's kept.
+    assert_eq!(adapted["deployment"]["environment"], "production");
+    assert_eq!(adapted["persistence"]["mode"], "mixed");
+    assert_eq!(adapted["security"]["auth_enabled"], true);
+    assert_eq!(adapted["security"]["tls"]["enabled"], true);
+    assert_eq!(adapted["deployment"]["name"], "dev-cache");
+    assert_eq!(adapted["network"]["local_base_port"], 7100);
 }
 
 /// `import` checks what `validate` checks: an export edited into a

@@ -291,24 +291,73 @@ fn the_production_kubernetes_render_fails_no_checkov_check() {
     assert!(summary("passed").as_u64().is_some_and(|p| p > 100), "checkov ran too few checks");
 }
 
+/// Every entry under `dir` (the `.redplate-output` list included) with its
+/// mode and bytes.
+fn tree_with_modes(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").filter_map(Result::ok) {
+            let p = e.path();
+            let meta = std::fs::symlink_metadata(&p).expect("metadata");
+            let rel = p.strip_prefix(dir).expect("prefix").to_string_lossy().into_owned();
+            let bytes = if meta.is_dir() { Vec::new() } else { std::fs::read(&p).expect("read") };
+            out.insert(rel, (meta.permissions().mode(), bytes));
+            if meta.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The render gets past validation and generation and fails while writing
+/// its files: the process may write files of at most 512 bytes
+/// (`ulimit -f 1`, which binds root too; SIGXFSZ ignored, so the write
+/// fails with EFBIG instead of killing it). The old folder must be left
+/// byte for byte, and nothing beside it.
 #[test]
 fn a_failed_render_leaves_the_folder_as_it_was() {
     let env = env();
     let out = env.dir.join("out");
-    let o = render_case(&env, "examples/standalone-development.yaml", &[], &out, "local");
+    let template = "examples/standalone-development.yaml";
+    // Also warms the compiled-plugin cache: the limited run writes nothing there.
+    let o = render_case(&env, template, &[], &out, "local");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let before = files(&out);
-    let bad = vec!["deployment.mode=cluster".to_string(), "cluster.shards=2".to_string()];
-    let o = render_case(&env, "examples/standalone-development.yaml", &bad, &out, "local");
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(files(&out), before, "the folder changed after a failed render");
-    let leftovers: Vec<_> = std::fs::read_dir(&env.dir)
+    let before = tree_with_modes(&out);
+    assert!(before.contains_key(".redplate-output") && before.len() > 3, "{:?}", before.keys());
+
+    let changed = ["performance.maxclients=500".to_owned()];
+    let mut args = vec!["render", template, "--target", "local", "--out", out.to_str().expect("utf-8")];
+    args.extend(["--set", changed[0].as_str()]);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_redplate"))
+        .args(&args)
+        .current_dir(root())
+        .env("REDPLATE_CACHE_DIR", &env.cache)
+        .env("REDPLATE_HOME", &env.home)
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error[output.write]") && stderr.contains("File too large"), "{stderr}");
+    assert!(tree_with_modes(&out) == before, "the folder changed after a failed write");
+    let beside: Vec<_> = std::fs::read_dir(&env.dir)
         .expect("ls")
         .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().starts_with(".redplate"))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "out" && n != "home")
         .collect();
-    assert!(leftovers.is_empty(), "staging folders left behind: {leftovers:?}");
+    assert!(beside.is_empty(), "left beside the output folder: {beside:?}");
+
+    // The same render without the limit replaces the folder: the failure
+    // above was the write's, and the comparison could have failed.
+    let o = render_case(&env, template, &changed, &out, "local");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(tree_with_modes(&out) != before, "the unlimited render changed nothing");
 }
 
 #[test]

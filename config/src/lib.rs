@@ -51,6 +51,8 @@
 
 pub mod convert;
 pub mod diagnostic;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layer;
 pub mod load;
 pub mod model;

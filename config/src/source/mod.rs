@@ -233,16 +233,48 @@ mod tests {
         assert!(e.is_some_and(|d| d.message.contains("duplicate key `a`")));
     }
 
+    /// The message a parse fails with (`None` when it parses).
+    fn refusal(text: &str, format: Format) -> Option<String> {
+        parse(text, format, "t").err().map(|d| d.message)
+    }
+
     #[test]
     fn depth_and_aliases_are_bounded() {
-        let deep = "[".repeat(10_000);
-        assert!(parse(&deep, Format::Yaml, "t").is_err());
+        let too_deep = format!("the template nests deeper than {MAX_DEPTH} levels");
+        // Well-formed flow nesting: accepted within the limit, refused past it for its depth.
+        let flow = |n: usize| format!("a: {}{}\n", "[".repeat(n), "]".repeat(n));
+        assert_eq!(refusal(&flow(MAX_DEPTH - 2), Format::Yaml), None);
+        assert_eq!(refusal(&flow(MAX_DEPTH + 1), Format::Yaml).as_deref(), Some(too_deep.as_str()));
+        // Far past it the YAML scanner's own recursion limit may answer first.
+        assert!(refusal(&flow(10_000), Format::Yaml).is_some());
+        // Block mappings, each level indented under the last.
+        let block = |n: usize| {
+            let mut t: String = (0..n).map(|i| format!("{}k:\n", "  ".repeat(i))).collect();
+            t.push_str(&format!("{}k: v\n", "  ".repeat(n)));
+            t
+        };
+        assert_eq!(refusal(&block(MAX_DEPTH - 2), Format::Yaml), None);
+        assert_eq!(refusal(&block(MAX_DEPTH + 1), Format::Yaml).as_deref(), Some(too_deep.as_str()));
+        // TOML tables nest the same way.
+        let toml = format!("[{}]\nv = 1\n", vec!["k"; MAX_DEPTH + 2].join("."));
+        assert_eq!(refusal(&toml, Format::Toml).as_deref(), Some(too_deep.as_str()));
+
+        // An alias bomb: ten levels of ten aliases to the level below, 10^10
+        // values once expanded, in 700 bytes. Refused by the value count.
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..10 {
             let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
-            bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            let items = vec![format!("*{prev}"); 10].join(", ");
+            bomb.push_str(&format!("l{i}: &l{i} [{items}]\n"));
         }
-        assert!(parse(&bomb, Format::Yaml, "t").is_err());
+        assert!(bomb.len() < 1000, "{}", bomb.len());
+        let too_many = format!("the template has more than {MAX_NODES} values");
+        assert_eq!(refusal(&bomb, Format::Yaml).as_deref(), Some(too_many.as_str()));
+        // The same shape, two levels deep (1,110 values), is fine: aliases
+        // are expanded, not refused.
+        let small: String = bomb.lines().take(3).map(|l| format!("{l}\n")).collect();
+        let t = parse(&small, Format::Yaml, "t").map_err(|d| d.message);
+        assert_eq!(t.map(|t| t.value["l1"][9][9][9].clone()), Ok(Value::String("x".into())));
     }
 
     #[test]
