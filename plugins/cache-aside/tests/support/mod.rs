@@ -34,6 +34,23 @@ pub fn input(text: &str, preset: Option<Environment>, sets: &[&str]) -> String {
     .to_string()
 }
 
+/// Whether a missing tool or snapshot fails the test rather than skipping:
+/// `CI` set to anything but empty, `false` or `0`.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether `redis-server` is installed; missing, a test skips with a
+/// visible message, or fails in CI.
+pub fn redis_present() -> bool {
+    if Command::new("redis-server").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(!in_ci(), "redis-server is required in CI");
+    eprintln!("SKIPPED: redis-server is not installed");
+    false
+}
+
 /// A preset alone with the strategy selected.
 pub fn preset_input(env: Environment, strategy: &str, extra_sets: &[&str]) -> String {
     let mut sets = vec![format!("cache.strategy={strategy}")];
@@ -58,7 +75,7 @@ pub fn example_input(name: &str, strategy: &str, extra_sets: &[&str]) -> String 
 pub fn snapshot(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
-    if update || (!path.exists() && std::env::var("CI").as_deref() != Ok("true")) {
+    if update || (!path.exists() && !in_ci()) {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         }
@@ -102,11 +119,10 @@ pub struct Redis {
 impl Redis {
     /// Starts `redis-server --port <free> --save '' --<name> <value> …`.
     /// Returns `None` (with a visible message) when `redis-server` is missing
-    /// outside CI; in CI (`CI=true`) a missing server fails the test.
+    /// outside CI (see [`redis_present`]); panics when it exits instead of
+    /// answering (a directive it refuses), quoting its log.
     pub fn start(directives: &[(String, String)]) -> Option<Redis> {
-        if Command::new("redis-server").arg("--version").output().is_err() {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "redis-server is required in CI");
-            eprintln!("SKIPPED: redis-server is not installed");
+        if !redis_present() {
             return None;
         }
         // Another test may grab the free port between probe and bind: retry then.
