@@ -24,7 +24,7 @@ pub struct Pace {
 impl Pace {
     /// A pace that other clients should not notice: commands under 0.5 ms,
     /// at most half of the server's time. With a 1 ms budget another
-    /// client's GET p99 rose by up to 1.3 ms; with 0.5 ms by about 0.3–0.5 ms,
+    /// client's GET p99 rose by up to 1.3 ms; with 0.5 ms by about 0.4–0.6 ms,
     /// and 1M of 2M keys still go in ~12 s (`scripts/bench-tenant-remove.sh`,
     /// README "Tenants").
     pub fn gentle(start: u32) -> Pace {
