@@ -449,3 +449,19 @@ fn a_user_template_overrides_the_plugin_template_of_the_same_name() {
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr.contains("redis.conf") && stderr.contains("your override"), "{stderr}");
 }
+
+/// Pods are reached over the pod network: a development deployment (no
+/// password) must not keep protected mode on, or Redis refuses every client
+/// outside its own pod; with auth (production) protected mode stays on.
+#[test]
+fn kubernetes_redis_listens_to_other_pods_without_a_password_and_stays_protected_with_one() {
+    let env = env();
+    for (preset, protected) in [("presets/development.yaml", "no"), ("presets/production.yaml", "yes")] {
+        let out = env.dir.join(preset.replace('/', "-"));
+        let o = render_case(&env, preset, &[], &out, "kubernetes");
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let all: String = files(&out).values().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+        assert!(all.contains("bind 0.0.0.0"), "{preset}: Redis listens on the pod network");
+        assert!(all.contains(&format!("protected-mode {protected}")), "{preset}: protected-mode {protected}");
+    }
+}

@@ -69,7 +69,11 @@ pub fn redis_directives(input: &Input, ctx: &Ctx) -> Conf {
     // Pods are reached through their Service and NetworkPolicy: listen on all
     // interfaces of the pod network namespace, whatever `bind` says locally.
     c.set("bind", if net.b("ipv6", false) { "* -::*" } else { "0.0.0.0" });
-    c.set("protected-mode", yn(sec.protected_mode));
+    // With no password on the `default` user, protected mode would refuse
+    // every client outside the pod (the other nodes, Sentinel, the exporter,
+    // applications): the NetworkPolicy is what guards such a deployment.
+    let no_password = !sec.auth_enabled && sec.default_user_enabled;
+    c.set("protected-mode", yn(sec.protected_mode && !no_password));
     c.set("port", if ctx.plain { ctx.port.to_string() } else { "0".into() });
     if ctx.tls {
         c.set("tls-port", ctx.tls_port.to_string());
