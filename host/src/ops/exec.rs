@@ -150,6 +150,9 @@ pub fn refusal(args: &[String], allow_dangerous: bool) -> Option<Diagnostic> {
                 .with_hint("give it a timeout in seconds below `--timeout`"),
         );
     }
+    if let Some(d) = blocks_forever(args) {
+        return Some(d);
+    }
     let name = command_name(args);
     let dangerous = DANGEROUS.iter().any(|d| *d == name || *d == first);
     if dangerous && !allow_dangerous {
@@ -161,7 +164,8 @@ pub fn refusal(args: &[String], allow_dangerous: bool) -> Option<Diagnostic> {
     None
 }
 
-fn reply(value: redis::Value) -> Reply {
+/// A reply as printable values, control characters escaped (line breaks kept).
+pub fn reply(value: redis::Value) -> Reply {
     use redis::Value as V;
     // Line breaks survive (INFO, CLUSTER NODES); every other control
     // character a value may hold is shown escaped.
@@ -258,6 +262,26 @@ pub async fn exec(record: &Record, request: &ExecRequest) -> Result<ExecResult, 
     }
 }
 
+/// Blocking forms whose timeout is not the last argument (BLMPOP, BZMPOP,
+/// WAIT, XREAD/XREADGROUP BLOCK) with a timeout of 0.
+fn blocks_forever(args: &[String]) -> Option<Diagnostic> {
+    let name = args.first()?.to_ascii_uppercase();
+    let zero = |s: &String| s.parse::<f64>().is_ok_and(|t| t == 0.0);
+    let forever = match name.as_str() {
+        // BLMPOP/BZMPOP timeout numkeys key…; WAIT numreplicas timeout.
+        "BLMPOP" | "BZMPOP" => args.get(1).is_some_and(zero),
+        "WAIT" => args.get(2).is_some_and(zero),
+        "XREAD" | "XREADGROUP" => {
+            args.iter().position(|a| a.eq_ignore_ascii_case("BLOCK")).and_then(|i| args.get(i + 1)).is_some_and(zero)
+        }
+        _ => false,
+    };
+    forever.then(|| {
+        Diagnostic::error("exec.blocks-forever", "", format!("`{name}` with a timeout of 0 would block forever"))
+            .with_hint("give it a timeout below `--timeout`")
+    })
+}
+
 /// A reply the way `redis-cli` prints it.
 pub fn format_reply(reply: &Reply) -> String {
     fn walk(r: &Reply, indent: usize, out: &mut String) {
@@ -326,6 +350,16 @@ mod tests {
             ["GET k", "SET k v", "BLPOP q 1", "CONFIG GET maxmemory", "INFO", "ACL WHOAMI", "CLUSTER INFO", "SCAN 0"]
         {
             assert!(refusal(&args(c), false).is_none(), "{c}");
+        }
+    }
+
+    #[test]
+    fn blocking_forms_without_a_timeout_are_refused() {
+        for c in ["BLMPOP 0 1 k LEFT", "bzmpop 0 1 z MIN", "WAIT 1 0", "XREAD BLOCK 0 STREAMS s $"] {
+            assert!(blocks_forever(&args(c)).is_some(), "{c}");
+        }
+        for c in ["BLMPOP 1 1 k LEFT", "WAIT 1 100", "XREAD COUNT 1 STREAMS s 0", "GET k"] {
+            assert!(blocks_forever(&args(c)).is_none(), "{c}");
         }
     }
 

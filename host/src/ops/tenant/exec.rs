@@ -9,7 +9,7 @@ use super::{check_id, check_isolation, find, open, user_name};
 use crate::client::{ClientError, Endpoint, Node};
 use crate::exit::Failure;
 use crate::ops::connect::{endpoint, masters, unreachable};
-use crate::ops::exec::{Reply, refusal};
+use crate::ops::exec::{Reply, refusal, reply};
 use crate::secrets::SecretStore;
 use redplate_config::{Diagnostic, Target};
 use serde::Serialize;
@@ -38,7 +38,7 @@ pub async fn exec(home: &Path, deployment: &str, request: &TenantExec) -> Result
     check_id(&request.id)?;
     // Redis enforces the tenant's acl; what is refused here is only what
     // cannot run as one request with one reply.
-    if let Some(d) = refusal(&request.args, true).or_else(|| blocks_forever(&request.args)) {
+    if let Some(d) = refusal(&request.args, true) {
         return Err(Failure::invalid(vec![d]));
     }
     let opened = open(home, deployment)?;
@@ -117,61 +117,9 @@ fn redirect(e: &ClientError) -> Option<(bool, String, u16)> {
 
 /// Blocking forms the shared filter does not know: a timeout of 0 (or
 /// `BLOCK 0`) waits forever.
-fn blocks_forever(args: &[String]) -> Option<Diagnostic> {
-    let name = args.first()?.to_ascii_uppercase();
-    let zero = |s: &String| s.parse::<f64>().is_ok_and(|t| t == 0.0);
-    let forever = match name.as_str() {
-        // BLMPOP/BZMPOP timeout numkeys key…; WAIT numreplicas timeout.
-        "BLMPOP" | "BZMPOP" => args.get(1).is_some_and(zero),
-        "WAIT" => args.get(2).is_some_and(zero),
-        "XREAD" | "XREADGROUP" => {
-            args.iter().position(|a| a.eq_ignore_ascii_case("BLOCK")).and_then(|i| args.get(i + 1)).is_some_and(zero)
-        }
-        _ => false,
-    };
-    forever.then(|| {
-        Diagnostic::error("exec.blocks-forever", "", format!("`{name}` with a timeout of 0 would block forever"))
-            .with_hint("give it a timeout below `--timeout`")
-    })
-}
-
-/// A reply as printable values, control characters escaped.
-fn reply(value: redis::Value) -> Reply {
-    use redis::Value as V;
-    let text = |bytes: &[u8]| crate::text::clean_lines(&String::from_utf8_lossy(bytes).replace("\r\n", "\n"), 1 << 20);
-    match value {
-        V::Nil => Reply::Nil,
-        V::Int(i) => Reply::Int(i),
-        V::BulkString(b) => Reply::Text(text(&b)),
-        V::SimpleString(s) => Reply::Text(text(s.as_bytes())),
-        V::Okay => Reply::Text("OK".into()),
-        V::Double(d) => Reply::Double(d),
-        V::Boolean(b) => Reply::Int(i64::from(b)),
-        V::VerbatimString { text: t, .. } => Reply::Text(text(t.as_bytes())),
-        V::Array(items) | V::Set(items) => Reply::Array(items.into_iter().take(100_000).map(reply).collect()),
-        V::Map(pairs) => Reply::Array(pairs.into_iter().take(50_000).flat_map(|(k, v)| [reply(k), reply(v)]).collect()),
-        V::ServerError(e) => Reply::Error { error: text(e.to_string().as_bytes()) },
-        other => Reply::Text(text(format!("{other:?}").as_bytes())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn blocking_forms_without_a_timeout_are_refused() {
-        for c in ["BLMPOP 0 1 k LEFT", "bzmpop 0 1 z MIN", "WAIT 1 0", "XREAD BLOCK 0 STREAMS s $"] {
-            assert!(blocks_forever(&args(c)).is_some(), "{c}");
-        }
-        for c in ["BLMPOP 1 1 k LEFT", "WAIT 1 100", "XREAD COUNT 1 STREAMS s 0", "GET k"] {
-            assert!(blocks_forever(&args(c)).is_none(), "{c}");
-        }
-    }
 
     #[test]
     fn redirects_and_codes_are_read_from_error_replies() {
