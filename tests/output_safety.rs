@@ -4,6 +4,8 @@
 //! rendering, and never lets a plugin's text drive the terminal. Drives the
 //! real binary.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -136,27 +138,7 @@ fn batch_refuses_two_templates_with_one_output_folder_and_counts_only_what_it_wr
 #[test]
 fn no_password_is_readable_by_group_or_others_in_any_render() {
     let env = Env::new();
-    let mut cases: Vec<(String, Vec<String>)> = Vec::new();
-    for preset in ["development", "staging", "production"] {
-        for mode in ["standalone", "replication", "sentinel", "cluster"] {
-            let mut sets = vec![format!("deployment.mode={mode}"), format!("deployment.name={preset}-{mode}")];
-            match mode {
-                "replication" | "sentinel" => sets.push("replication.replicas=2".into()),
-                "cluster" => sets.extend(["cluster.shards=3".into(), "cluster.replicas_per_shard=1".into()]),
-                _ => {}
-            }
-            if mode == "sentinel" {
-                sets.push("sentinel.sentinels=3".into());
-            }
-            cases.push((format!("presets/{preset}.yaml"), sets));
-        }
-    }
-    for e in std::fs::read_dir(root().join("examples")).expect("examples").filter_map(Result::ok) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".yaml") {
-            cases.push((format!("examples/{name}"), Vec::new()));
-        }
-    }
+    let cases = support::render_cases();
     let mut checked_files = 0;
     let mut secret_holders = 0;
     for (i, (template, sets)) in cases.iter().enumerate() {

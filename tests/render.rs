@@ -4,6 +4,8 @@
 //! --strict, docker-compose config, shellcheck, checkov) and Redis boots from
 //! them.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -53,33 +55,6 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
-}
-
-/// Every preset × mode, and every example.
-fn cases() -> Vec<(String, Vec<String>)> {
-    let mut cases = Vec::new();
-    for env in ["development", "staging", "production"] {
-        for mode in ["standalone", "replication", "sentinel", "cluster"] {
-            let mut sets = vec![format!("deployment.mode={mode}")];
-            // Each mode with the smallest shape that is valid for it.
-            match mode {
-                "replication" | "sentinel" => sets.push("replication.replicas=2".into()),
-                "cluster" => sets.extend(["cluster.shards=3".into(), "cluster.replicas_per_shard=1".into()]),
-                _ => {}
-            }
-            if mode == "sentinel" {
-                sets.push("sentinel.sentinels=3".into());
-            }
-            cases.push((format!("presets/{env}.yaml"), sets));
-        }
-    }
-    for e in std::fs::read_dir(root().join("examples")).expect("examples").filter_map(Result::ok) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".yaml") {
-            cases.push((format!("examples/{name}"), Vec::new()));
-        }
-    }
-    cases
 }
 
 fn render_case(env: &Env, template: &str, sets: &[String], out: &Path, target: &str) -> Output {
@@ -146,7 +121,7 @@ fn every_preset_mode_and_example_renders_deterministically_and_passes_the_valida
     let kv = require("kubernetes-validate");
     let dc = require("docker-compose");
     let sc = require("shellcheck");
-    for (template, sets) in cases() {
+    for (template, sets) in support::render_cases() {
         let label = format!("{template} {}", sets.join(" "));
         let out1 = env.dir.join("one");
         let out2 = env.dir.join("two");

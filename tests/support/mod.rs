@@ -291,3 +291,30 @@ pub fn port_refuses(port: u16) -> bool {
 pub fn squat(port: u16) -> std::net::TcpListener {
     std::net::TcpListener::bind(("0.0.0.0", port)).expect("take the port")
 }
+
+/// Every preset × mode, and every example.
+pub fn render_cases() -> Vec<(String, Vec<String>)> {
+    let mut cases = Vec::new();
+    for env in ["development", "staging", "production"] {
+        for mode in ["standalone", "replication", "sentinel", "cluster"] {
+            let mut sets = vec![format!("deployment.mode={mode}")];
+            // Each mode with the smallest shape that is valid for it.
+            match mode {
+                "replication" | "sentinel" => sets.push("replication.replicas=2".into()),
+                "cluster" => sets.extend(["cluster.shards=3".into(), "cluster.replicas_per_shard=1".into()]),
+                _ => {}
+            }
+            if mode == "sentinel" {
+                sets.push("sentinel.sentinels=3".into());
+            }
+            cases.push((format!("presets/{env}.yaml"), sets));
+        }
+    }
+    for e in std::fs::read_dir(root().join("examples")).expect("examples").filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".yaml") {
+            cases.push((format!("examples/{name}"), Vec::new()));
+        }
+    }
+    cases
+}
