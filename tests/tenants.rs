@@ -544,6 +544,56 @@ fn a_cluster_tenant_spans_every_master_and_its_removal_empties_each() {
 }
 
 #[test]
+fn flushing_a_tenant_deletes_only_its_keys_with_the_token_and_keeps_the_tenant() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(standalone(&home, "fl").as_str(), &["--set", "network.local_base_port=24700"]);
+    let port = d.data_nodes()[0].1;
+    tenant_ok(&home, &["create", "fl", "acme"]);
+    load_keys(&d, port, "tenant:acme:", 2_000);
+    load_keys(&d, port, "tenant:beta:", 500);
+    load_keys(&d, port, "other:", 100);
+
+    let first = home.run(&["flush", "fl", "--tenant", "acme", "--format", "json"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let report = json(&text(&first.stdout));
+    assert_eq!(report["tenant"], "acme");
+    assert_eq!(report["total_keys"], 2_000);
+    assert_eq!(report["flushed"], false);
+    let token = report["token"].as_str().expect("a token").to_owned();
+    assert_eq!(count(&d, port, "tenant:acme:*"), 2_000, "nothing deleted without the token");
+
+    // A whole-deployment token does not flush a tenant, nor another tenant's token.
+    let whole = json(&text(&home.run(&["flush", "fl", "--format", "json"]).stdout));
+    let beta = json(&text(&home.run(&["flush", "fl", "--tenant", "beta", "--format", "json"]).stdout));
+    for wrong in [whole["token"].as_str().expect("token"), beta["token"].as_str().expect("token"), "1-00"] {
+        let o = home.run(&["flush", "fl", "--tenant", "acme", "--confirm", wrong]);
+        assert_eq!(o.status.code(), Some(1), "refused: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("confirm."), "{}", text(&o.stderr));
+    }
+    assert_eq!(count(&d, port, "tenant:acme:*"), 2_000, "a wrong token deletes nothing");
+
+    let done = home.run(&["flush", "fl", "--tenant", "acme", "--confirm", &token, "--format", "json"]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let done = json(&text(&done.stdout));
+    assert_eq!((done["flushed"].as_bool(), done["deleted"].as_u64()), (Some(true), Some(2_000)));
+    assert_eq!(count(&d, port, "tenant:acme:*"), 0);
+    assert_eq!(count(&d, port, "tenant:beta:*"), 500, "the other tenant's keys stay");
+    assert_eq!(count(&d, port, "other:*"), 100, "keys of no tenant stay");
+    // The tenant stays: its user works and it is still listed.
+    let mut acme = connect(port, "tenant-acme", &password(&home, "fl", "acme"));
+    run(&mut acme, &["SET", "tenant:acme:after", "1"]).expect("the tenant writes again after its flush");
+    let listed = json(&tenant_ok(&home, &["list", "fl", "--format", "json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    let audit = std::fs::read_to_string(d.state_dir().join("audit.log")).expect("audit log");
+    assert!(audit.lines().any(|l| l.contains("\"flush\"") && l.contains("ok: 2000 keys deleted")), "{audit}");
+    let unknown = home.run(&["flush", "fl", "--tenant", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
+}
+
+#[test]
 fn a_create_that_fails_half_way_leaves_no_user_on_any_node() {
     if !redis_present() {
         return;

@@ -13,11 +13,14 @@ use std::time::Duration;
 pub enum GuardedCommand {
     /// Run one Redis command on a deployment (filtered, audited): `redplate exec orders -- GET key`.
     Exec(ExecArgs),
-    /// Delete every key of a deployment: first without `--confirm` to see
-    /// what would go and get a token, then again with it.
+    /// Delete every key of a deployment (or of one tenant): first without
+    /// `--confirm` to see what would go and get a token, then again with it.
     Flush {
         /// The deployment.
         name: String,
+        /// Delete only this tenant's keys; the tenant and its user stay.
+        #[arg(long, value_name = "ID")]
+        tenant: Option<String>,
         /// The token the first call printed (valid 5 minutes).
         #[arg(long, value_name = "TOKEN")]
         confirm: Option<String>,
@@ -57,7 +60,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     })
 }
 
-pub fn run(command: &GuardedCommand) -> Result<ExitStatus, Failure> {
+pub fn run(command: &GuardedCommand, quiet: bool) -> Result<ExitStatus, Failure> {
     match command {
         GuardedCommand::Exec(a) => {
             let record = record(&a.name)?;
@@ -75,11 +78,21 @@ pub fn run(command: &GuardedCommand) -> Result<ExitStatus, Failure> {
             }
             Ok(ExitStatus::Ok)
         }
-        GuardedCommand::Flush { name, confirm, format } => {
-            let record = record(name)?;
+        GuardedCommand::Flush { name, tenant, confirm, format } => {
             let home = crate::secrets::redplate_home();
-            let report =
-                runtime()?.block_on(ops::flush::flush(&home, &record, confirm.as_deref(), &ops::audit::actor()))?;
+            let actor = ops::audit::actor();
+            let report = match tenant {
+                None => {
+                    let record = record(name)?;
+                    runtime()?.block_on(ops::flush::flush(&home, &record, confirm.as_deref(), &actor))?
+                }
+                Some(id) => {
+                    let bar = super::tenant::Bar::new(quiet || *format == Format::Json);
+                    super::tenant::until_interrupted(|cancel| async move {
+                        ops::tenant::flush(&home, name, id, confirm.as_deref(), &actor, &bar, &cancel).await
+                    })??
+                }
+            };
             if *format == Format::Json {
                 outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
                 return Ok(ExitStatus::Ok);
@@ -87,17 +100,22 @@ pub fn run(command: &GuardedCommand) -> Result<ExitStatus, Failure> {
             for (node, keys) in &report.keys {
                 eprintln!("  {node}: {}", super::print::count(*keys as usize, "key"));
             }
-            match &report.token {
-                Some(token) => {
-                    eprintln!(
-                        "nothing changed: this would delete {} of `{name}`; to do it, within 5 minutes run:",
-                        super::print::count(report.total_keys as usize, "key")
-                    );
-                    outln!("redplate flush {name} --confirm {token}");
+            let keys = super::print::count(report.total_keys as usize, "key");
+            let (what, again) = match tenant {
+                None => (format!("`{name}`"), format!("redplate flush {name}")),
+                Some(id) => (format!("tenant `{id}` of `{name}`"), format!("redplate flush {name} --tenant {id}")),
+            };
+            match (&report.token, tenant) {
+                (Some(token), _) => {
+                    eprintln!("nothing changed: this would delete {keys} of {what}; to do it, within 5 minutes run:");
+                    outln!("{again} --confirm {token}");
                 }
-                None => eprintln!(
-                    "flushed `{name}`: {} deleted (FLUSHALL ASYNC on every master; replicas follow)",
-                    super::print::count(report.total_keys as usize, "key")
+                (None, None) => {
+                    eprintln!("flushed {what}: {keys} deleted (FLUSHALL ASYNC on every master; replicas follow)")
+                }
+                (None, Some(_)) => eprintln!(
+                    "flushed {what}: {} deleted; the tenant and its user stay",
+                    super::print::count(report.deleted as usize, "key")
                 ),
             }
             Ok(ExitStatus::Ok)

@@ -434,7 +434,7 @@ impl Cli {
             }
             Command::Deployments(command) => deploy::run(command, &self.global),
             Command::Observe(command) => observe::run(command, &self.global),
-            Command::Guarded(command) => guarded::run(command),
+            Command::Guarded(command) => guarded::run(command, self.global.quiet),
             Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;

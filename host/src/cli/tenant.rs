@@ -202,18 +202,10 @@ pub fn run(
         TenantCommand::Remove { deployment, id, dry_run, keep_data, format } => {
             let request = ops::RemoveRequest { id: id.clone(), dry_run: *dry_run, keep_data: *keep_data };
             let bar = Bar::new(global.quiet || *format == Format::Json);
-            let cancel = Arc::new(AtomicBool::new(false));
-            let removed = runtime()?.block_on(async {
-                let flag = cancel.clone();
-                // Ctrl-C stops between two batches, leaving a consistent state.
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        flag.store(true, Ordering::Relaxed);
-                    }
-                });
-                ops::remove(&home, deployment, &request, &bar, &cancel).await
-            });
-            drop(bar);
+            let removed =
+                until_interrupted(
+                    |cancel| async move { ops::remove(&home, deployment, &request, &bar, &cancel).await },
+                )?;
             let removed = removed?;
             print::diagnostics(&removed.warnings, global.quiet);
             match format {
@@ -270,14 +262,31 @@ fn human(bytes: u64) -> String {
     if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
-/// The removal's progress on stderr: a spinner with the step, then a bar
-/// of deleted keys; only on a terminal and without `--quiet`.
-struct Bar {
+/// Runs `work` on a runtime; Ctrl-C sets the flag it gets, so it stops
+/// between two batches and leaves a state that running it again finishes.
+pub(super) fn until_interrupted<T, F: Future<Output = T>>(
+    work: impl FnOnce(Arc<AtomicBool>) -> F,
+) -> Result<T, Failure> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    Ok(runtime()?.block_on(async move {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        work(cancel).await
+    }))
+}
+
+/// A long deletion's progress on stderr: a spinner with the step, then a
+/// bar of deleted keys; only on a terminal and without `--quiet`.
+pub(super) struct Bar {
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl Bar {
-    fn new(hidden: bool) -> Bar {
+    pub(super) fn new(hidden: bool) -> Bar {
         if hidden || !std::io::stderr().is_terminal() {
             return Bar { bar: None };
         }

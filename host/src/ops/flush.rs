@@ -1,7 +1,9 @@
 //! `redplate flush`: empties a deployment only on purpose. Without a token
 //! it changes nothing and says what would go (keys per master) with a
 //! confirmation token bound to the deployment; with the token it runs
-//! `FLUSHALL ASYNC` on every master (replicas follow). Audited.
+//! `FLUSHALL ASYNC` on every master (replicas follow). Audited. One
+//! tenant's keys are flushed by `ops::tenant::flush`, which returns the same
+//! report.
 
 use crate::exit::Failure;
 use crate::ops::connect::{masters, unreachable};
@@ -14,14 +16,20 @@ use std::path::Path;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FlushReport {
     pub deployment: String,
+    /// The tenant whose keys are flushed; none: the whole deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Keys per master before the flush.
     pub keys: Vec<(String, u64)>,
     pub total_keys: u64,
     /// Without `--confirm`: the token that makes the next call act.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    /// Whether anything was deleted.
+    /// Whether the flush ran.
     pub flushed: bool,
+    /// Keys deleted one by one (a tenant's flush); a whole flush deletes
+    /// `total_keys` at once.
+    pub deleted: u64,
 }
 
 const SCOPE: &str = "flush:all";
@@ -35,30 +43,21 @@ pub async fn flush(home: &Path, record: &Record, token: Option<&str>, actor: &st
         keys.push((node.name.clone(), n));
     }
     let total_keys = keys.iter().map(|(_, n)| n).sum();
-    let mut report = FlushReport { deployment: record.name.clone(), keys, total_keys, token: None, flushed: false };
+    let mut report = FlushReport {
+        deployment: record.name.clone(),
+        tenant: None,
+        keys,
+        total_keys,
+        token: None,
+        flushed: false,
+        deleted: 0,
+    };
     let Some(token) = token else {
         report.token = Some(confirm::issue(home, &record.name, SCOPE)?);
         return Ok(report);
     };
     let again = format!("redplate flush {}", record.name);
-    let write_audit = |target: &str, outcome: String| {
-        let entry = audit::Entry {
-            time: audit::now(),
-            actor: actor.to_owned(),
-            operation: "flush",
-            target: target.to_owned(),
-            command: "FLUSHALL ASYNC".into(),
-            arguments: 1,
-            outcome,
-        };
-        audit::append(&record.state_dir, &entry).map_err(|e| {
-            Failure::could_not_run(Diagnostic::error(
-                "audit.write",
-                "",
-                format!("cannot write the audit log of `{}`: {e}; nothing was flushed", record.name),
-            ))
-        })
-    };
+    let write_audit = |target: &str, outcome: String| audit(record, actor, target, "FLUSHALL ASYNC", outcome);
     if let Err(f) = confirm::check(home, &record.name, SCOPE, token, &again) {
         write_audit("-", "refused: confirm.rejected".into())?;
         return Err(f);
@@ -79,4 +78,25 @@ pub async fn flush(home: &Path, record: &Record, token: Option<&str>, actor: &st
     }
     report.flushed = true;
     Ok(report)
+}
+
+/// Writes one line of a flush to the deployment's audit log; a flush that
+/// cannot be audited does not run.
+pub(crate) fn audit(record: &Record, actor: &str, target: &str, command: &str, outcome: String) -> Result<(), Failure> {
+    let entry = audit::Entry {
+        time: audit::now(),
+        actor: actor.to_owned(),
+        operation: "flush",
+        target: target.to_owned(),
+        command: command.to_owned(),
+        arguments: 1,
+        outcome,
+    };
+    audit::append(&record.state_dir, &entry).map_err(|e| {
+        Failure::could_not_run(Diagnostic::error(
+            "audit.write",
+            "",
+            format!("cannot write the audit log of `{}`: {e}; nothing was flushed", record.name),
+        ))
+    })
 }

@@ -12,12 +12,14 @@
 mod acl;
 mod create;
 mod exec;
+mod flush;
 mod remove;
 mod scan;
 mod stats;
 
 pub use create::{CreateRequest, Created, Renderer, create};
 pub use exec::{TenantExec, TenantReply, exec};
+pub use flush::flush;
 pub use remove::{Progress, RemoveRequest, Removed, Silent, remove};
 pub use stats::{NodeUsage, TenantStats, stats};
 

@@ -13,7 +13,7 @@ use crate::client::{ClientError, Node};
 use crate::exit::Failure;
 use crate::ops::connect::{masters, unreachable};
 use crate::ops::deploy::failure;
-use crate::registry::{Record, Registry, valid_name};
+use crate::registry::{NodeRecord, Record, Registry, valid_name};
 use redplate_config::Diagnostic;
 use redplate_config::model::Mode;
 use serde::Serialize;
@@ -108,16 +108,7 @@ pub async fn remove(
 
     progress.step(&format!("counting the keys under `{prefix}`"));
     let found = masters(&opened.record).await?;
-    let mut keys = BTreeMap::new();
-    for (node, conn) in &found {
-        let mut scan = Scanner::new(conn, pattern.clone(), pace);
-        let mut n = 0u64;
-        while let Some(batch) = scan.next().await.map_err(unreachable)? {
-            stop()?;
-            n += batch.len() as u64;
-        }
-        keys.insert(node.name.clone(), n);
-    }
+    let keys = count_keys(&found, &pattern, pace, &stop).await?;
     let total_keys = keys.values().sum();
     let mut removed = Removed {
         deployment: deployment.to_owned(),
@@ -148,20 +139,7 @@ pub async fn remove(
         progress.step(&format!("deleting {total_keys} keys"));
         progress.total(total_keys);
         let cluster = opened.record.mode == Mode::Cluster;
-        for (_, conn) in &found {
-            let mut scan = Scanner::new(conn, pattern.clone(), pace);
-            while let Some(batch) = scan.next().await.map_err(unreachable)? {
-                stop()?;
-                if batch.is_empty() {
-                    continue;
-                }
-                let t = Instant::now();
-                let n = unlink(conn, &batch, cluster).await.map_err(unreachable)?;
-                scan.spent(t.elapsed(), false);
-                removed.deleted += n;
-                progress.deleted(n);
-            }
-        }
+        removed.deleted = delete_keys(&found, &pattern, pace, cluster, progress, &stop).await?;
     }
 
     progress.step(&format!("deleting `{user}`"));
@@ -176,6 +154,55 @@ pub async fn remove(
     removed.warnings = forget(home, &registry, opened.record, &user);
     removed.seconds = started.elapsed().as_secs_f64();
     Ok(removed)
+}
+
+/// The keys matching `pattern` on each master, counted with paced scans.
+pub(super) async fn count_keys(
+    found: &[(&NodeRecord, Node)],
+    pattern: &str,
+    pace: Pace,
+    stop: &dyn Fn() -> Result<(), Failure>,
+) -> Result<BTreeMap<String, u64>, Failure> {
+    let mut keys = BTreeMap::new();
+    for (node, conn) in found {
+        let mut scan = Scanner::new(conn, pattern.to_owned(), pace);
+        let mut n = 0u64;
+        while let Some(batch) = scan.next().await.map_err(unreachable)? {
+            stop()?;
+            n += batch.len() as u64;
+        }
+        keys.insert(node.name.clone(), n);
+    }
+    Ok(keys)
+}
+
+/// Deletes the keys matching `pattern` on every master with paced
+/// `SCAN MATCH` + `UNLINK` batches; returns how many were deleted. It can
+/// be stopped between two batches and run again.
+pub(super) async fn delete_keys(
+    found: &[(&NodeRecord, Node)],
+    pattern: &str,
+    pace: Pace,
+    cluster: bool,
+    progress: &dyn Progress,
+    stop: &dyn Fn() -> Result<(), Failure>,
+) -> Result<u64, Failure> {
+    let mut deleted = 0;
+    for (_, conn) in found {
+        let mut scan = Scanner::new(conn, pattern.to_owned(), pace);
+        while let Some(batch) = scan.next().await.map_err(unreachable)? {
+            stop()?;
+            if batch.is_empty() {
+                continue;
+            }
+            let t = Instant::now();
+            let n = unlink(conn, &batch, cluster).await.map_err(unreachable)?;
+            scan.spent(t.elapsed(), false);
+            deleted += n;
+            progress.deleted(n);
+        }
+    }
+    Ok(deleted)
 }
 
 fn interrupted(deployment: &str, id: &str) -> Failure {
