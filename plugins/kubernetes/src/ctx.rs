@@ -210,7 +210,7 @@ impl Ctx {
             Job::Sentinel => &["sentinel", "admin"],
             Job::Exporter => &["exporter", "admin"],
             Job::ClusterInit => &["admin", "replication"],
-            Job::Backup => &["replication", "admin"],
+            Job::Backup => &["backup", "replication", "admin"],
         };
         order.iter().find_map(|r| self.user_with_role(r))
     }
@@ -313,6 +313,8 @@ fn rules(u: &AclUser, sec: &crate::input::Security, mode: &str) -> Vec<String> {
              +xinfo +pfcount +zcard +type +xlen +scard +llen +hlen +get +scan +select",
         ),
         "probe" => words("-@all +ping"),
+        // What the backup CronJob's `redis-cli --rdb` sends: `REPLCONF rdb-only`, then `SYNC`.
+        "backup" => words("-@all +ping +info +replconf +sync"),
         _ => {
             let mut r: Vec<String> = u.keys.iter().map(|k| format!("~{k}")).collect();
             r.extend(u.channels.iter().map(|c| format!("&{c}")));
@@ -355,5 +357,31 @@ mod tests {
         // System users are added when missing, with generated passwords.
         assert_eq!(r("probe"), Some(("orders-auth".into(), "probe".into())));
         assert!(ctx.user_with_role("exporter").is_some());
+    }
+
+    #[test]
+    fn the_backup_job_runs_as_the_backup_user_with_only_what_redis_cli_rdb_sends() {
+        let i: Input = serde_json::from_value(json!({
+            "name": "orders",
+            "config": { "security": { "auth_enabled": true, "system_users": true, "users": [
+                { "name": "dump", "role": "backup", "enabled": true, "password": { "generate": true } },
+            ] } },
+        }))
+        .expect("input");
+        let ctx = Ctx::new(&i);
+        let user = ctx.user_for(Job::Backup).expect("a backup user");
+        assert_eq!(user.name, "dump");
+        assert_eq!(user.rules.join(" "), "resetkeys resetchannels -@all +ping +info +replconf +sync");
+    }
+
+    #[test]
+    fn the_grafana_dashboard_is_a_config_map_the_grafana_sidecar_imports() {
+        let i: Input = serde_json::from_value(json!({ "name": "orders", "config": {} })).expect("input");
+        let ctx = Ctx::new(&i);
+        let cm = crate::ops::grafana_dashboard(&i, &ctx);
+        assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+        let text = cm["data"]["orders-redis.json"].as_str().expect("the dashboard");
+        let dashboard: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(dashboard["uid"], "redplate-redis");
     }
 }

@@ -254,6 +254,9 @@ fn manifests(input: &Input, ctx: &Ctx, host: &dyn Host) -> Result<Vec<Value>, Di
     if ctx.exporter && mon.get("alerts").is_some_and(|a| a.b("enabled", false)) {
         out.push(ops::prometheus_rule(input, ctx));
     }
+    if ctx.exporter {
+        out.push(ops::grafana_dashboard(input, ctx));
+    }
     if input.config.backup.b("enabled", false) {
         let (claim, pvc) = ops::backup_claim(input, ctx);
         out.extend(pvc);

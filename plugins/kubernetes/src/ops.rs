@@ -1,6 +1,6 @@
 //! Operations objects: ServiceMonitor and PrometheusRule (Prometheus
-//! Operator CRDs), the cluster-init Job, the backup CronJob and its volume,
-//! and the cert-manager Certificate.
+//! Operator CRDs), the Grafana dashboard, the cluster-init Job, the backup
+//! CronJob and its volume, and the cert-manager Certificate.
 
 use crate::ctx::{Ctx, Job, SCRIPTS_DIR, User};
 use crate::input::{Get, Input};
@@ -33,6 +33,25 @@ pub fn service_monitor(input: &Input, ctx: &Ctx) -> Value {
                 "scrapeTimeout": secs(m.millis("scrape_timeout", 10_000)),
             }],
         },
+    })
+}
+
+/// The dashboard on redis_exporter's metric names (and `redplate metrics`'
+/// additions), the same file for every deployment: it picks the deployment
+/// with its `job` variable.
+const GRAFANA_DASHBOARD: &str = include_str!("templates/grafana-dashboard.json");
+
+/// The Grafana dashboard as a ConfigMap labelled `grafana_dashboard: "1"`,
+/// which Grafana's dashboard sidecar (kube-prometheus-stack, the Grafana
+/// chart) imports from every namespace it watches.
+pub fn grafana_dashboard(input: &Input, ctx: &Ctx) -> Value {
+    let mut metadata = ctx.metadata(input, &format!("{}-grafana-dashboard", ctx.name), "metrics");
+    metadata["labels"]["grafana_dashboard"] = Value::String("1".into());
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "data": { format!("{}-redis.json", ctx.name): GRAFANA_DASHBOARD },
     })
 }
 
