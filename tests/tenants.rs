@@ -593,6 +593,99 @@ fn flushing_a_tenant_deletes_only_its_keys_with_the_token_and_keeps_the_tenant()
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
 }
 
+/// Whether `home` has a deployment named `name`.
+fn deployed(home: &Home, name: &str) -> bool {
+    home.records().iter().any(|r| r["name"] == name)
+}
+
+/// `isolation: instance`: each tenant is a redis-server of its own (a
+/// standalone deployment `<parent>-<id>` holding that one tenant), made by
+/// deploy for declared tenants and by `tenant create`, used, measured,
+/// flushed and removed through the parent's name, on a standalone, a
+/// Sentinel (TLS) and a Cluster (TLS) parent; destroying the parent
+/// destroys its tenants' instances.
+#[test]
+fn instance_tenants_get_a_redis_server_of_their_own_under_every_mode() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let instance = ["--set", "tenancy.isolation=instance"];
+    let standalone_template = standalone(&home, "ins");
+    let parents = [
+        ("ins", standalone_template.as_str(), 24900, "tenancy.memory_per_tenant=32mb"),
+        ("inss", &*sentinel(&home, "inss"), 24920, "tenancy.memory_per_tenant=32mb"),
+        ("insc", "examples/cluster-production.yaml", 24940, "tenancy.enabled=true"),
+    ];
+    for (name, template, port, extra) in parents {
+        let base = format!("network.local_base_port={port}");
+        let mut args = vec!["--name", name, "--set", &base, "--set", extra];
+        args.extend_from_slice(&instance);
+        let d = home.deploy(template, &args);
+        let parent_ports: Vec<u16> = d.data_nodes().iter().map(|(_, p)| *p).collect();
+        if name == "ins" {
+            assert!(deployed(&home, "ins-beta"), "deploy made the declared tenant's instance");
+        }
+        let created = json(&tenant_ok(&home, &["create", name, "acme", "--memory", "16mb", "--format", "json"]));
+        let own = format!("{name}-acme");
+        assert_eq!(created["tenant"]["instance"], own.as_str(), "{created}");
+        let record = home.records().into_iter().find(|r| r["name"] == own.as_str()).expect("its own deployment");
+        assert_eq!(record["mode"], "standalone");
+        let port_of = record["nodes"][0]["port"].as_u64().expect("port") as u16;
+        assert!(!parent_ports.contains(&port_of), "a server of its own");
+        let shown = json(&tenant_ok(&home, &["show", name, "acme", "--format", "json"]));
+        assert_eq!(shown["nodes"][0][1], "on", "{shown}");
+        let file = shown["tenant"]["password"]["file"].as_str().expect("password file");
+        assert!(std::fs::metadata(file).is_ok(), "the password is where show says: {file}");
+
+        let exec = |args: &[&str]| {
+            let mut all = vec!["exec", name, "acme", "--"];
+            all.extend_from_slice(args);
+            tenant(&home, &all)
+        };
+        assert!(exec(&["SET", "tenant:acme:k", "v"]).status.success());
+        assert_eq!(text(&exec(&["GET", "tenant:acme:k"]).stdout), "\"v\"\n");
+        let out = exec(&["SET", "elsewhere", "v"]);
+        assert!(text(&out.stderr).contains("NOPERM"), "bound to its prefix: {}", text(&out.stderr));
+        let maxmemory = home.ok(&["exec", &own, "--", "CONFIG", "GET", "maxmemory"]);
+        assert!(maxmemory.contains("16777216"), "maxmemory is its memory quota: {maxmemory}");
+        for p in &parent_ports {
+            let d_keys = home.ok(&["exec", name, "--node", &node_name(&d, *p), "--", "DBSIZE"]);
+            assert_eq!(d_keys.trim(), "(integer) 0", "nothing of the tenant on the parent's nodes");
+        }
+        let stats = json(&tenant_ok(&home, &["stats", name, "acme", "--format", "json"]));
+        assert_eq!(stats["keys"], 1);
+
+        let first = json(&text(&home.run(&["flush", name, "--tenant", "acme", "--format", "json"]).stdout));
+        assert_eq!(first["total_keys"], 1);
+        let token = first["token"].as_str().expect("token");
+        assert!(home.run(&["flush", name, "--tenant", "acme", "--confirm", token]).status.success());
+        assert_eq!(json(&tenant_ok(&home, &["stats", name, "acme", "--format", "json"]))["keys"], 0);
+
+        assert!(exec(&["SET", "tenant:acme:again", "v"]).status.success());
+        let dry = json(&tenant_ok(&home, &["remove", name, "acme", "--dry-run", "--format", "json"]));
+        assert_eq!((dry["total_keys"].as_u64(), deployed(&home, &own)), (Some(1), true));
+        let removed = json(&tenant_ok(&home, &["remove", name, "acme", "--format", "json"]));
+        assert_eq!(removed["deleted"], 1);
+        assert!(!deployed(&home, &own), "its instance is destroyed");
+        assert!(support::port_refuses(port_of), "and its server stopped");
+        let ids = json(&tenant_ok(&home, &["list", name, "--format", "json"]));
+        assert!(ids.as_array().into_iter().flatten().all(|t| t["id"] != "acme"), "{ids}");
+        if name == "ins" {
+            let beta = home.records().into_iter().find(|r| r["name"] == "ins-beta").expect("ins-beta");
+            let beta_port = beta["nodes"][0]["port"].as_u64().expect("port") as u16;
+            assert!(home.run(&["destroy", "ins", "--purge"]).status.success());
+            assert!(!deployed(&home, "ins-beta"), "destroying the parent destroys its tenants' instances");
+            assert!(support::port_refuses(beta_port));
+        }
+    }
+}
+
+/// The name of `d`'s node on `port`.
+fn node_name(d: &Deployed, port: u16) -> String {
+    d.data_nodes().into_iter().find(|(_, p)| *p == port).map(|(n, _)| n).expect("a node on that port")
+}
+
 #[test]
 fn a_create_that_fails_half_way_leaves_no_user_on_any_node() {
     if !redis_present() {

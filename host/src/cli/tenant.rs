@@ -124,11 +124,18 @@ pub fn run(
             match format {
                 Format::Json => json(&created),
                 Format::Human => {
-                    outln!(
-                        "created tenant `{id}` on `{deployment}`: user set on {} (acl saved on {})",
-                        print::count(created.nodes.len(), "data node"),
-                        print::count(created.persisted.len(), "node")
-                    );
+                    match &created.tenant.instance {
+                        Some(instance) => outln!(
+                            "created tenant `{id}` of `{deployment}`: its own redis-server, the deployment \
+                             `{instance}` (maxmemory {})",
+                            created.tenant.quotas.memory
+                        ),
+                        None => outln!(
+                            "created tenant `{id}` on `{deployment}`: user set on {} (acl saved on {})",
+                            print::count(created.nodes.len(), "data node"),
+                            print::count(created.persisted.len(), "node")
+                        ),
+                    }
                     tenant_lines(&created.tenant);
                 }
             }
@@ -237,6 +244,9 @@ pub fn run(
 }
 
 fn tenant_lines(t: &ops::TenantInfo) {
+    if let Some(instance) = &t.instance {
+        outln!("  instance: {instance} (a deployment of its own: `redplate status {instance}`)");
+    }
     outln!("  user:     {}", t.user);
     outln!("  keys:     {}*", t.prefix);
     outln!("  channels: {}", t.channels.as_deref().unwrap_or("none"));

@@ -176,8 +176,13 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
     let backend = backend::named(backend::DEFAULT).map_err(failure)?;
     let mut record: Option<Record> = None;
     let job = Job { ctx, req, template: &template, sets: &sets, registry: &registry, dir: &dir };
-    match job.run(&first.config, backend.as_ref(), &mut record) {
-        Ok(()) => record.ok_or_else(|| failure(BackendError::Unknown(name))),
+    let deployed = job.run(&first.config, backend.as_ref(), &mut record).and_then(|()| {
+        let r = record.clone().ok_or_else(|| failure(BackendError::Unknown(name.clone())))?;
+        tenant_instances(ctx, &r)?;
+        Ok(r)
+    });
+    match deployed {
+        Ok(r) => Ok(r),
         Err(e) => {
             ctx.progress.step("deploy failed: stopping what was started");
             match &record {
@@ -194,6 +199,28 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
             Err(e)
         }
     }
+}
+
+/// With `tenancy.isolation: instance`, every declared tenant's own
+/// deployment; if one fails, those made before it are destroyed again.
+fn tenant_instances(ctx: &Context, record: &Record) -> Result<(), Failure> {
+    let config = ops::stored::load(record)?.config;
+    if config.tenancy.isolation != redplate_config::model::Isolation::Instance {
+        return Ok(());
+    }
+    let mut made: Vec<String> = Vec::new();
+    for tenant in &config.tenancy.tenants {
+        match ops::tenant::deploy_instance(ctx, record, &config, tenant) {
+            Ok(r) => made.push(r.name),
+            Err(e) => {
+                for name in &made {
+                    let _ = ops::lifecycle::destroy(&ctx.home, name, true, ctx.progress);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One deploy's settings, for its steps.

@@ -117,6 +117,10 @@ pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) ->
     let _lock = registry.lock(name).map_err(failure)?;
     match registry.load(name) {
         Ok(record) => {
+            // Tenants with `isolation: instance` are deployments of their own: they go first.
+            if let Ok(stored) = crate::ops::stored::load(&record) {
+                crate::ops::tenant::destroy_instances(home, name, &stored.config, purge)?;
+            }
             backend::of(&record).and_then(|b| b.destroy(&record, purge, progress)).map_err(failure)?;
             if !purge {
                 registry.remove(name).map_err(failure)?;

@@ -89,6 +89,16 @@ pub async fn create(
     let resolved = fits(old, config, &opened.record, deployment, id)?;
     let config = &resolved.config;
     let mut warnings = advice(config, deployment);
+    if super::instance::applies(config) {
+        let Some(tenant) = config.tenancy.tenants.iter().find(|t| t.id == id) else {
+            return Err(Failure::could_not_run(Diagnostic::error(
+                "tenant.internal",
+                "",
+                format!("tenant `{id}` went missing"),
+            )));
+        };
+        return super::instance::create(home, renderer, &opened.record, config, tenant, warnings).await;
+    }
     let store = SecretStore::new(home);
     let forget = |f: Failure| {
         // A password generated for a tenant that was not made is not kept.

@@ -41,6 +41,7 @@ pub async fn exec(home: &Path, deployment: &str, request: &TenantExec) -> Result
     if let Some(d) = refusal(&request.args, true) {
         return Err(Failure::invalid(vec![d]));
     }
+    let deployment = &super::holder(home, deployment, &request.id)?;
     let opened = open(home, deployment)?;
     let config = &opened.resolved.config;
     check_isolation(config, deployment)?;

@@ -28,6 +28,7 @@ pub async fn flush(
     cancel: &AtomicBool,
 ) -> Result<FlushReport, Failure> {
     check_id(id)?;
+    let deployment = &super::holder(home, deployment, id)?;
     let opened = open(home, deployment)?;
     let config = &opened.resolved.config;
     check_isolation(config, deployment)?;

@@ -13,6 +13,7 @@ mod acl;
 mod create;
 mod exec;
 mod flush;
+mod instance;
 mod remove;
 mod scan;
 mod stats;
@@ -20,6 +21,7 @@ mod stats;
 pub use create::{CreateRequest, Created, Renderer, create};
 pub use exec::{TenantExec, TenantReply, exec};
 pub use flush::flush;
+pub use instance::{deploy as deploy_instance, destroy_all as destroy_instances};
 pub use remove::{Progress, RemoveRequest, Removed, Silent, remove};
 pub use stats::{NodeUsage, TenantStats, stats};
 
@@ -44,6 +46,9 @@ pub struct TenantInfo {
     pub channels: Option<String>,
     /// Whether it may run Lua scripts on its own keys (`tenancy.allow_scripts`).
     pub scripts: bool,
+    /// With `isolation: instance`, the deployment that is its own redis-server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     pub quotas: Quotas,
     pub password: PasswordInfo,
 }
@@ -150,17 +155,18 @@ pub(crate) fn check_isolation(config: &Config, deployment: &str) -> Result<(), F
              `isolation: instance` (a redis-server per tenant)"
                 .into(),
         ),
-        Isolation::Instance => refuse(
-            "tenant.instance-isolation",
-            format!(
-                "`{deployment}` uses `tenancy.isolation: instance`, and redplate cannot yet start a redis-server \
-                 per tenant on a running deployment"
-            ),
-            "use `isolation: key_prefix` (an acl user per tenant bound to its key prefix), or deploy one \
-             deployment per tenant"
-                .into(),
-        ),
+        Isolation::Instance => Ok(()),
     }
+}
+
+/// The deployment that holds tenant `id`'s keys and user: `deployment`
+/// itself, or with `isolation: instance` the tenant's own.
+pub(crate) fn holder(home: &Path, deployment: &str, id: &str) -> Result<String, Failure> {
+    let opened = open(home, deployment)?;
+    let config = &opened.resolved.config;
+    check_isolation(config, deployment)?;
+    find(config, deployment, id)?;
+    if instance::applies(config) { instance::name(deployment, id) } else { Ok(deployment.to_owned()) }
 }
 
 /// The key prefix of tenant `id` (`tenant:acme:`).
@@ -214,7 +220,11 @@ pub fn info(config: &Config, record: &Record, tenant: &Tenant) -> TenantInfo {
         // A Kubernetes secret cannot be read here: local nodes get a generated password.
         Some(SecretSource::Secret(_)) => ("secret", None),
     };
+    let instance = if instance::applies(config) { instance::name(&record.name, &tenant.id).ok() } else { None };
+    // An instance keeps the password in its own state folder, beside the parent's.
+    let holder = instance.as_ref().map_or_else(|| record.state_dir.clone(), |i| record.state_dir.with_file_name(i));
     TenantInfo {
+        instance,
         id: tenant.id.clone(),
         prefix: prefix(config, &tenant.id),
         channels: (!t.channel_pattern.is_empty()).then(|| t.channel_pattern.replace("{tenantId}", &tenant.id)),
@@ -225,7 +235,7 @@ pub fn info(config: &Config, record: &Record, tenant: &Tenant) -> TenantInfo {
             connections: pick(tenant.connections, t.connections_per_tenant),
             ops_per_second: pick(tenant.ops_per_second, t.ops_per_second_per_tenant),
         },
-        password: PasswordInfo { source, origin, file: password_file(record, &user) },
+        password: PasswordInfo { source, origin, file: holder.join(format!("secrets/{user}.password")) },
         user,
     }
 }
@@ -254,6 +264,10 @@ pub async fn show(home: &Path, deployment: &str, id: &str) -> Result<Shown, Fail
     let resolved = crate::ops::stored::load(&record)?;
     let tenant = find(&resolved.config, deployment, id)?;
     let info = info(&resolved.config, &record, tenant);
+    let record = match &info.instance {
+        Some(i) => registry.load(i).map_err(failure)?,
+        None => record,
+    };
     let users = acl::user_states(&record, &info.user).await;
     Ok(Shown { deployment: deployment.to_owned(), tenant: info, nodes: users })
 }

@@ -87,6 +87,12 @@ pub async fn remove(
     check_isolation(&config, deployment)?;
     let user = user_name(id);
     let declared = config.tenancy.tenants.iter().any(|t| t.id == id);
+    if super::instance::applies(&config) {
+        if !declared {
+            return Err(unknown(&config, deployment, id));
+        }
+        return super::instance::remove_instance(home, &opened.record, &config, request, progress, cancel).await;
+    }
     let nodes = acl::connect_all(&opened.record).await?;
     if !declared {
         // Only the end of an interrupted removal is left: the user may

@@ -50,6 +50,7 @@ pub struct NodeUsage {
 /// Measures tenant `id` of `deployment`.
 pub async fn stats(home: &Path, deployment: &str, id: &str) -> Result<TenantStats, Failure> {
     check_id(id)?;
+    let deployment = &super::holder(home, deployment, id)?;
     let opened = open(home, deployment)?;
     let config = &opened.resolved.config;
     let tenant = info(config, &opened.record, find(config, deployment, id)?);
