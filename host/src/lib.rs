@@ -5,6 +5,7 @@
 //! operation, taking resolved settings) → `plugin` (the wasm runtime, the
 //! only module that names wasmtime), `artifact`, `templates`.
 
+pub mod api;
 pub mod artifact;
 pub mod backend;
 pub mod cli;

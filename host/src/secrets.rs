@@ -259,6 +259,13 @@ impl SecretStore {
         Ok(true)
     }
 
+    /// Keeps `password` as `user`'s (a rotated tenant password).
+    pub fn set(&self, deployment: &str, user: &str, password: &str) -> Result<(), String> {
+        let mut kept = self.load(deployment)?;
+        kept.insert(user.to_owned(), password.to_owned());
+        self.save(deployment, &kept).map_err(|e| e.to_string())
+    }
+
     fn save(&self, deployment: &str, passwords: &BTreeMap<String, String>) -> std::io::Result<()> {
         use std::io::Write as _;
         std::fs::create_dir_all(&self.dir)?;

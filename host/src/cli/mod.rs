@@ -5,6 +5,7 @@ mod deploy;
 mod guarded;
 mod observe;
 mod print;
+mod serve;
 mod tenant;
 
 use crate::exit::{ExitStatus, Failure};
@@ -143,6 +144,11 @@ pub enum Command {
     /// Tenants of a running deployment: create, list, show, stats, exec, remove.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Serve the REST API (`/api/v1/…`, OpenAPI at `/openapi.json`).
+    Serve(serve::ServeArgs),
+    /// API tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
 }
 
 /// A template and its layers.
@@ -287,11 +293,7 @@ impl Cli {
                     ops::config::validate(&resolved, None)?
                 } else {
                     let host = self.host(Limits::default(), None)?;
-                    let extra = ops::render::template_plugins(&resolved.config, Some(&template.template));
-                    let all = TargetArg::All.targets();
-                    let set =
-                        ops::render::PluginSet::load(&host, &all, Some(&resolved.config.cache.strategy), &extra, dirs)?;
-                    ops::config::validate(&resolved, Some((&host, &set)))?
+                    ops::config::validate_with_plugins(&host, &resolved, Some(&template.template), dirs)?
                 };
                 print::validation(&validation, &template.template, *format, self.global.quiet);
                 Ok(if validation.valid { ExitStatus::Ok } else { ExitStatus::Invalid })
@@ -436,6 +438,8 @@ impl Cli {
             Command::Observe(command) => observe::run(command, &self.global),
             Command::Guarded(command) => guarded::run(command, self.global.quiet),
             Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
+            Command::Serve(args) => serve::serve(args, self.host(Limits::default(), None)?, dirs),
+            Command::Token(command) => serve::token(command),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);

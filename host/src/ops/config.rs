@@ -39,6 +39,21 @@ pub struct Validation {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// `redplate validate`: the host rules and every plugin's `validate` (the
+/// built-ins, those in `plugin_dirs`, and the template's own, relative to
+/// `template`).
+pub fn validate_with_plugins(
+    host: &PluginHost,
+    resolved: &Resolved,
+    template: Option<&Path>,
+    plugin_dirs: &[PathBuf],
+) -> Result<Validation, Failure> {
+    let extra = crate::ops::render::template_plugins(&resolved.config, template);
+    let all = [Target::Local, Target::Compose, Target::Kubernetes];
+    let set = PluginSet::load(host, &all, Some(&resolved.config.cache.strategy), &extra, plugin_dirs)?;
+    validate(resolved, Some((host, &set)))
+}
+
 /// Host rules, then (with `plugins`) every generator's and the selected
 /// strategy's `validate` export for every target.
 pub fn validate(resolved: &Resolved, plugins: Option<(&PluginHost, &PluginSet)>) -> Result<Validation, Failure> {

@@ -21,4 +21,5 @@ pub mod scale;
 pub mod stats;
 pub mod stored;
 pub mod tenant;
+pub mod tokens;
 pub mod usage;

@@ -176,7 +176,13 @@ fn bad_password_file(path: &Path, why: String) -> Failure {
 /// The template with the new tenant, checked as a loaded template is
 /// (types, ranges) and by the host rules: an error the old template did not
 /// have is the new tenant's (a quota that does not fit the instance).
-fn fits(old: &Config, config: Config, record: &Record, deployment: &str, id: &str) -> Result<Resolved, Failure> {
+pub(super) fn fits(
+    old: &Config,
+    config: Config,
+    record: &Record,
+    deployment: &str,
+    id: &str,
+) -> Result<Resolved, Failure> {
     let file = crate::ops::stored::path(record).display().to_string();
     let refuse = |mut ds: Vec<Diagnostic>| {
         ds.insert(

@@ -17,6 +17,7 @@ mod instance;
 mod remove;
 mod scan;
 mod stats;
+mod update;
 
 pub use create::{CreateRequest, Created, Renderer, create};
 pub use exec::{TenantExec, TenantReply, exec};
@@ -24,6 +25,7 @@ pub use flush::flush;
 pub use instance::{deploy as deploy_instance, destroy_all as destroy_instances};
 pub use remove::{Progress, RemoveRequest, Removed, Silent, remove};
 pub use stats::{NodeUsage, TenantStats, stats};
+pub use update::{UpdateRequest, Updated, update};
 
 use crate::exit::Failure;
 use crate::ops::deploy::failure;

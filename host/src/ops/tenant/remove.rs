@@ -51,7 +51,7 @@ pub struct Removed {
 }
 
 /// Where a long removal reports to (the CLI draws a progress bar).
-pub trait Progress {
+pub trait Progress: Send + Sync {
     /// A new step began.
     fn step(&self, _message: &str) {}
     /// The keys that are about to be deleted.
@@ -167,7 +167,7 @@ pub(super) async fn count_keys(
     found: &[(&NodeRecord, Node)],
     pattern: &str,
     pace: Pace,
-    stop: &dyn Fn() -> Result<(), Failure>,
+    stop: &(dyn Fn() -> Result<(), Failure> + Sync),
 ) -> Result<BTreeMap<String, u64>, Failure> {
     let mut keys = BTreeMap::new();
     for (node, conn) in found {
@@ -191,7 +191,7 @@ pub(super) async fn delete_keys(
     pace: Pace,
     cluster: bool,
     progress: &dyn Progress,
-    stop: &dyn Fn() -> Result<(), Failure>,
+    stop: &(dyn Fn() -> Result<(), Failure> + Sync),
 ) -> Result<u64, Failure> {
     let mut deleted = 0;
     for (_, conn) in found {
