@@ -18,6 +18,8 @@ pub mod plugins;
 pub mod probe;
 pub mod render;
 pub mod scale;
+pub mod shards;
+pub mod vertical;
 pub mod stats;
 pub mod stored;
 pub mod tenant;
