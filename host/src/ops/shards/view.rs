@@ -105,9 +105,10 @@ pub struct Move {
 /// The moves that leave `targets` (master ids, in shard order) with the
 /// slots shared out evenly (the first `16384 % n` one slot more) and every
 /// other master of `owners` (master id → its slots) with none. A master
-/// with too many gives its highest slots away; each slot goes to the
-/// target missing the most at that moment, so the slots of a master that
-/// leaves spread over every master that stays, not onto one.
+/// with too many gives its highest slots away; the targets missing slots
+/// take them in runs of what each misses, so the slots of a master that
+/// leaves spread over every master that stays (not onto one) and every
+/// master keeps few, contiguous ranges.
 pub fn plan(owners: &BTreeMap<String, Vec<u16>>, targets: &[String]) -> Vec<Move> {
     let n = targets.len().max(1);
     let share = |i: usize| usize::from(SLOTS) / n + usize::from(i < usize::from(SLOTS) % n);
@@ -126,14 +127,18 @@ pub fn plan(owners: &BTreeMap<String, Vec<u16>>, targets: &[String]) -> Vec<Move
     for (id, slots) in owners.iter().filter(|(id, _)| !targets.contains(id)) {
         surplus.extend(slots.iter().map(|s| (id.clone(), *s)));
     }
+    // In order, each target taking the next run of what it misses: the
+    // slots of one source go to every target, in contiguous ranges.
+    let mut wanting = missing.into_iter().filter(|(_, m)| *m > 0);
+    let mut current = wanting.next();
     let mut moves = Vec::new();
     for (from, slot) in surplus {
-        let Some(best) = missing.iter_mut().filter(|(_, m)| *m > 0).max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-        else {
-            break;
-        };
-        best.1 -= 1;
-        moves.push(Move { slot, from, to: best.0.clone() });
+        let Some((to, left)) = current.as_mut() else { break };
+        moves.push(Move { slot, from, to: to.clone() });
+        *left -= 1;
+        if *left == 0 {
+            current = wanting.next();
+        }
     }
     moves
 }
@@ -193,6 +198,8 @@ mod tests {
         assert_eq!(stay, [5462, 5461, 5461]);
         let to_each: Vec<usize> = ["a", "b", "c"].iter().map(|k| moves.iter().filter(|m| m.to == *k).count()).collect();
         assert_eq!(to_each, [1366, 1365, 1365], "not all onto one");
+        let ranges = moves.windows(2).filter(|w| w[0].to != w[1].to || w[0].slot + 1 != w[1].slot).count() + 1;
+        assert_eq!(ranges, 3, "one contiguous range to each");
     }
 
     #[test]
