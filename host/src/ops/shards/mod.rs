@@ -137,7 +137,7 @@ pub fn scale_shards(ctx: &Context, name: &str, shards: u8, progress: &dyn Progre
     journal::remove(&record)?;
     Ok(Resharded {
         deployment: name.to_owned(),
-        from_shards: from,
+        from_shards: resumed.as_ref().filter(|j| j.to == shards).map_or(from, |j| usize::from(j.from)),
         to_shards: usize::from(shards),
         resumed,
         closed_slots,
