@@ -158,7 +158,11 @@ fn check_keys(c: &mut Cluster, count: usize, when: &str) {
 
 /// A client writing `w:<n>` and reading it back as fast as it can until
 /// stopped; returns (writes acknowledged, failures).
-fn writer(home_dir: std::path::PathBuf, name: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, Vec<String>)> {
+fn writer(
+    home_dir: std::path::PathBuf,
+    name: String,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(u64, Vec<String>)> {
     std::thread::spawn(move || {
         let mut c = Cluster::at(&home_dir, &name);
         let (mut n, mut failures) = (0u64, Vec::new());
@@ -263,7 +267,12 @@ fn production_cluster_goes_3_4_3_shards_keeping_every_key_while_a_client_writes(
 
     stop.store(true, Ordering::Relaxed);
     let (written, failures) = w.join().expect("writer thread");
-    assert!(failures.is_empty(), "{} of {written} writes failed: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} of {written} writes failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     assert!(written > 100, "the client wrote throughout ({written} writes)");
     for n in 0..written {
         assert_eq!(c.get(&format!("w:{n}")).expect("GET"), Some(format!("x{n}")), "write w:{n} kept");
@@ -313,7 +322,10 @@ fn an_interrupted_run_and_slots_left_open_by_hand_are_finished_by_the_next_run()
     d.refresh();
     let id = |port: u16| d.cli(port, &["CLUSTER", "MYID"]);
     let owner_of = |s: u16| -> u16 {
-        d.data_nodes().iter().map(|(_, p)| *p).find(|p| d.cli(*p, &["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()]) != "0")
+        d.data_nodes()
+            .iter()
+            .map(|(_, p)| *p)
+            .find(|p| d.cli(*p, &["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()]) != "0")
             .expect("an owner with keys")
     };
     let (k1, k2) = ("k:1", "k:2");
@@ -363,11 +375,12 @@ fn vertical_scale_shows_in_config_get_and_the_stored_template_and_standalone_has
     let limit = resized["maxmemory"].as_u64().expect("a limit");
     let export: Json = serde_json::from_str(&home.ok(&["export", "solo"])).expect("export");
     assert_eq!(export["resources"]["memory"], "512mb", "the stored template has the new size");
-    let pct: u64 = export["memory"]["maxmemory"].as_str().and_then(|p| p.trim_end_matches('%').parse().ok()).expect("a %");
+    let pct: u64 =
+        export["memory"]["maxmemory"].as_str().and_then(|p| p.trim_end_matches('%').parse().ok()).expect("a %");
     assert_eq!(limit, (512u64 << 20) / 100 * pct, "maxmemory follows the template's percentage");
     assert_eq!(d.cli(port, &["CONFIG", "GET", "maxmemory"]), format!("maxmemory\n{limit}"), "was {before}");
     let pid = d.node("solo-0")["pid"].clone();
-    assert_eq!(d.cli(port, &["INFO", "server"]).contains(&format!("process_id:{pid}")), true, "no restart");
+    assert!(d.cli(port, &["INFO", "server"]).contains(&format!("process_id:{pid}")), "no restart");
 
     // Below what the node uses now: refused, nothing changed.
     let low = home.run(&["scale", "solo", "--memory", "1kb"]);

@@ -148,7 +148,12 @@ pub fn run(args: &ScaleArgs, global: &GlobalArgs) -> Result<ExitStatus, Failure>
             Format::Json => json(&done),
             Format::Human => {
                 if let Some(j) = &done.resumed {
-                    outln!("finished an interrupted scale from {} to {} shards (it was at `{}`)", j.from, j.to, j.phase);
+                    outln!(
+                        "finished an interrupted scale from {} to {} shards (it was at `{}`)",
+                        j.from,
+                        j.to,
+                        j.phase
+                    );
                 }
                 for line in &done.closed_slots {
                     outln!("{line}");

@@ -59,9 +59,8 @@ fn memory_sets(old: ByteSize, limit: MemoryLimit, new: ByteSize) -> Vec<String> 
 
 /// Gives every data node of deployment `name` the memory size `size` (see the module comment).
 pub fn scale_memory(ctx: &Context, name: &str, size: &str) -> Result<Resized, Failure> {
-    let new = ByteSize::parse(size).map_err(|e| {
-        invalid("scale.memory", "/resources/memory", e, "give a size such as `512mb` or `2gb`".into())
-    })?;
+    let new = ByteSize::parse(size)
+        .map_err(|e| invalid("scale.memory", "/resources/memory", e, "give a size such as `512mb` or `2gb`".into()))?;
     if new.0 == 0 {
         return Err(invalid(
             "scale.memory",

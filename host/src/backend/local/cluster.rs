@@ -177,7 +177,8 @@ pub fn join_masters(redis: &Redis, record: &Record, names: &[String], deadline: 
             if known >= wanted {
                 break;
             }
-            deadline.check(|| format!("new master `{}` to meet the cluster (it knows {known} of {wanted})", node.name))?;
+            deadline
+                .check(|| format!("new master `{}` to meet the cluster (it knows {known} of {wanted})", node.name))?;
         }
     }
     Ok(())

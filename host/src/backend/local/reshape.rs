@@ -42,7 +42,9 @@ impl LocalBackend {
         let deadline = Deadline::after(self.timeout_secs);
         let wanted: Vec<&redplate_config::topology::Node> =
             topology.nodes.iter().filter(|n| n.role != Role::Sentinel).collect();
-        let same = |n: &NodeRecord| wanted.iter().any(|w| w.name == n.name && w.role == n.role && w.replica_of == n.replica_of);
+        let same = |n: &NodeRecord| {
+            wanted.iter().any(|w| w.name == n.name && w.role == n.role && w.replica_of == n.replica_of)
+        };
         let going: Vec<String> = record.data_nodes().filter(|n| !same(n)).map(|n| n.name.clone()).collect();
         for name in &going {
             let Some(node) = record.node(name) else { continue };

@@ -193,7 +193,12 @@ impl LocalBackend {
     /// Waits until the deployment with its new node set is ready: replicas
     /// in sync and every sentinel listing exactly them, or the cluster
     /// healthy with the right number of replicas on every master.
-    pub(super) fn settle(&self, record: &Record, deadline: &Deadline, progress: &dyn Progress) -> Result<(), BackendError> {
+    pub(super) fn settle(
+        &self,
+        record: &Record,
+        deadline: &Deadline,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
         match record.mode {
             Mode::Cluster => {
                 progress.step("waiting for the cluster");
@@ -214,7 +219,12 @@ impl LocalBackend {
     /// Stops the named nodes and drops them from the record and the state
     /// folder (data, configs); then the cluster forgets them, or the
     /// sentinels are reset so they list only the replicas that remain.
-    pub(super) fn remove_nodes(&self, record: &mut Record, names: &[String], progress: &dyn Progress) -> Result<(), BackendError> {
+    pub(super) fn remove_nodes(
+        &self,
+        record: &mut Record,
+        names: &[String],
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
         let nodes: Vec<NodeRecord> = record.nodes.iter().filter(|n| names.contains(&n.name)).cloned().collect();
         let ids: Vec<String> = match record.mode {
             Mode::Cluster => nodes.iter().filter_map(|n| cluster::my_id(&self.redis, record, n).ok()).collect(),

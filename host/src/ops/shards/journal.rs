@@ -36,14 +36,25 @@ pub fn load(record: &Record) -> Result<Option<Journal>, Failure> {
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Failure::could_not_run(Diagnostic::error("scale.journal", "", format!("cannot read `{}`: {e}", p.display())))),
+        Err(e) => {
+            return Err(Failure::could_not_run(Diagnostic::error(
+                "scale.journal",
+                "",
+                format!("cannot read `{}`: {e}", p.display()),
+            )));
+        }
     };
     serde_json::from_str(&text).map(Some).map_err(|e| {
         Failure::could_not_run(
             Diagnostic::error(
                 "scale.journal",
                 "",
-                format!("`{}` is unreadable (line {}): {}", p.display(), e.line(), crate::text::clean(&e.to_string(), 200)),
+                format!(
+                    "`{}` is unreadable (line {}): {}",
+                    p.display(),
+                    e.line(),
+                    crate::text::clean(&e.to_string(), 200)
+                ),
             )
             .with_hint("delete it: running `redplate scale` again reads what is left to do from the cluster itself"),
         )

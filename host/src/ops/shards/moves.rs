@@ -242,8 +242,7 @@ pub async fn move_slot(members: &[Member], from: &Member, to: &Member, slot: u16
     let args = ["CLUSTER", "SETSLOT", &s, "NODE", &to.me.id];
     to.node.call(&args).await.map_err(redis)?;
     let others = members.iter().filter(|m| m.me.master && m.me.id != to.me.id);
-    let told =
-        futures_util::future::join_all(others.map(|m| m.node.call_within(&args, Duration::from_secs(10)))).await;
+    let told = futures_util::future::join_all(others.map(|m| m.node.call_within(&args, Duration::from_secs(10)))).await;
     for t in told {
         match t {
             Err(e) if e.reply().is_some_and(|r| r.contains("only with masters")) => {}
