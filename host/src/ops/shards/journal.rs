@@ -6,10 +6,9 @@
 //! journal records the intent, not each slot.
 
 use crate::exit::Failure;
-use crate::registry::Record;
 use redplate_config::Diagnostic;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The journal's file name in the state folder.
 pub const FILE: &str = "scale-shards.json";
@@ -26,13 +25,13 @@ pub struct Journal {
     pub started_unix: u64,
 }
 
-fn path(record: &Record) -> PathBuf {
-    record.state_dir.join(FILE)
+fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(FILE)
 }
 
-/// The journal an earlier run left, if any.
-pub fn load(record: &Record) -> Result<Option<Journal>, Failure> {
-    let p = path(record);
+/// The journal an earlier run left in the state folder, if any.
+pub fn load(state_dir: &Path) -> Result<Option<Journal>, Failure> {
+    let p = path(state_dir);
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -62,20 +61,40 @@ pub fn load(record: &Record) -> Result<Option<Journal>, Failure> {
 }
 
 /// Records `journal` (atomically).
-pub fn save(record: &Record, journal: &Journal) -> Result<(), Failure> {
+pub fn save(state_dir: &Path, journal: &Journal) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(journal).unwrap_or_default() + "\n";
-    crate::ops::config::write_file(&path(record), text.as_bytes())
+    crate::ops::config::write_file(&path(state_dir), text.as_bytes())
 }
 
 /// Removes the journal of a finished run.
-pub fn remove(record: &Record) -> Result<(), Failure> {
-    match std::fs::remove_file(path(record)) {
+pub fn remove(state_dir: &Path) -> Result<(), Failure> {
+    match std::fs::remove_file(path(state_dir)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Failure::could_not_run(Diagnostic::error(
             "scale.journal",
             "",
-            format!("cannot remove `{}`: {e}", path(record).display()),
+            format!("cannot remove `{}`: {e}", path(state_dir).display()),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_is_kept_until_removed_and_an_unreadable_one_names_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(load(dir.path()).ok().flatten(), None, "no run under way");
+        let j = Journal { from: 3, to: 4, phase: "slots".into(), started_unix: 1 };
+        save(dir.path(), &j).expect("save");
+        assert_eq!(load(dir.path()).ok().flatten(), Some(j));
+        remove(dir.path()).expect("remove");
+        assert!(remove(dir.path()).is_ok(), "removing twice is fine");
+        std::fs::write(dir.path().join(FILE), "{\n  \"from\": 3,\n  \"to\": x\n}\n").expect("write");
+        let e = load(dir.path()).expect_err("unreadable");
+        let text = e.diagnostics[0].message.clone();
+        assert!(text.contains("line 3") && text.contains(FILE), "{text}");
     }
 }

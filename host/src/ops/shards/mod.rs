@@ -79,7 +79,7 @@ pub fn scale_shards(ctx: &Context, name: &str, shards: u8, progress: &dyn Progre
     }
     let backend = backend::of(&record).map_err(failure)?;
     backend.check_scalable(&record).map_err(failure)?;
-    let resumed = journal::load(&record)?;
+    let resumed = journal::load(&record.state_dir)?;
     let from = masters(&record);
     let key = "cluster.shards=";
     let mut sets: Vec<String> = record.sets.iter().filter(|s| !s.starts_with(key)).cloned().collect();
@@ -115,26 +115,26 @@ pub fn scale_shards(ctx: &Context, name: &str, shards: u8, progress: &dyn Progre
         journal.from = j.from;
         journal.started_unix = j.started_unix;
     }
-    journal::save(&record, &journal)?;
+    journal::save(&record.state_dir, &journal)?;
 
     if usize::from(shards) >= from {
         reshape(&registry, backend.as_ref(), &mut record, &topology, &artifacts, progress)?;
     }
     journal.phase = "slots".into();
-    journal::save(&record, &journal)?;
+    journal::save(&record.state_dir, &journal)?;
     progress.step("moving slots");
     let targets: Vec<String> = (0..u16::from(shards)).map(|s| Topology::data_node_name(name, s)).collect();
     let moved = runtime.block_on(moves::rebalance(&record, &targets, progress))?;
     if usize::from(shards) < from {
         journal.phase = "nodes-removed".into();
-        journal::save(&record, &journal)?;
+        journal::save(&record.state_dir, &journal)?;
         reshape(&registry, backend.as_ref(), &mut record, &topology, &artifacts, progress)?;
     }
     let slots = runtime.block_on(moves::slot_counts(&record))?;
     record.sets = sets;
     ops::stored::save(&record, &resolved.config)?;
     registry.save(&record).map_err(failure)?;
-    journal::remove(&record)?;
+    journal::remove(&record.state_dir)?;
     Ok(Resharded {
         deployment: name.to_owned(),
         from_shards: resumed.as_ref().filter(|j| j.to == shards).map_or(from, |j| usize::from(j.from)),
