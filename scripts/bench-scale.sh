@@ -22,7 +22,7 @@ fi
 work=$(mktemp -d)
 export REDPLATE_CACHE_DIR=${REDPLATE_CACHE_DIR:-$work/cache} REDPLATE_HOME=$work/home
 name=bench-shards
-base=23600
+base=29000
 cleanup() {
   "$bin" destroy "$name" --purge --quiet 2>/dev/null || true
   rm -rf "$work"

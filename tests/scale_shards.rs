@@ -230,7 +230,7 @@ fn production_cluster_goes_3_4_3_shards_keeping_every_key_while_a_client_writes(
     }
     let home = Home::new();
     let example = root().join("examples/cluster-production.yaml");
-    let mut d = home.deploy(&example, &["--set", "network.local_base_port=24600"]);
+    let mut d = home.deploy(&example, &["--set", "network.local_base_port=28400"]);
     let mut c = Cluster::new(&home, "catalog");
     let keys = 20_000;
     let started = Instant::now();
@@ -290,7 +290,7 @@ fn an_interrupted_run_and_slots_left_open_by_hand_are_finished_by_the_next_run()
         home.dir.path(),
         "mig",
         "extends: development\ndeployment: { name: mig, mode: cluster }\n\
-         cluster: { shards: 3, replicas_per_shard: 0 }\nnetwork: { local_base_port: 24800 }\n",
+         cluster: { shards: 3, replicas_per_shard: 0 }\nnetwork: { local_base_port: 28600 }\n",
     );
     let mut d = home.deploy(&t, &[]);
     let mut c = Cluster::new(&home, "mig");
@@ -298,6 +298,12 @@ fn an_interrupted_run_and_slots_left_open_by_hand_are_finished_by_the_next_run()
     for i in 0..keys {
         c.set(&format!("k:{i}"), &format!("v{i}")).expect("load");
     }
+    // A big key (a hash of 100,000 fields, about 4 MB) in a slot the new shard takes moves whole too.
+    let big = (0..).map(|n| format!("big:{n}")).find(|k| (4300..5300).contains(&slot(k))).expect("a name");
+    let fields: Vec<String> = (0..100_000).flat_map(|i| [format!("f{i}"), format!("value-{i:08}")]).collect();
+    let mut hset: Vec<&str> = vec!["HSET", &big];
+    hset.extend(fields.iter().map(String::as_str));
+    assert_eq!(c.call(&hset).expect("HSET"), Value::Int(100_000));
 
     // Interrupted for real: killed while slots move (the journal says so).
     let journal = d.state_dir().join("scale-shards.json");
@@ -353,6 +359,9 @@ fn an_interrupted_run_and_slots_left_open_by_hand_are_finished_by_the_next_run()
     even(&slots_per_master(&d), 4, "after the rerun");
     assert_eq!(exported_shards(&home, "mig"), 4);
     check_keys(&mut c, keys, "after the rerun");
+    assert_eq!(d.cli(d.port("mig-3"), &["EXISTS", &big]), "1", "the big key moved to the new shard");
+    assert_eq!(c.call(&["HLEN", &big]).expect("HLEN"), Value::Int(100_000), "the big key is whole");
+    assert_eq!(c.call(&["HGET", &big, "f99999"]).expect("HGET"), Value::BulkString(b"value-00099999".to_vec()));
 }
 
 #[test]
@@ -364,7 +373,7 @@ fn vertical_scale_shows_in_config_get_and_the_stored_template_and_standalone_has
     let t = template(
         home.dir.path(),
         "solo",
-        "extends: development\ndeployment: { name: solo, mode: standalone }\nnetwork: { local_base_port: 24900 }\n",
+        "extends: development\ndeployment: { name: solo, mode: standalone }\nnetwork: { local_base_port: 28800 }\n",
     );
     let d = home.deploy(&t, &[]);
     let port = d.port("solo-0");

@@ -150,7 +150,12 @@ async fn close(members: &[Member], slot: u16) -> Result<String, Failure> {
         masters.iter().filter(|m| m.me.importing.iter().any(|(s, _)| *s == slot) && m.me.id != owner.me.id).collect();
     if let [target] = importers.as_slice() {
         let keys = move_slot(members, owner, target, slot).await?;
-        return Ok(format!("slot {slot}: finished its move from `{}` to `{}` ({keys} keys)", owner.name, target.name));
+        return Ok(format!(
+            "slot {slot}: finished its move from `{}` to `{}` ({})",
+            owner.name,
+            target.name,
+            keys_n(keys)
+        ));
     }
     // No single target: back to the owner, with any key already moved.
     for m in &masters {
@@ -163,7 +168,11 @@ async fn close(members: &[Member], slot: u16) -> Result<String, Failure> {
         back += migrate_all(m, owner, slot).await?;
         m.node.call(&["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", &owner.me.id]).await.map_err(redis)?;
     }
-    Ok(format!("slot {slot}: rolled back to `{}` ({back} keys moved back)", owner.name))
+    Ok(format!("slot {slot}: rolled back to `{}` ({} moved back)", owner.name, keys_n(back)))
+}
+
+fn keys_n(n: u64) -> String {
+    if n == 1 { "1 key".into() } else { format!("{n} keys") }
 }
 
 /// Moves every key of `slot` from `from` to `to` with `MIGRATE`, in
