@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use support::{Deployed, Home, redis_present, report, root, template};
+use support::{Deployed, Home, port_refuses, processes_in, redis_present, report, root, template};
 
 /// CRC16/XMODEM, the hash of Redis Cluster's key slots.
 fn crc16(data: &[u8]) -> u16 {
@@ -362,6 +362,56 @@ fn an_interrupted_run_and_slots_left_open_by_hand_are_finished_by_the_next_run()
     assert_eq!(d.cli(d.port("mig-3"), &["EXISTS", &big]), "1", "the big key moved to the new shard");
     assert_eq!(c.call(&["HLEN", &big]).expect("HLEN"), Value::Int(100_000), "the big key is whole");
     assert_eq!(c.call(&["HGET", &big, "f99999"]).expect("HGET"), Value::BulkString(b"value-00099999".to_vec()));
+}
+
+#[test]
+fn a_run_killed_while_nodes_start_is_finished_by_the_next_run() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "kill",
+        "extends: development\ndeployment: { name: kill, mode: cluster }\n\
+         cluster: { shards: 3, replicas_per_shard: 1 }\nnetwork: { local_base_port: 28200 }\n",
+    );
+    let mut d = home.deploy(&t, &[]);
+    let mut c = Cluster::new(&home, "kill");
+    let keys = 3_000;
+    for i in 0..keys {
+        c.set(&format!("k:{i}"), &format!("v{i}")).expect("load");
+    }
+    // 4 shards give `kill-3` (shard 0's replica) the master role of shard
+    // 3, and add `kill-6`/`kill-7`: killed once the new nodes' processes
+    // listen and before the run records them (or, at the latest, as slots move).
+    let journal = d.state_dir().join("scale-shards.json");
+    let newest = 28270;
+    let mut run = home.command(&["scale", "kill", "--shards", "4", "--quiet"], &[]).spawn().expect("scale");
+    let started = Instant::now();
+    while port_refuses(newest) && !std::fs::read_to_string(&journal).unwrap_or_default().contains("\"slots\"") {
+        assert!(started.elapsed() < Duration::from_secs(60), "the run never started the new nodes");
+        assert!(run.try_wait().expect("wait").is_none(), "the run ended before it could be interrupted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.kill().expect("kill");
+    let _ = run.wait();
+    let phase = std::fs::read_to_string(&journal).unwrap_or_default();
+    report(&format!("killed at: {phase}"));
+
+    let out = home.ok(&["scale", "kill", "--shards", "4"]);
+    report(&format!("rerun:\n{out}"));
+    assert!(out.contains("finished an interrupted scale from 3 to 4 shards"), "{out}");
+    d.refresh();
+    assert_eq!(d.data_nodes().len(), 8, "{:?}", d.data_nodes());
+    assert_eq!(processes_in(&d.state_dir()).len(), 8, "no process left over, none missing");
+    assert_eq!(d.status()["cluster_state"], "ok");
+    for (name, port) in d.data_nodes() {
+        let info = d.cli(port, &["CLUSTER", "INFO"]);
+        assert!(info.contains("cluster_known_nodes:8"), "{name} knows exactly the 8 nodes: {info}");
+    }
+    even(&slots_per_master(&d), 4, "after the rerun");
+    check_keys(&mut c, keys, "after the rerun");
 }
 
 #[test]

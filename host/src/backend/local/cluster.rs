@@ -194,6 +194,21 @@ pub fn serves_slots(redis: &Redis, record: &Record, node: &NodeRecord) -> Result
     }))
 }
 
+/// The ids the data nodes of `record` know besides `ids` (the record's
+/// own nodes): nodes started by a run that died before recording them.
+pub fn strangers(redis: &Redis, record: &Record, ids: &[String]) -> Result<Vec<String>, BackendError> {
+    let mut out: Vec<String> = Vec::new();
+    for n in record.data_nodes() {
+        let nodes: String = redis.to(record, n).query(&["CLUSTER", "NODES"], T)?;
+        for id in nodes.lines().filter_map(|l| l.split_whitespace().next()) {
+            if !ids.iter().any(|i| i == id) && !out.iter().any(|o| o == id) {
+                out.push(id.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a node is a master without slots: one that never joined the
 /// cluster as a replica (a node other nodes met is still one).
 fn unjoined(conn: &Conn) -> Result<bool, BackendError> {

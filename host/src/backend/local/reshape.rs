@@ -16,10 +16,10 @@
 use super::apply::RENDERED;
 use super::ready::Deadline;
 use super::scale::{remove_dir, remove_files};
-use super::{LocalBackend, cluster, files, plan};
+use super::{LocalBackend, STOP_GRACE, cluster, files, orphans, plan, process};
 use crate::artifact::ArtifactSet;
 use crate::backend::{BackendError, Progress};
-use crate::registry::{NodeRecord, Record};
+use crate::registry::{DeployState, NodeRecord, Record};
 use redplate_config::model::Mode;
 use redplate_config::{Role, Topology};
 
@@ -38,6 +38,13 @@ impl LocalBackend {
                 reason: "only a cluster has shards".into(),
             });
         }
+        if record.state != DeployState::Running {
+            return Err(BackendError::CannotScale {
+                deployment: record.name.clone(),
+                reason: format!("it is {}; run `redplate start {}` first", record.state, record.name),
+            });
+        }
+        self.recover(record, progress)?;
         self.check_scalable(record)?;
         let deadline = Deadline::after(self.timeout_secs);
         let wanted: Vec<&redplate_config::topology::Node> =
@@ -98,6 +105,64 @@ impl LocalBackend {
             return result;
         }
         files::write_missing(artifacts, &record.path(RENDERED))?;
+        Ok(())
+    }
+
+    /// What a run that died midway may have left behind: processes in the
+    /// state folder that the record does not list (started, not recorded
+    /// yet) are stopped; nodes the record lists that no longer run (stopped,
+    /// not yet dropped from it) are dropped — unless one serves slots, which
+    /// `redplate start` must bring back first; and every node forgets the
+    /// cluster ids that belong to no node of the record (they would never
+    /// be healthy again). Changes nothing after a run that finished.
+    fn recover(&self, record: &mut Record, progress: &dyn Progress) -> Result<(), BackendError> {
+        let known: Vec<u32> = record.nodes.iter().filter_map(|n| n.pid).collect();
+        let strays: Vec<u32> = orphans(&record.state_dir).into_iter().filter(|p| !known.contains(p)).collect();
+        if !strays.is_empty() {
+            progress.step(&format!("stopping {} processes an interrupted run left", strays.len()));
+            for p in strays {
+                process::stop(p, &record.state_dir, STOP_GRACE);
+            }
+        }
+        let dead: Vec<String> = record
+            .data_nodes()
+            .filter(|n| !n.pid.is_some_and(|p| process::ours(p, &record.state_dir)))
+            .map(|n| n.name.clone())
+            .collect();
+        if !dead.is_empty() {
+            let live =
+                record.data_nodes().find(|n| !dead.contains(&n.name)).ok_or_else(|| BackendError::CannotScale {
+                    deployment: record.name.clone(),
+                    reason: format!("no node runs; run `redplate start {}` first", record.name),
+                })?;
+            let view: String = self.redis.to(record, live).query(&["CLUSTER", "NODES"], super::conn::T)?;
+            for name in &dead {
+                let Some(node) = record.node(name) else { continue };
+                let serving = view.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).any(|f| {
+                    f.len() > 8
+                        && f.get(1)
+                            .is_some_and(|a| a.split(['@', ',']).next() == Some(&*format!("127.0.0.1:{}", node.port)))
+                });
+                if serving {
+                    return Err(BackendError::CannotScale {
+                        deployment: record.name.clone(),
+                        reason: format!(
+                            "node `{name}` is down and serves slots; run `redplate start {}` first",
+                            record.name
+                        ),
+                    });
+                }
+            }
+            progress.step(&format!("dropping {} nodes an interrupted run had stopped", dead.len()));
+            self.remove_nodes(record, &dead, progress)?;
+        }
+        let ids: Vec<String> =
+            record.data_nodes().map(|n| cluster::my_id(&self.redis, record, n)).collect::<Result<_, _>>()?;
+        let strangers = cluster::strangers(&self.redis, record, &ids)?;
+        if !strangers.is_empty() {
+            progress.step(&format!("forgetting {} nodes an interrupted run left", strangers.len()));
+            cluster::forget(&self.redis, record, &strangers)?;
+        }
         Ok(())
     }
 }

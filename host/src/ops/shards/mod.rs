@@ -78,8 +78,13 @@ pub fn scale_shards(ctx: &Context, name: &str, shards: u8, progress: &dyn Progre
         ));
     }
     let backend = backend::of(&record).map_err(failure)?;
-    backend.check_scalable(&record).map_err(failure)?;
     let resumed = journal::load(&record.state_dir)?;
+    // A run that died while the backend changed the nodes may have left
+    // some stopped or unrecorded: the backend's reshape sorts that out first.
+    let mid_reshape = resumed.as_ref().is_some_and(|j| j.phase.starts_with("nodes-"));
+    if !mid_reshape {
+        backend.check_scalable(&record).map_err(failure)?;
+    }
     let from = masters(&record);
     let key = "cluster.shards=";
     let mut sets: Vec<String> = record.sets.iter().filter(|s| !s.starts_with(key)).cloned().collect();
@@ -97,6 +102,10 @@ pub fn scale_shards(ctx: &Context, name: &str, shards: u8, progress: &dyn Progre
         ));
     }
 
+    if mid_reshape {
+        progress.step("finishing the nodes' change an interrupted run began");
+        reshape(&registry, backend.as_ref(), &mut record, &topology, &artifacts, progress)?;
+    }
     let runtime = crate::client::runtime().map_err(|e| {
         Failure::could_not_run(Diagnostic::error("runtime.start", "", format!("cannot start the async runtime: {e}")))
     })?;
