@@ -396,13 +396,17 @@ pub async fn execute(
     Ok(axum::Json(ops::exec::exec(&record, &request).await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ScaleBody {
     /// Replicas per master.
-    pub replicas: u8,
+    pub replicas: Option<u8>,
+    /// Memory per data node (`2gb`): `maxmemory` follows with `CONFIG SET`, no restart.
+    pub memory: Option<String>,
+    /// Cluster shards: new ones get an even share of the slots; leaving ones hand theirs to all that stay.
+    pub shards: Option<u8>,
 }
 
-/// Change the number of replicas per master (`redplate scale`): a job.
+/// Scale a deployment: replicas per master, memory per node, or cluster shards (`redplate scale`): a job.
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/scale", tag = "operations",
     params(("name" = String, Path, description = "The deployment")), request_body = ScaleBody,
     responses((status = 202, body = Operation), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -416,10 +420,25 @@ pub async fn scale(
 ) -> ApiResult<Response> {
     caller.admin()?;
     record(&state, &name)?;
+    let asked =
+        usize::from(body.replicas.is_some()) + usize::from(body.memory.is_some()) + usize::from(body.shards.is_some());
+    if asked != 1 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "scale.one-change",
+            "give exactly one of `replicas`, `memory` and `shards`",
+        ));
+    }
     let st = state.clone();
     let job_name = name.clone();
     let op = state.jobs.start("scale", Some(&name), caller.id(), move |job| {
-        to_json(&ops::scale::scale(&context(&st, job), &job_name, body.replicas)?)
+        let ctx = context(&st, job);
+        match (body.replicas, body.memory, body.shards) {
+            (Some(r), _, _) => to_json(&ops::scale::scale(&ctx, &job_name, r)?),
+            (_, Some(m), _) => to_json(&ops::vertical::scale_memory(&ctx, &job_name, &m)?),
+            (_, _, Some(n)) => to_json(&ops::shards::scale_shards(&ctx, &job_name, n, job)?),
+            _ => Ok(serde_json::Value::Null),
+        }
     })?;
     Ok(accepted(op))
 }

@@ -83,6 +83,8 @@ impl crate::backend::Progress for JobHandle {
     }
 }
 
+impl crate::ops::shards::Progress for JobHandle {}
+
 impl crate::ops::tenant::Progress for JobHandle {
     fn step(&self, message: &str) {
         self.set_progress(message);

@@ -238,6 +238,21 @@ pub trait Backend {
         progress: &dyn Progress,
     ) -> Result<(), BackendError>;
 
+    /// Cluster mode: makes the running node set that of `topology` (the
+    /// template rendered as `artifacts` with another number of shards):
+    /// nodes it adds start and join (masters without slots, replicas
+    /// following their shard's master), nodes it drops or gives another
+    /// role or shard are stopped, forgotten and removed (or started again
+    /// in their new role). Moves no slot: a node that goes must serve none
+    /// (`ops` moves them first); waits until the cluster is healthy.
+    fn reshape(
+        &self,
+        record: &mut Record,
+        topology: &Topology,
+        artifacts: &ArtifactSet,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError>;
+
     /// The running data nodes that would lose their data when stopped.
     fn unpersisted(&self, record: &Record) -> Vec<String>;
 

@@ -87,14 +87,9 @@ pub enum DeployCommand {
         #[arg(long)]
         purge: bool,
     },
-    /// Change the number of replicas per master of a running deployment
-    /// (`replication.replicas`, or `cluster.replicas_per_shard` for a cluster).
-    Scale {
-        name: String,
-        /// Replicas per master: new ones are added, the last ones removed.
-        #[arg(long, value_name = "N")]
-        replicas: u8,
-    },
+    /// Change a running deployment's size: replicas per master, memory per
+    /// node (no restart), or the number of cluster shards.
+    Scale(super::scale::ScaleArgs),
     /// Re-render a changed template and apply the difference to a running deployment.
     Apply {
         name: String,
@@ -249,19 +244,9 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
                 eprintln!("`{name}` {what}");
             }
         }
-        DeployCommand::Scale { name, replicas } => {
-            let host = host(global)?;
-            let ctx = ops::Context { home, host: &host, plugin_dirs: &global.plugin_dir, progress };
-            let record = crate::ops::scale::scale(&ctx, name, *replicas)?;
+        DeployCommand::Scale(args) => {
             drop(spinner);
-            if !global.quiet {
-                eprintln!(
-                    "scaled `{name}` to {} per master ({}) in {:.1} s",
-                    count(usize::from(*replicas), "replica"),
-                    count(record.data_nodes().count(), "data node"),
-                    started.elapsed().as_secs_f64()
-                );
-            }
+            return super::scale::run(args, global);
         }
         DeployCommand::Apply { name, template, sets } => {
             let host = host(global)?;

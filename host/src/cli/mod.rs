@@ -5,6 +5,7 @@ mod deploy;
 mod guarded;
 mod observe;
 mod print;
+mod scale;
 mod serve;
 mod tenant;
 

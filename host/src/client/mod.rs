@@ -145,6 +145,12 @@ fn command_name(args: &[&[u8]]) -> String {
 impl Node {
     /// Opens a connection and authenticates.
     pub async fn connect(endpoint: &Endpoint) -> Result<Node, ClientError> {
+        Self::connect_with(endpoint, COMMAND_TIMEOUT).await
+    }
+
+    /// [`Node::connect`] for commands that may take up to `response` (a
+    /// `MIGRATE` of big keys); `call_within` limits each one further.
+    pub async fn connect_with(endpoint: &Endpoint, response: Duration) -> Result<Node, ClientError> {
         // rustls picks its crypto provider from its one enabled crate
         // feature (`ring`; see host/Cargo.toml) when the process sets none.
         let addr = format!("{}:{}", endpoint.host, endpoint.port);
@@ -189,7 +195,7 @@ impl Node {
         };
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT));
+            .set_response_timeout(Some(response));
         let conn = tokio::time::timeout(
             CONNECT_TIMEOUT + Duration::from_secs(1),
             client.get_multiplexed_async_connection_with_config(&config),

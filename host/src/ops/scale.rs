@@ -102,7 +102,11 @@ fn same_fixed_nodes(record: &Record, topology: &Topology, name: &str) -> Result<
 
 /// The nodes the new render adds must not use ports another deployment
 /// keeps (a stopped one's ports are still its own).
-fn not_reserved(record: &Record, topology: &Topology, reserved: &BTreeMap<u16, String>) -> Result<(), Failure> {
+pub(super) fn not_reserved(
+    record: &Record,
+    topology: &Topology,
+    reserved: &BTreeMap<u16, String>,
+) -> Result<(), Failure> {
     let added = topology.nodes.iter().filter(|n| record.node(&n.name).is_none());
     for n in added {
         let p = n.ports;

@@ -155,6 +155,60 @@ pub fn join_replicas(redis: &Redis, record: &Record, deadline: &Deadline) -> Res
     Ok(())
 }
 
+/// Has every new master among `names` (started empty: it knows only
+/// itself) meet every other data node, then waits until each knows them all.
+pub fn join_masters(redis: &Redis, record: &Record, names: &[String], deadline: &Deadline) -> Result<(), BackendError> {
+    let added: Vec<&NodeRecord> =
+        record.data_nodes().filter(|n| n.role == Role::Master && names.contains(&n.name)).collect();
+    for node in &added {
+        let conn = redis.to(record, node);
+        if cluster_info(&conn)?.uint("cluster_known_nodes") != Some(1) {
+            continue;
+        }
+        for other in record.data_nodes().filter(|o| o.name != node.name && !names.contains(&o.name)) {
+            meet(redis, record, node, other)?;
+        }
+    }
+    let wanted = record.data_nodes().filter(|n| !names.contains(&n.name) || n.role == Role::Master).count() as u64;
+    for node in &added {
+        let conn = redis.to(record, node);
+        loop {
+            let known = cluster_info(&conn)?.uint("cluster_known_nodes").unwrap_or(0);
+            if known >= wanted {
+                break;
+            }
+            deadline
+                .check(|| format!("new master `{}` to meet the cluster (it knows {known} of {wanted})", node.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `node` is a master that serves at least one slot (what must not
+/// be stopped or given another role).
+pub fn serves_slots(redis: &Redis, record: &Record, node: &NodeRecord) -> Result<bool, BackendError> {
+    let nodes: String = redis.to(record, node).query(&["CLUSTER", "NODES"], T)?;
+    Ok(nodes.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).any(|f| {
+        let flags: Vec<&str> = f.get(2).map(|x| x.split(',').collect()).unwrap_or_default();
+        flags.contains(&"myself") && flags.contains(&"master") && f.len() > 8
+    }))
+}
+
+/// The ids the data nodes of `record` know besides `ids` (the record's
+/// own nodes): nodes started by a run that died before recording them.
+pub fn strangers(redis: &Redis, record: &Record, ids: &[String]) -> Result<Vec<String>, BackendError> {
+    let mut out: Vec<String> = Vec::new();
+    for n in record.data_nodes() {
+        let nodes: String = redis.to(record, n).query(&["CLUSTER", "NODES"], T)?;
+        for id in nodes.lines().filter_map(|l| l.split_whitespace().next()) {
+            if !ids.iter().any(|i| i == id) && !out.iter().any(|o| o == id) {
+                out.push(id.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a node is a master without slots: one that never joined the
 /// cluster as a replica (a node other nodes met is still one).
 fn unjoined(conn: &Conn) -> Result<bool, BackendError> {

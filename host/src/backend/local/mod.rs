@@ -19,6 +19,7 @@ pub mod plan;
 pub mod ports;
 pub mod process;
 pub mod ready;
+mod reshape;
 pub mod scale;
 mod start;
 pub mod status;
@@ -121,6 +122,16 @@ impl Backend for LocalBackend {
         progress: &dyn Progress,
     ) -> Result<(), BackendError> {
         self.scale_with(record, replicas, artifacts, progress)
+    }
+
+    fn reshape(
+        &self,
+        record: &mut Record,
+        topology: &Topology,
+        artifacts: &ArtifactSet,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
+        self.reshape_to(record, topology, artifacts, progress)
     }
 
     fn unpersisted(&self, record: &Record) -> Vec<String> {

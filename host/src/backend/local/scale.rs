@@ -137,7 +137,7 @@ impl LocalBackend {
         result
     }
 
-    fn start_added(
+    pub(super) fn start_added(
         &self,
         record: &mut Record,
         names: &[String],
@@ -156,6 +156,8 @@ impl LocalBackend {
         let refs: Vec<&NodeRecord> = nodes.iter().collect();
         ready::wait_up(&self.redis, record, &refs, &mut children, deadline)?;
         if record.mode == Mode::Cluster {
+            // New masters (a scale of the shards) first: their replicas follow them.
+            cluster::join_masters(&self.redis, record, names, deadline)?;
             progress.step("joining the new replicas to their shards");
             cluster::join_replicas(&self.redis, record, deadline)?;
         }
@@ -191,7 +193,12 @@ impl LocalBackend {
     /// Waits until the deployment with its new node set is ready: replicas
     /// in sync and every sentinel listing exactly them, or the cluster
     /// healthy with the right number of replicas on every master.
-    fn settle(&self, record: &Record, deadline: &Deadline, progress: &dyn Progress) -> Result<(), BackendError> {
+    pub(super) fn settle(
+        &self,
+        record: &Record,
+        deadline: &Deadline,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
         match record.mode {
             Mode::Cluster => {
                 progress.step("waiting for the cluster");
@@ -212,7 +219,12 @@ impl LocalBackend {
     /// Stops the named nodes and drops them from the record and the state
     /// folder (data, configs); then the cluster forgets them, or the
     /// sentinels are reset so they list only the replicas that remain.
-    fn remove_nodes(&self, record: &mut Record, names: &[String], progress: &dyn Progress) -> Result<(), BackendError> {
+    pub(super) fn remove_nodes(
+        &self,
+        record: &mut Record,
+        names: &[String],
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
         let nodes: Vec<NodeRecord> = record.nodes.iter().filter(|n| names.contains(&n.name)).cloned().collect();
         let ids: Vec<String> = match record.mode {
             Mode::Cluster => nodes.iter().filter_map(|n| cluster::my_id(&self.redis, record, n).ok()).collect(),
@@ -250,7 +262,7 @@ impl LocalBackend {
 }
 
 /// Removes files written for nodes that were not added, and their folders once empty.
-fn remove_files(paths: &[PathBuf]) {
+pub(super) fn remove_files(paths: &[PathBuf]) {
     for p in paths {
         let _ = std::fs::remove_file(p);
         if let Some(dir) = p.parent() {
@@ -259,7 +271,7 @@ fn remove_files(paths: &[PathBuf]) {
     }
 }
 
-fn remove_dir(path: &std::path::Path) -> Result<(), BackendError> {
+pub(super) fn remove_dir(path: &std::path::Path) -> Result<(), BackendError> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
