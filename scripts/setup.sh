@@ -70,6 +70,8 @@ tool() {
 }
 tool "$venv-kv" kubernetes-validate kubernetes-validate "$kv_version"
 tool "$venv-checkov" checkov checkov "$checkov_version"
+# The REST API is fuzzed from its OpenAPI document (tests/api.rs).
+tool "$venv-st" schemathesis schemathesis 4.32.5
 "$venv/bin/kubernetes-validate" --version >/dev/null
 "$venv/bin/checkov" --version >/dev/null
 # `redplate metrics` output is read back with the Prometheus text parser (tests/observe.rs).

@@ -23,7 +23,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
-    let status = r.status();
+    // A missing content type is a malformed request like any other (400).
+    let status =
+        if matches!(r, JsonRejection::MissingJsonContentType(_)) { StatusCode::BAD_REQUEST } else { r.status() };
     let code = match r {
         JsonRejection::MissingJsonContentType(_) => "request.content-type",
         JsonRejection::JsonSyntaxError(_) => "request.json-syntax",

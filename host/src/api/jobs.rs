@@ -263,6 +263,10 @@ impl Jobs {
                 .unwrap_or_else(|payload| Err(Failure::panicked("the operation", payload.as_ref())));
             let cancelled = handle.cancel.load(Ordering::Relaxed);
             handle.jobs.update(&handle.id, |op| {
+                // Marked interrupted at shutdown: that record stands.
+                if op.state.finished() {
+                    return;
+                }
                 op.finished_ms = Some(now_ms());
                 match outcome {
                     Ok(value) => {
