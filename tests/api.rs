@@ -23,8 +23,14 @@ struct Server {
 
 impl Server {
     fn start(home: &Home) -> Server {
+        Server::start_with(home, &[])
+    }
+
+    fn start_with(home: &Home, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
         let mut child = home
-            .command(&["serve", "--listen", "127.0.0.1:0"], &[])
+            .command(&args, &[])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -152,6 +158,36 @@ fn every_endpoint_needs_a_token_and_the_problem_shape_says_why() {
     assert_eq!(status, 401, "revoked");
     let kept = std::fs::read_to_string(home.dir.path().join("tokens.json")).expect("token store");
     assert!(!kept.contains(&admin), "tokens are kept hashed");
+}
+
+#[test]
+fn stalled_clients_are_cut_off_and_oversized_bodies_refused_while_the_server_keeps_answering() {
+    let home = Home::new();
+    let admin = token(&home, &["--admin"]);
+    let server = Server::start_with(&home, &["--idle-timeout-s", "2", "--body-limit-kib", "64"]);
+    // Half a request line, then nothing: closed after the idle timeout.
+    let mut stalled: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+            s.write_all(b"GET /healthz HT").expect("send a little");
+            s
+        })
+        .collect();
+    let (status, _, _) = http(server.port, "GET", "/healthz", None, None);
+    assert_eq!(status, 200, "answers beside 50 stalled clients");
+    std::thread::sleep(Duration::from_secs(4));
+    for s in &mut stalled {
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "a stalled connection is closed: {}", String::from_utf8_lossy(&buf[..n]));
+    }
+    // A body over the limit is refused before it is buffered.
+    let big = json!({ "template": "x".repeat(200 * 1024) });
+    let (status, _, body) = http(server.port, "POST", "/api/v1/templates/validate", Some(&admin), Some(&big));
+    assert_eq!(status, 413, "{body}");
+    let (status, _, _) = http(server.port, "GET", "/healthz", None, None);
+    assert_eq!(status, 200);
 }
 
 #[test]

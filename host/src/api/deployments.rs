@@ -144,6 +144,7 @@ pub async fn apply(
     let path = upload(&state, &body)?;
     let st = state.clone();
     let job_name = name.clone();
+    super::audit(&state, caller.id(), "apply", &name)?;
     let op = state.jobs.start("apply", Some(&name), caller.id(), move |job| {
         let result = ops::apply::apply(&context(&st, job), &job_name, &path, &body.set);
         let _ = std::fs::remove_file(&path);
@@ -174,6 +175,7 @@ pub async fn destroy(
     record(&state, &name)?;
     let st = state.clone();
     let job_name = name.clone();
+    super::audit(&state, caller.id(), "destroy", &name)?;
     let op = state.jobs.start("destroy", Some(&name), caller.id(), move |job| {
         ops::lifecycle::destroy(&st.home, &job_name, q.purge, job)?;
         Ok(serde_json::json!({ "destroyed": job_name, "purged": q.purge }))
@@ -431,6 +433,7 @@ pub async fn scale(
     }
     let st = state.clone();
     let job_name = name.clone();
+    super::audit(&state, caller.id(), "scale", &name)?;
     let op = state.jobs.start("scale", Some(&name), caller.id(), move |job| {
         let ctx = context(&st, job);
         match (body.replicas, body.memory, body.shards) {

@@ -10,6 +10,7 @@ mod auth;
 mod deployments;
 mod extract;
 pub mod jobs;
+mod listener;
 pub mod problem;
 mod server;
 mod templates;
@@ -43,6 +44,10 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Requests served at once; the others wait.
     pub concurrency: usize,
+    /// Connections open at once; the next waits until one closes.
+    pub max_connections: usize,
+    /// A connection on which nothing moved for this long is closed.
+    pub idle_timeout: Duration,
     /// How long running requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
 }
@@ -204,6 +209,27 @@ async fn log_request(State(state): State<Arc<AppState>>, req: Request, next: Nex
     response
 }
 
+/// Appends a line to `$REDPLATE_HOME/audit.log` for a destructive call
+/// made through the API, naming the token by its id.
+pub fn audit(state: &AppState, token_id: &str, operation: &str, target: &str) -> Result<(), problem::ApiError> {
+    let entry = crate::ops::audit::Entry {
+        time: crate::ops::audit::now(),
+        actor: format!("api:{token_id}"),
+        operation,
+        target: target.to_owned(),
+        command: operation.to_owned(),
+        arguments: 0,
+        outcome: "started".into(),
+    };
+    crate::ops::audit::append(&state.home, &entry).map_err(|e| {
+        problem::ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "audit.write",
+            format!("cannot write the audit log: {e}; nothing was done"),
+        )
+    })
+}
+
 fn start_failure(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::could_not_run(Diagnostic::error("serve.start", "", format!("{what}: {e}")))
 }
@@ -232,6 +258,7 @@ pub fn serve(opts: ServeOptions, host: PluginHost) -> Result<(), Failure> {
             .await
             .map_err(|e| start_failure(&format!("cannot listen on {}", opts.listen), e))?;
         let local = listener.local_addr().map_err(|e| start_failure("cannot read the listening address", e))?;
+        let listener = listener::Guarded::new(listener, opts.max_connections, opts.idle_timeout);
         tracing::info!(listen = %local, "serving the redplate API");
         eprintln!("redplate API on http://{local} (OpenAPI at /openapi.json); Ctrl-C or SIGTERM stops it");
         state.ready.store(true, Ordering::Relaxed);

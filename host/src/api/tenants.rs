@@ -162,6 +162,7 @@ pub async fn remove(
     ops::show(&state.home, &name, &id).await?;
     let home = state.home.clone();
     let job_name = name.clone();
+    super::audit(&state, caller.id(), "tenant-remove", &format!("{name}/{id}"))?;
     let op = state.jobs.start("tenant-remove", Some(&name), caller.id(), move |job| {
         let request = ops::RemoveRequest { id, dry_run: q.dry_run, keep_data: q.keep_data };
         let rt = crate::client::runtime().map_err(|e| {

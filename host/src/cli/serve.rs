@@ -26,6 +26,13 @@ pub struct ServeArgs {
     /// Requests answered at once; the others wait.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub concurrency: usize,
+    /// Connections open at once; the next waits until one closes.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Close a connection on which nothing moved for this long, in seconds
+    /// (slow or stalled clients); at least the request timeout.
+    #[arg(long, default_value_t = 75, value_name = "S")]
+    pub idle_timeout_s: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +71,8 @@ pub fn serve(args: &ServeArgs, host: PluginHost, plugin_dirs: &[PathBuf]) -> Res
         body_limit: args.body_limit_kib.saturating_mul(1024).max(1024),
         request_timeout: Duration::from_secs(args.request_timeout_s.max(1)),
         concurrency: args.concurrency.max(1),
+        max_connections: args.max_connections.max(1),
+        idle_timeout: Duration::from_secs(args.idle_timeout_s.max(1)),
         shutdown_grace: Duration::from_secs(10),
     };
     crate::api::serve(opts, host)?;
