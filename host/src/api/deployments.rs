@@ -6,7 +6,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{Json, Path, Query};
 use super::jobs::{JobHandle, Operation};
-use super::problem::{ApiError, ApiResult, Problem};
+use super::problem::{ApiError, ApiResult, Problems};
 use super::templates::{TemplateBody, blocking};
 use crate::exit::Failure;
 use crate::ops;
@@ -64,10 +64,7 @@ pub struct DeployBody {
 
 /// Deploy a template on this machine (`redplate deploy`): a job.
 #[utoipa::path(post, path = "/api/v1/deployments", tag = "deployments", request_body = DeployBody,
-    responses((status = 202, description = "The deploy job", body = Operation),
-              (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 409, description = "A job runs on that deployment", content_type = "application/problem+json", body = Problem),
-              (status = 422, description = "The template is invalid", content_type = "application/problem+json", body = Problem)))]
+    responses((status = 202, description = "The deploy job", body = Operation), Problems))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -103,7 +100,7 @@ pub struct DeploymentList {
 
 /// List the deployments (`redplate list`).
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments",
-    responses((status = 200, body = DeploymentList), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = DeploymentList), Problems))]
 pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<axum::Json<DeploymentList>> {
     caller.admin()?;
     let (deployments, warnings) = blocking(move || Ok(ops::lifecycle::list(&state.home))).await?;
@@ -113,8 +110,7 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResu
 /// A deployment's record and live status (`redplate status`).
 #[utoipa::path(get, path = "/api/v1/deployments/{name}", tag = "deployments",
     params(("name" = String, Path, description = "The deployment")),
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn status(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -129,9 +125,7 @@ pub async fn status(
 /// Apply a changed template to a running deployment (`redplate apply`): a job.
 #[utoipa::path(put, path = "/api/v1/deployments/{name}", tag = "deployments", request_body = TemplateBody,
     params(("name" = String, Path, description = "The deployment")),
-    responses((status = 202, body = Operation), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem), (status = 409, content_type = "application/problem+json", body = Problem),
-              (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 202, body = Operation), Problems))]
 pub async fn apply(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -163,8 +157,7 @@ pub struct DestroyQuery {
 /// Stop a deployment and remove it (`redplate destroy`): a job.
 #[utoipa::path(delete, path = "/api/v1/deployments/{name}", tag = "deployments",
     params(("name" = String, Path, description = "The deployment"), DestroyQuery),
-    responses((status = 202, body = Operation), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem), (status = 409, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 202, body = Operation), Problems))]
 pub async fn destroy(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -186,8 +179,7 @@ pub async fn destroy(
 /// Stop every process of a deployment, keeping its data (`redplate stop`).
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/stop", tag = "deployments",
     params(("name" = String, Path, description = "The deployment")),
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem), (status = 409, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -215,8 +207,7 @@ pub struct StartQuery {
 /// Start a stopped deployment (`redplate start`).
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/start", tag = "deployments",
     params(("name" = String, Path, description = "The deployment"), StartQuery),
-    responses((status = 200, body = Object), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem), (status = 409, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn start(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -248,8 +239,7 @@ pub struct NodeLog {
 /// The last lines of each node's log (`redplate logs`).
 #[utoipa::path(get, path = "/api/v1/deployments/{name}/logs", tag = "deployments",
     params(("name" = String, Path, description = "The deployment"), LogsQuery),
-    responses((status = 200, body = Vec<NodeLog>), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Vec<NodeLog>), Problems))]
 pub async fn logs(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -268,8 +258,7 @@ pub async fn logs(
 /// Per node and in total: ops/s, hits, memory, clients, keys, replication, persistence (`redplate stats`).
 #[utoipa::path(get, path = "/api/v1/deployments/{name}/stats", tag = "operations",
     params(("name" = String, Path, description = "The deployment")),
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn stats(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -283,8 +272,7 @@ pub async fn stats(
 /// Prometheus text exposition, redis_exporter's names (`redplate metrics`).
 #[utoipa::path(get, path = "/api/v1/deployments/{name}/metrics", tag = "operations",
     params(("name" = String, Path, description = "The deployment")),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, content_type = "text/plain", body = String), Problems))]
 pub async fn metrics(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -306,8 +294,7 @@ pub struct HealthQuery {
 /// One verdict with its reasons: healthy, degraded or down (`redplate health`).
 #[utoipa::path(get, path = "/api/v1/deployments/{name}/health", tag = "operations",
     params(("name" = String, Path, description = "The deployment"), HealthQuery),
-    responses((status = 200, body = Object), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn health(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -331,10 +318,7 @@ pub struct FlushBody {
 /// Delete every key (or one tenant's): the first call returns what would go and a token, the second acts.
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/flush", tag = "operations",
     params(("name" = String, Path, description = "The deployment")), request_body = FlushBody,
-    responses((status = 200, body = Object), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem),
-              (status = 412, description = "A wrong or expired confirmation token", content_type = "application/problem+json", body = Problem),
-              (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn flush(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -374,9 +358,7 @@ pub struct ExecuteBody {
 /// Run one Redis command, filtered and audited (`redplate exec`).
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/execute", tag = "operations",
     params(("name" = String, Path, description = "The deployment")), request_body = ExecuteBody,
-    responses((status = 200, body = Object), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem),
-              (status = 422, description = "Refused, or an error reply", content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn execute(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -411,9 +393,7 @@ pub struct ScaleBody {
 /// Scale a deployment: replicas per master, memory per node, or cluster shards (`redplate scale`): a job.
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/scale", tag = "operations",
     params(("name" = String, Path, description = "The deployment")), request_body = ScaleBody,
-    responses((status = 202, body = Operation), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem), (status = 409, content_type = "application/problem+json", body = Problem),
-              (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 202, body = Operation), Problems))]
 pub async fn scale(
     State(state): State<Arc<AppState>>,
     caller: Caller,

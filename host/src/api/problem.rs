@@ -27,6 +27,39 @@ pub struct Problem {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Every problem an endpoint may answer, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "a description of the answers for utoipa; the answers are `ApiError`s")]
+pub enum Problems {
+    /// Malformed request: JSON, path or query.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No token, a malformed, wrong or revoked one.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The token's scope does not cover this endpoint.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such deployment, tenant, node, operation or endpoint.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// Already exists, or a job runs on the deployment.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// A wrong or expired confirmation token.
+    #[response(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(Problem),
+    /// Invalid input: a template, a refused command, an error reply.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Problem),
+    /// redplate failed.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// Redis could not be reached.
+    #[response(status = 502, content_type = "application/problem+json")]
+    BadGateway(Problem),
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError(pub Problem);

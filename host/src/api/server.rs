@@ -5,7 +5,7 @@
 use super::auth::Caller;
 use super::extract::Path;
 use super::jobs::Operation;
-use super::problem::{ApiError, ApiResult, Problem};
+use super::problem::{ApiError, ApiResult, Problems};
 use super::{ApiDoc, AppState};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 
 /// Every job, newest first.
 #[utoipa::path(get, path = "/api/v1/operations", tag = "operations",
-    responses((status = 200, body = Vec<Operation>), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Vec<Operation>), Problems))]
 pub async fn operations(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<axum::Json<Vec<Operation>>> {
     caller.admin()?;
     Ok(axum::Json(state.jobs.list()))
@@ -30,8 +30,7 @@ fn unknown_job(id: &str) -> ApiError {
 /// One job: state, progress, result or problem.
 #[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
     params(("id" = String, Path, description = "The operation id")),
-    responses((status = 200, body = Operation), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Operation), Problems))]
 pub async fn operation(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -44,8 +43,7 @@ pub async fn operation(
 /// Cancel a job: it stops at its next safe point, leaving a state that running it again finishes.
 #[utoipa::path(delete, path = "/api/v1/operations/{id}", tag = "operations",
     params(("id" = String, Path, description = "The operation id")),
-    responses((status = 200, body = Operation), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Operation), Problems))]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -77,8 +75,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// The server's own metrics (Prometheus text): requests by status class,
 /// their total time, in flight, jobs by state, resident memory.
 #[utoipa::path(get, path = "/metrics", tag = "server",
-    responses((status = 200, content_type = "text/plain", body = String), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, content_type = "text/plain", body = String), Problems))]
 pub async fn metrics(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Response> {
     caller.admin()?;
     let c = &state.counters;
@@ -118,7 +115,7 @@ fn resident_bytes() -> Option<u64> {
 
 /// This API's OpenAPI 3.1 document.
 #[utoipa::path(get, path = "/openapi.json", tag = "server",
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn openapi(caller: Caller) -> ApiResult<axum::Json<utoipa::openapi::OpenApi>> {
     caller.admin()?;
     Ok(axum::Json(ApiDoc::openapi()))

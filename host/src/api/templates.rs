@@ -4,7 +4,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{Json, Path};
-use super::problem::{ApiError, ApiResult, Problem};
+use super::problem::{ApiError, ApiResult, Problems};
 use crate::exit::Failure;
 use crate::ops;
 use axum::extract::State;
@@ -82,9 +82,7 @@ pub struct ValidationBody {
 
 /// Check a template: host rules and every plugin's `validate` (`redplate validate`).
 #[utoipa::path(post, path = "/api/v1/templates/validate", tag = "templates", request_body = TemplateBody,
-    responses((status = 200, description = "The verdict, valid or not, with every finding", body = ValidationBody),
-              (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, description = "The verdict, valid or not, with every finding", body = ValidationBody), Problems))]
 pub async fn validate(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -142,9 +140,7 @@ pub struct RenderResult {
 
 /// Render the artifacts of a template for some or all targets (`redplate render`).
 #[utoipa::path(post, path = "/api/v1/templates/render", tag = "templates", request_body = RenderBody,
-    responses((status = 200, description = "Every artifact, with its content", body = RenderResult),
-              (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 422, description = "The template is invalid", content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, description = "Every artifact, with its content", body = RenderResult), Problems))]
 pub async fn render(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -193,7 +189,7 @@ pub struct PresetSummary {
 
 /// List the environment presets.
 #[utoipa::path(get, path = "/api/v1/presets", tag = "templates",
-    responses((status = 200, body = Vec<PresetSummary>), (status = 401, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Vec<PresetSummary>), Problems))]
 pub async fn presets(caller: Caller) -> ApiResult<axum::Json<Vec<PresetSummary>>> {
     caller.admin()?;
     Ok(axum::Json(
@@ -207,8 +203,7 @@ pub async fn presets(caller: Caller) -> ApiResult<axum::Json<Vec<PresetSummary>>
 /// A preset's YAML, comments included.
 #[utoipa::path(get, path = "/api/v1/presets/{environment}", tag = "templates",
     params(("environment" = String, Path, description = "development, staging or production")),
-    responses((status = 200, content_type = "application/yaml", body = Object),
-              (status = 401, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, content_type = "application/yaml", body = Object), Problems))]
 pub async fn preset(caller: Caller, Path(environment): Path<String>) -> ApiResult<impl IntoResponse> {
     caller.admin()?;
     let Ok(env) = serde_json::from_value::<Environment>(serde_json::Value::String(environment.clone())) else {
@@ -226,7 +221,7 @@ pub async fn preset(caller: Caller, Path(environment): Path<String>) -> ApiResul
 
 /// The JSON Schema of templates.
 #[utoipa::path(get, path = "/api/v1/schema", tag = "templates",
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn schema(caller: Caller) -> ApiResult<axum::Json<serde_json::Value>> {
     caller.admin()?;
     Ok(axum::Json(serde_json::to_value(redplate_config::schema()).unwrap_or_default()))
@@ -234,7 +229,7 @@ pub async fn schema(caller: Caller) -> ApiResult<axum::Json<serde_json::Value>> 
 
 /// The plugins: built in and from the server's plugin folders.
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "templates",
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn plugins(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<axum::Json<serde_json::Value>> {
     caller.admin()?;
     let (rows, problems) = blocking(move || Ok(ops::plugins::list(&state.host, &state.plugin_dirs))).await?;

@@ -6,7 +6,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::deployments::{accepted, record};
 use super::extract::{Json, Path, Query};
-use super::problem::{ApiError, ApiResult, Problem};
+use super::problem::{ApiError, ApiResult, Problems};
 use crate::ops::tenant as ops;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -47,9 +47,7 @@ pub struct CreateBody {
 /// (or, with `isolation: instance`, a redis-server of its own).
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/tenants", tag = "tenants", request_body = CreateBody,
     params(("name" = String, Path, description = "The deployment")),
-    responses((status = 201, body = Object), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem), (status = 409, content_type = "application/problem+json", body = Problem),
-              (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 201, body = Object), Problems))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -72,8 +70,7 @@ pub async fn create(
 /// The tenants of a deployment.
 #[utoipa::path(get, path = "/api/v1/deployments/{name}/tenants", tag = "tenants",
     params(("name" = String, Path, description = "The deployment")),
-    responses((status = 200, body = Vec<Object>), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Vec<Object>), Problems))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -87,8 +84,7 @@ pub async fn list(
 /// One tenant: prefix, user and its state on each node, quotas, where its password is.
 #[utoipa::path(get, path = "/api/v1/deployments/{name}/tenants/{id}", tag = "tenants",
     params(("name" = String, Path, description = "The deployment"), ("id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem), (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -113,8 +109,7 @@ pub struct UpdateBody {
 /// Change a tenant's quotas or rotate its password.
 #[utoipa::path(patch, path = "/api/v1/deployments/{name}/tenants/{id}", tag = "tenants", request_body = UpdateBody,
     params(("name" = String, Path, description = "The deployment"), ("id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = Object), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem), (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -147,9 +142,7 @@ pub struct RemoveQuery {
 #[utoipa::path(delete, path = "/api/v1/deployments/{name}/tenants/{id}", tag = "tenants",
     params(("name" = String, Path, description = "The deployment"), ("id" = String, Path, description = "The tenant"),
            RemoveQuery),
-    responses((status = 202, body = super::jobs::Operation), (status = 400, content_type = "application/problem+json", body = Problem),
-              (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem),
-              (status = 409, content_type = "application/problem+json", body = Problem), (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 202, body = super::jobs::Operation), Problems))]
 pub async fn remove(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -183,8 +176,7 @@ pub async fn remove(
 /// A tenant's keys, memory and connections beside its quotas.
 #[utoipa::path(get, path = "/api/v1/deployments/{name}/tenants/{id}/stats", tag = "tenants",
     params(("name" = String, Path, description = "The deployment"), ("id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = Object), (status = 401, content_type = "application/problem+json", body = Problem), (status = 403, content_type = "application/problem+json", body = Problem),
-              (status = 404, content_type = "application/problem+json", body = Problem), (status = 422, content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn stats(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -207,9 +199,7 @@ pub struct TenantExecuteBody {
 #[utoipa::path(post, path = "/api/v1/deployments/{name}/tenants/{id}/execute", tag = "tenants",
     request_body = TenantExecuteBody,
     params(("name" = String, Path, description = "The deployment"), ("id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = Object), (status = 400, content_type = "application/problem+json", body = Problem), (status = 401, content_type = "application/problem+json", body = Problem),
-              (status = 403, content_type = "application/problem+json", body = Problem), (status = 404, content_type = "application/problem+json", body = Problem),
-              (status = 422, description = "Refused, or an error reply (NOPERM…)", content_type = "application/problem+json", body = Problem)))]
+    responses((status = 200, body = Object), Problems))]
 pub async fn execute(
     State(state): State<Arc<AppState>>,
     caller: Caller,
