@@ -152,7 +152,9 @@ pub fn run(command: &BackupCommand) -> Result<ExitStatus, Failure> {
             };
             match &report.token {
                 Some(token) => {
-                    eprintln!("nothing changed: this would replace the data of `{name}` with {what}; to do it, within 5 minutes run:");
+                    eprintln!(
+                        "nothing changed: this would replace the data of `{name}` with {what}; to do it, within 5 minutes run:"
+                    );
                     let t = report.to_time.as_ref().map(|t| format!(" --to-time {t}")).unwrap_or_default();
                     outln!("redplate restore {name} {backup}{t} --confirm {token}");
                 }

@@ -111,11 +111,9 @@ pub fn destination(record: &Record, dest: &BackupDestination) -> Destination {
     };
     let usable = std::fs::create_dir_all(&dir).and_then(|()| tempfile::tempfile_in(&dir).map(drop));
     match usable {
-        Ok(()) => Destination {
-            why: "the template's `backup.destination.directory`".into(),
-            dir,
-            location: "template",
-        },
+        Ok(()) => {
+            Destination { why: "the template's `backup.destination.directory`".into(), dir, location: "template" }
+        }
         Err(e) => fallback(format!("the template's directory `{}` is not writable here: {e}", dir.display())),
     }
 }
@@ -135,7 +133,9 @@ pub fn list_in(dir: &Path, deployment: &str) -> Result<Vec<Backup>, Failure> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_failure("backup.list", format!("cannot read the backup folder `{}`", dir.display()), e)),
+        Err(e) => {
+            return Err(io_failure("backup.list", format!("cannot read the backup folder `{}`", dir.display()), e));
+        }
     };
     let prefix = format!("{deployment}-");
     let mut out = Vec::new();
@@ -158,9 +158,10 @@ pub fn list_in(dir: &Path, deployment: &str) -> Result<Vec<Backup>, Failure> {
                 .with_hint("move it away; the backup files it names can still be restored with backup/restore.sh"),
             )
         })?;
-        let present = backup.parts.iter().all(|p| {
-            dir.join(&p.file).exists() && p.aof_file.as_ref().is_none_or(|a| dir.join(a).exists())
-        });
+        let present = backup
+            .parts
+            .iter()
+            .all(|p| dir.join(&p.file).exists() && p.aof_file.as_ref().is_none_or(|a| dir.join(a).exists()));
         if present {
             out.push(backup);
         } else {

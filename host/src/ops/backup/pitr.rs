@@ -12,7 +12,10 @@ pub fn now() -> u64 {
 }
 
 fn utc(unix: u64) -> OffsetDateTime {
-    i64::try_from(unix).ok().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    i64::try_from(unix)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// `2026-12-04T10:15:00Z`.
@@ -36,7 +39,10 @@ pub fn id(unix: u64) -> String {
 
 /// Whether `s` looks like a backup id.
 pub fn is_id(s: &str) -> bool {
-    s.len() == 16 && s.as_bytes()[8] == b'T' && s.ends_with('Z') && s.chars().filter(|c| c.is_ascii_digit()).count() == 14
+    s.len() == 16
+        && s.as_bytes()[8] == b'T'
+        && s.ends_with('Z')
+        && s.chars().filter(|c| c.is_ascii_digit()).count() == 14
 }
 
 /// Parses an RFC 3339 time in UTC to the second (`2026-12-04T10:15:00Z`,
@@ -47,7 +53,11 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
     let body = t.strip_suffix('Z').or_else(|| t.strip_suffix("+00:00")).ok_or_else(wrong)?;
     let (date, clock) = body.split_once(['T', 't', ' ']).ok_or_else(wrong)?;
     let num = |s: &str, len: usize| -> Result<u32, String> {
-        if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) { s.parse().map_err(|_| wrong()) } else { Err(wrong()) }
+        if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().map_err(|_| wrong())
+        } else {
+            Err(wrong())
+        }
     };
     let d: Vec<&str> = date.split('-').collect();
     let c: Vec<&str> = clock.split(':').collect();
@@ -60,8 +70,9 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
     u64::try_from(unix).map_err(|_| wrong())
 }
 
-/// When the state an AOF folder starts from was made: its base RDB's
-/// `ctime`, else its first `#TS:` annotation. `None` when neither is there.
+/// The first second an AOF folder can be cut at: its first `#TS:`
+/// annotation (`redis-check-aof` refuses to cut before it), else — no write
+/// since the base — the base RDB's `ctime`. `None` when neither is there.
 pub fn aof_start(aof_dir: &Path) -> Option<u64> {
     let manifest = std::fs::read_dir(aof_dir)
         .ok()?
@@ -78,11 +89,14 @@ pub fn aof_start(aof_dir: &Path) -> Option<u64> {
             Some((*name, *kind))
         })
         .collect();
-    let base = files.iter().find(|(_, k)| *k == "b").and_then(|(f, _)| std::fs::read(aof_dir.join(f)).ok());
-    if let Some(ctime) = base.as_deref().and_then(rdb_ctime) {
-        return Some(ctime);
-    }
-    files.iter().filter(|(_, k)| *k == "i").find_map(|(f, _)| first_timestamp(&std::fs::read(aof_dir.join(f)).ok()?))
+    let first = files
+        .iter()
+        .filter(|(_, k)| *k == "i")
+        .find_map(|(f, _)| first_timestamp(&std::fs::read(aof_dir.join(f)).ok()?));
+    first.or_else(|| {
+        let base = files.iter().find(|(_, k)| *k == "b").and_then(|(f, _)| std::fs::read(aof_dir.join(f)).ok())?;
+        rdb_ctime(&base)
+    })
 }
 
 /// The first `#TS:<seconds>` annotation of an AOF.
@@ -147,7 +161,13 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-12-04T10:15:00+00:00"), Ok(t));
         assert_eq!(id(t), "20261204T101500Z");
         assert!(is_id(&id(t)));
-        for bad in ["2026-12-04T10:15:00", "2026-13-04T10:15:00Z", "2026-12-04T10:15Z", "tomorrow", "2026-12-04T10:15:00+01:00"] {
+        for bad in [
+            "2026-12-04T10:15:00",
+            "2026-13-04T10:15:00Z",
+            "2026-12-04T10:15Z",
+            "tomorrow",
+            "2026-12-04T10:15:00+01:00",
+        ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
     }

@@ -125,7 +125,8 @@ pub async fn restore(
         ));
     }
     let journal_path = record.state_dir.join(JOURNAL);
-    let journal: Option<Journal> = std::fs::read_to_string(&journal_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let journal: Option<Journal> =
+        std::fs::read_to_string(&journal_path).ok().and_then(|t| serde_json::from_str(&t).ok());
     if let Some(j) = &journal
         && (j.backup != id || j.to_time != to_time)
     {
@@ -142,19 +143,23 @@ pub async fn restore(
     };
 
     // Decode every part and see what it holds (nothing is touched yet).
-    let work = tempfile::Builder::new()
-        .prefix(".restore-")
-        .tempdir_in(&record.state_dir)
-        .map_err(|e| io_failure("restore.scratch", format!("cannot make a scratch folder in `{}`", record.state_dir.display()), e))?;
+    let work = tempfile::Builder::new().prefix(".restore-").tempdir_in(&record.state_dir).map_err(|e| {
+        io_failure("restore.scratch", format!("cannot make a scratch folder in `{}`", record.state_dir.display()), e)
+    })?;
     let mut expected = Vec::new();
     for target in &targets {
         let part = &backup.parts[target.shard];
         let dir = work.path().join(format!("shard{}", target.shard));
-        let mut args = files_args(&backup, target.shard, to_time);
-        args.extend(["--decode-to".to_owned(), dir.display().to_string()]);
-        run_blocking(record, args, Vec::new()).await?;
         if let Some(t) = to_time {
-            let start = pitr::aof_start(&dir.join("aof")).unwrap_or(backup.unix);
+            // The span first, on the whole AOF (redis-check-aof refuses to
+            // cut before its first annotation).
+            let whole = work.path().join(format!("whole{}", target.shard));
+            let mut args = files_args(&backup, target.shard, None);
+            args.extend(aof_args(&backup, target.shard));
+            args.extend(["--decode-to".to_owned(), whole.display().to_string()]);
+            run_blocking(record, args, Vec::new()).await?;
+            let start = pitr::aof_start(&whole.join("aof")).unwrap_or(backup.unix);
+            let _ = std::fs::remove_dir_all(&whole);
             if t < start {
                 return Err(refuse(
                     "restore.out-of-range",
@@ -169,6 +174,9 @@ pub async fn restore(
                 ));
             }
         }
+        let mut args = files_args(&backup, target.shard, to_time);
+        args.extend(["--decode-to".to_owned(), dir.display().to_string()]);
+        run_blocking(record, args, Vec::new()).await?;
         expected.push(scratch::contents(&dir, to_time.is_some()).await?);
     }
 
@@ -181,7 +189,12 @@ pub async fn restore(
             },
             None => None,
         };
-        replaced.push(Replaced { shard: target.shard, node: target.node.clone(), keys_now, keys_in_backup: contents.keys });
+        replaced.push(Replaced {
+            shard: target.shard,
+            node: target.node.clone(),
+            keys_now,
+            keys_in_backup: contents.keys,
+        });
     }
     let mut report = RestoreReport {
         deployment: record.name.clone(),
@@ -226,8 +239,12 @@ pub async fn restore(
     let nodes: Vec<&str> = targets.iter().map(|t| t.node.as_str()).collect();
     write_audit(&nodes.join(","), "started".into())?;
     let journal = Journal { backup: id.to_owned(), to_time, targets: targets.clone() };
-    crate::registry::write_atomic(&journal_path, serde_json::to_string_pretty(&journal).unwrap_or_default().as_bytes(), false)
-        .map_err(|e| Failure::could_not_run(Diagnostic::error("restore.journal", "", e.to_string())))?;
+    crate::registry::write_atomic(
+        &journal_path,
+        serde_json::to_string_pretty(&journal).unwrap_or_default().as_bytes(),
+        false,
+    )
+    .map_err(|e| Failure::could_not_run(Diagnostic::error("restore.journal", "", e.to_string())))?;
 
     let result = replace(home, record, &backup, &targets, to_time).await;
     write_audit(
@@ -266,20 +283,27 @@ pub async fn restore(
 
 /// The backup and AOF files of part `shard` as `restore.sh` arguments.
 fn files_args(backup: &Backup, shard: usize, to_time: Option<u64>) -> Vec<String> {
-    let part = &backup.parts[shard];
-    let mut args = vec![backup.dir.join(&part.file).display().to_string()];
-    if let (Some(t), Some(aof)) = (to_time, &part.aof_file) {
-        args.extend(["--aof".to_owned(), backup.dir.join(aof).display().to_string()]);
+    let mut args = vec![backup.dir.join(&backup.parts[shard].file).display().to_string()];
+    if let Some(t) = to_time {
+        args.extend(aof_args(backup, shard));
         args.extend(["--to-time".to_owned(), t.to_string()]);
     }
     args
 }
 
+/// `--aof FILE` for part `shard`, when it has an AOF copy.
+fn aof_args(backup: &Backup, shard: usize) -> Vec<String> {
+    match &backup.parts[shard].aof_file {
+        Some(aof) => vec!["--aof".to_owned(), backup.dir.join(aof).display().to_string()],
+        None => Vec::new(),
+    }
+}
+
 async fn run_blocking(record: &Record, args: Vec<String>, env: Vec<(String, String)>) -> Result<String, Failure> {
     let rec = record.clone();
-    tokio::task::spawn_blocking(move || run_script(&rec, "restore.sh", &args, &env))
-        .await
-        .map_err(|e| io_failure("restore.script", "the restore script's thread failed".into(), std::io::Error::other(e)))?
+    tokio::task::spawn_blocking(move || run_script(&rec, "restore.sh", &args, &env)).await.map_err(|e| {
+        io_failure("restore.script", "the restore script's thread failed".into(), std::io::Error::other(e))
+    })?
 }
 
 /// The current master of each shard of the backup, and where its files are.
@@ -306,7 +330,8 @@ async fn targets(record: &Record, backup: &Backup) -> Result<Vec<Target>, Failur
     for part in &backup.parts {
         let found = match part.first_slot {
             Some(slot) => {
-                let port = layout.iter().find(|m| m.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))).map(|m| m.port);
+                let port =
+                    layout.iter().find(|m| m.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))).map(|m| m.port);
                 current.iter().find(|(n, _)| Some(n.port) == port)
             }
             None => current.first(),
@@ -374,7 +399,9 @@ async fn replace(
 }
 
 fn join(r: Result<Result<(), Failure>, tokio::task::JoinError>) -> Result<(), Failure> {
-    r.map_err(|e| io_failure("restore.backend", "stopping or starting the deployment failed".into(), std::io::Error::other(e)))?
+    r.map_err(|e| {
+        io_failure("restore.backend", "stopping or starting the deployment failed".into(), std::io::Error::other(e))
+    })?
 }
 
 /// `node` against what the backup held: key count and `DEBUG DIGEST`, or
@@ -392,13 +419,20 @@ async fn check(record: &Record, node: &str, want: &Contents) -> Result<Check, Fa
     let (method, same) = match conn.query::<String, _>(&["DEBUG", "DIGEST"]).await {
         Ok(digest) => ("DEBUG DIGEST".to_owned(), digest == want.digest),
         Err(_) => {
-            let mut sample: Vec<(Vec<u8>, Vec<u8>)> = want.sample.iter().map(|(k, _)| (k.clone(), Vec::new())).collect();
+            let mut sample: Vec<(Vec<u8>, Vec<u8>)> =
+                want.sample.iter().map(|(k, _)| (k.clone(), Vec::new())).collect();
             scratch::dump(&conn, &mut sample).await.map_err(unreachable)?;
             let same = sample.iter().zip(&want.sample).all(|(a, b)| a.1 == b.1);
             (format!("DUMP of {} sampled keys", sample.len()), same)
         }
     };
-    Ok(Check { node: node.to_owned(), keys_expected: want.keys, keys_found, method, ok: same && keys_found == want.keys })
+    Ok(Check {
+        node: node.to_owned(),
+        keys_expected: want.keys,
+        keys_found,
+        method,
+        ok: same && keys_found == want.keys,
+    })
 }
 
 /// Waits (up to 2 minutes) until every replica is linked to its master and

@@ -58,18 +58,16 @@ pub async fn take(record: &Record) -> Result<Taken, Failure> {
         } else {
             master
         };
-        let prefix = if record.mode == Mode::Cluster {
-            format!("{}-shard{shard}", record.name)
-        } else {
-            record.name.clone()
-        };
+        let prefix =
+            if record.mode == Mode::Cluster { format!("{}-shard{shard}", record.name) } else { record.name.clone() };
         let mut env = node_env(record, source);
         env.push(("BACKUP_DIR".into(), destination.dir.display().to_string()));
         env.push(("BACKUP_PREFIX".into(), prefix));
         let (rec, env2) = (record.clone(), env);
-        let out = tokio::task::spawn_blocking(move || run_script(&rec, "backup.sh", &[], &env2))
-            .await
-            .map_err(|e| io_failure("backup.script", "the backup script's thread failed".into(), std::io::Error::other(e)))??;
+        let out =
+            tokio::task::spawn_blocking(move || run_script(&rec, "backup.sh", &[], &env2)).await.map_err(|e| {
+                io_failure("backup.script", "the backup script's thread failed".into(), std::io::Error::other(e))
+            })??;
         let Some(path) = out.lines().last().map(str::trim).filter(|l| !l.is_empty()) else {
             return Err(Failure::could_not_run(Diagnostic::error(
                 "backup.script",
@@ -118,7 +116,8 @@ fn part(
     let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = file.split(".rdb").next().unwrap_or_default().to_owned();
     let size_of = |name: &str| std::fs::metadata(dir.join(name)).map(|m| m.len());
-    let size = size_of(&file).map_err(|e| io_failure("backup.files", format!("cannot read `{}`", path.display()), e))?;
+    let size =
+        size_of(&file).map_err(|e| io_failure("backup.files", format!("cannot read `{}`", path.display()), e))?;
     let sum_file = dir.join(format!("{file}.sha256"));
     let sha256 = std::fs::read_to_string(&sum_file)
         .map_err(|e| io_failure("backup.files", format!("cannot read `{}`", sum_file.display()), e))?
