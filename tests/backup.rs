@@ -181,3 +181,104 @@ fn restore_to_a_time_gives_the_data_as_it_was_at_that_second() {
     assert_eq!(d.cli(master, &["EXISTS", "b:0", "b:299"]), "0", "set B, written after {at}, is not");
     assert_eq!(d.cli(master, &["HGET", "a:1", "f2"]), "1");
 }
+
+#[test]
+fn an_interrupted_restore_is_finished_by_running_it_again_and_blocks_other_restores() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = deploy(&home, "bk-resume");
+    let (master, replica) = (d.port("bk-resume-0"), d.port("bk-resume-1"));
+    write_keys(&d, master, "k", 1000);
+    let older = home.ok(&["backup", "bk-resume"]).trim().to_owned();
+    write_keys(&d, master, "m", 500);
+    let digest = d.cli(master, &["DEBUG", "DIGEST"]);
+    let id = home.ok(&["backup", "bk-resume"]).trim().to_owned();
+    d.cli(master, &["FLUSHALL"]);
+
+    let preview = json(&home.ok(&["restore", "bk-resume", &id, "--format", "json"]));
+    let token = preview["token"].as_str().expect("token").to_owned();
+    let journal = d.state_dir().join("restore.journal.json");
+    let mut child = home
+        .command(&["restore", "bk-resume", &id, "--confirm", &token], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("restore");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !journal.exists() {
+        assert!(std::time::Instant::now() < deadline, "the restore never wrote its journal");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().expect("kill the restore half-way");
+    let _ = child.wait();
+    // Let whatever the killed run had started (a script) end.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(journal.exists(), "the killed run left its journal");
+
+    let other = home.run(&["restore", "bk-resume", &older]);
+    assert_eq!(other.status.code(), Some(1), "{}", text(&other.stderr));
+    assert!(text(&other.stderr).contains("restore.interrupted"), "{}", text(&other.stderr));
+
+    let preview = json(&home.ok(&["restore", "bk-resume", &id, "--format", "json"]));
+    let token = preview["token"].as_str().expect("token").to_owned();
+    let done = json(&home.ok(&["restore", "bk-resume", &id, "--confirm", &token, "--format", "json"]));
+    assert_eq!(done["resumed"], true);
+    assert_eq!(done["checks"][0]["ok"], true, "{done}");
+    assert!(!journal.exists());
+    assert_eq!(d.cli(master, &["DEBUG", "DIGEST"]), digest);
+    assert_eq!(dbsize(&d, master), 1500);
+    assert_eq!(dbsize(&d, replica), 1500);
+}
+
+#[test]
+fn a_cluster_is_backed_up_and_restored_shard_by_shard_under_one_id() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let yaml = "\
+deployment:
+  name: bk-cluster
+  mode: cluster
+cluster:
+  shards: 3
+  replicas_per_shard: 1
+persistence:
+  mode: aof
+  aof_timestamp_enabled: true
+performance:
+  enable_debug_command: local
+";
+    let t = support::template(home.dir.path(), "bk-cluster", yaml);
+    let d = home.deploy(&t, &[]);
+    let masters: Vec<u16> = ["bk-cluster-0", "bk-cluster-1", "bk-cluster-2"].iter().map(|n| d.port(n)).collect();
+    let script: String = (0..600).map(|i| format!("SET key:{i} value-{i}\n")).collect();
+    d.cli_with(masters[0], &["-c"], Some(&script));
+    let digests: Vec<String> = masters.iter().map(|p| d.cli(*p, &["DEBUG", "DIGEST"])).collect();
+    let counts: Vec<u64> = masters.iter().map(|p| dbsize(&d, *p)).collect();
+    assert_eq!(counts.iter().sum::<u64>(), 600);
+    assert!(counts.iter().all(|c| *c > 0), "every shard holds keys: {counts:?}");
+
+    let taken = json(&home.ok(&["backup", "bk-cluster", "--format", "json"]));
+    let parts = taken["backup"]["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), 3, "one part per shard");
+    for p in parts {
+        let source = p["source"].as_str().expect("source");
+        assert_ne!(source, p["master"].as_str().expect("master"), "shard {} read from its replica", p["shard"]);
+    }
+    let id = taken["backup"]["id"].as_str().expect("id").to_owned();
+    for p in &masters {
+        d.cli(*p, &["FLUSHALL"]);
+    }
+    let preview = json(&home.ok(&["restore", "bk-cluster", &id, "--format", "json"]));
+    let token = preview["token"].as_str().expect("token").to_owned();
+    let done = json(&home.ok(&["restore", "bk-cluster", &id, "--confirm", &token, "--format", "json"]));
+    assert_eq!(done["checks"].as_array().map(Vec::len), Some(3));
+    assert_eq!(done["replicas_in_sync"].as_array().map(Vec::len), Some(3));
+    let after: Vec<String> = masters.iter().map(|p| d.cli(*p, &["DEBUG", "DIGEST"])).collect();
+    assert_eq!(after, digests, "every shard holds what it held");
+    assert_eq!(d.cli(masters[0], &["CLUSTER", "INFO"]).lines().next(), Some("cluster_state:ok"));
+    assert_eq!(d.cli_with(masters[0], &["-c", "GET", "key:599"], None), "value-599");
+}

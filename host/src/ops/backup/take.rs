@@ -49,7 +49,9 @@ pub async fn take(record: &Record) -> Result<Taken, Failure> {
         first_slots = shards.iter().map(|(n, _)| first(n.port)).collect();
     }
     let data = data_endpoints(record);
-    let mut parts = Vec::new();
+    // The shards' scripts run side by side: each waits for its own BGSAVE.
+    let mut runs = Vec::new();
+    let mut sources = Vec::new();
     for (shard, (master, conn)) in shards.iter().enumerate() {
         let source: &NodeRecord = if config.backup.from_replica {
             let info = conn.info("replication").await.map_err(unreachable)?;
@@ -63,11 +65,16 @@ pub async fn take(record: &Record) -> Result<Taken, Failure> {
         let mut env = node_env(record, source);
         env.push(("BACKUP_DIR".into(), destination.dir.display().to_string()));
         env.push(("BACKUP_PREFIX".into(), prefix));
-        let (rec, env2) = (record.clone(), env);
-        let out =
-            tokio::task::spawn_blocking(move || run_script(&rec, "backup.sh", &[], &env2)).await.map_err(|e| {
-                io_failure("backup.script", "the backup script's thread failed".into(), std::io::Error::other(e))
-            })??;
+        let rec = record.clone();
+        runs.push(tokio::task::spawn_blocking(move || run_script(&rec, "backup.sh", &[], &env)));
+        sources.push((shard, *master, source));
+    }
+    let outputs = futures_util::future::join_all(runs).await;
+    let mut parts = Vec::new();
+    for ((shard, master, source), out) in sources.into_iter().zip(outputs) {
+        let out = out.map_err(|e| {
+            io_failure("backup.script", "the backup script's thread failed".into(), std::io::Error::other(e))
+        })??;
         let Some(path) = out.lines().last().map(str::trim).filter(|l| !l.is_empty()) else {
             return Err(Failure::could_not_run(Diagnostic::error(
                 "backup.script",
