@@ -416,7 +416,7 @@ async fn check(record: &Record, node: &str, want: &Contents) -> Result<Check, Fa
     };
     let conn = Node::connect(&crate::ops::connect::endpoint(record, n)).await.map_err(unreachable)?;
     let keys_found: u64 = conn.query(&["DBSIZE"]).await.map_err(unreachable)?;
-    let (method, same) = match conn.query::<String, _>(&["DEBUG", "DIGEST"]).await {
+    let (method, same) = match scratch::digest(&conn).await {
         Ok(digest) => ("DEBUG DIGEST".to_owned(), digest == want.digest),
         Err(_) => {
             let mut sample: Vec<(Vec<u8>, Vec<u8>)> =
