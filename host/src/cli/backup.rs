@@ -55,6 +55,11 @@ fn record(name: &str) -> Result<crate::registry::Record, Failure> {
     crate::registry::Registry::new(&home).load(name).map_err(ops::deploy::failure)
 }
 
+/// Text from manifests (files anyone may edit) or Redis, safe for a terminal.
+fn clean(text: &str) -> String {
+    crate::text::clean(text, 200)
+}
+
 fn json(value: &impl serde::Serialize) {
     outln!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
@@ -87,9 +92,15 @@ pub fn run(command: &BackupCommand) -> Result<ExitStatus, Failure> {
             );
             eprintln!("  in {} ({})", taken.destination.dir.display(), taken.destination.why);
             for p in &b.parts {
-                eprintln!("  shard {}: {} from `{}` (sha256 {})", p.shard, p.file, p.source, &p.sha256);
+                eprintln!(
+                    "  shard {}: {} from `{}` (sha256 {})",
+                    p.shard,
+                    clean(&p.file),
+                    clean(&p.source),
+                    clean(&p.sha256)
+                );
             }
-            outln!("{}", b.id);
+            outln!("{}", clean(&b.id));
             Ok(ExitStatus::Ok)
         }
         BackupCommand::Backups { name, format } => {
@@ -103,12 +114,13 @@ pub fn run(command: &BackupCommand) -> Result<ExitStatus, Failure> {
                 eprintln!("  none yet: take one with `redplate backup {name}`");
             }
             for b in &listing.backups {
-                let sources: Vec<&str> = b.parts.iter().map(|p| p.source.as_str()).collect();
-                let sums: Vec<&str> = b.parts.iter().map(|p| &p.sha256[..p.sha256.len().min(16)]).collect();
+                let sources: Vec<String> = b.parts.iter().map(|p| clean(&p.source)).collect();
+                let sums: Vec<String> =
+                    b.parts.iter().map(|p| clean(&p.sha256.chars().take(16).collect::<String>())).collect();
                 outln!(
                     "{}  {}  {:>10}  {:>9} keys  sha256 {}  from {}{}",
-                    b.id,
-                    b.time,
+                    clean(&b.id),
+                    clean(&b.time),
                     bytes(b.size()),
                     b.keys(),
                     sums.join(","),
@@ -144,8 +156,9 @@ pub fn run(command: &BackupCommand) -> Result<ExitStatus, Failure> {
             }
             for r in &report.replaced {
                 let now = r.keys_now.map_or_else(|| "not answering".to_owned(), |k| count(k as usize, "key"));
-                eprintln!("  {} (shard {}): {now} now, {} in the backup", r.node, r.shard, r.keys_in_backup);
+                eprintln!("  {} (shard {}): {now} now, {} in the backup", clean(&r.node), r.shard, r.keys_in_backup);
             }
+            let backup = clean(backup);
             let what = match &report.to_time {
                 Some(t) => format!("backup `{backup}` as of {t}"),
                 None => format!("backup `{backup}`"),
@@ -165,7 +178,7 @@ pub fn run(command: &BackupCommand) -> Result<ExitStatus, Failure> {
                         if report.resumed { " (finishing an interrupted restore)" } else { "" }
                     );
                     for c in &report.checks {
-                        eprintln!("  checked {}: {} keys, {} matches", c.node, c.keys_found, c.method);
+                        eprintln!("  checked {}: {} keys, {} matches", clean(&c.node), c.keys_found, c.method);
                     }
                     if !report.replicas_in_sync.is_empty() {
                         eprintln!("  replicas in sync: {}", report.replicas_in_sync.join(", "));

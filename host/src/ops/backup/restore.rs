@@ -141,6 +141,16 @@ pub async fn restore(
         Some(j) => j.targets,
         None => targets(record, &backup).await?,
     };
+    if targets.iter().any(|t| t.shard >= backup.parts.len()) {
+        return Err(Failure::could_not_run(
+            Diagnostic::error(
+                "restore.journal",
+                "",
+                format!("`{}` names shards backup `{id}` does not have", journal_path.display()),
+            )
+            .with_hint("the journal was edited or belongs to another backup: move it away and restore again"),
+        ));
+    }
 
     // Decode every part and see what it holds (nothing is touched yet).
     let work = tempfile::Builder::new().prefix(".restore-").tempdir_in(&record.state_dir).map_err(|e| {
@@ -327,7 +337,7 @@ async fn targets(record: &Record, backup: &Backup) -> Result<Vec<Target>, Failur
         ));
     }
     let mut out = Vec::new();
-    for part in &backup.parts {
+    for (shard, part) in backup.parts.iter().enumerate() {
         let found = match part.first_slot {
             Some(slot) => {
                 let port =
@@ -356,7 +366,7 @@ async fn targets(record: &Record, backup: &Backup) -> Result<Vec<Target>, Failur
             Ok::<String, Failure>(pair.get(1).cloned().unwrap_or_default())
         };
         out.push(Target {
-            shard: part.shard,
+            shard,
             node: node.name.clone(),
             data_dir: get("dir").await?,
             rdb_filename: get("dbfilename").await?,
