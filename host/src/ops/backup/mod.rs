@@ -98,7 +98,7 @@ pub fn destination(record: &Record, dest: &BackupDestination) -> Destination {
         }
         BackupDestination::S3(url) => {
             return fallback(format!(
-                "the template sends backups to `{}`, which this command does not upload to",
+                "the template sends backups to `{}`; they are kept here (set BACKUP_S3_URL to upload them too)",
                 crate::text::clean(url, 200)
             ));
         }

@@ -65,6 +65,11 @@ pub async fn take(record: &Record) -> Result<Taken, Failure> {
         let mut env = node_env(record, source);
         env.push(("BACKUP_DIR".into(), destination.dir.display().to_string()));
         env.push(("BACKUP_PREFIX".into(), prefix));
+        // The template's bucket is for the scheduled jobs of other targets;
+        // here backups stay local unless the caller's environment asks.
+        if std::env::var_os("BACKUP_S3_URL").is_none() {
+            env.push(("BACKUP_S3_URL".into(), String::new()));
+        }
         let rec = record.clone();
         runs.push(tokio::task::spawn_blocking(move || run_script(&rec, "backup.sh", &[], &env)));
         sources.push((shard, *master, source));
