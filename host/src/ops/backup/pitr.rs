@@ -72,7 +72,8 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
 
 /// The first second an AOF folder can be cut at: its first `#TS:`
 /// annotation (`redis-check-aof` refuses to cut before it), else — no write
-/// since the base — the base RDB's `ctime`. `None` when neither is there.
+/// since the base — the base RDB's `ctime`. `None` when neither is there,
+/// or when it holds writes without annotations.
 pub fn aof_start(aof_dir: &Path) -> Option<u64> {
     let manifest = std::fs::read_dir(aof_dir)
         .ok()?
@@ -89,10 +90,13 @@ pub fn aof_start(aof_dir: &Path) -> Option<u64> {
             Some((*name, *kind))
         })
         .collect();
-    let first = files
-        .iter()
-        .filter(|(_, k)| *k == "i")
-        .find_map(|(f, _)| first_timestamp(&std::fs::read(aof_dir.join(f)).ok()?));
+    let incr: Vec<Vec<u8>> =
+        files.iter().filter(|(_, k)| *k == "i").filter_map(|(f, _)| std::fs::read(aof_dir.join(f)).ok()).collect();
+    let first = incr.iter().find_map(|a| first_timestamp(a));
+    // Writes without annotations (`aof-timestamp-enabled` was off): no second can be told.
+    if first.is_none() && incr.iter().any(|a| !a.is_empty()) {
+        return None;
+    }
     first.or_else(|| {
         let base = files.iter().find(|(_, k)| *k == "b").and_then(|(f, _)| std::fs::read(aof_dir.join(f)).ok())?;
         rdb_ctime(&base)
@@ -188,5 +192,18 @@ mod tests {
         assert_eq!(rdb_ctime(&rdb), Some(1_796_426_547));
         assert_eq!(rdb_ctime(b"REDIS0010\xff"), None);
         assert_eq!(first_timestamp(b"*1\r\n#TS:1796426548\r\n*3"), Some(1_796_426_548));
+    }
+
+    #[test]
+    fn an_aof_without_annotations_has_no_start_and_one_with_them_starts_at_the_first() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let manifest = "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n";
+        std::fs::write(dir.path().join("appendonly.aof.manifest"), manifest).expect("manifest");
+        std::fs::write(dir.path().join("appendonly.aof.1.base.rdb"), b"REDIS0010\xff").expect("base");
+        let incr = dir.path().join("appendonly.aof.1.incr.aof");
+        std::fs::write(&incr, b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n").expect("incr");
+        assert_eq!(aof_start(dir.path()), None, "writes without #TS: no start");
+        std::fs::write(&incr, b"#TS:1796426547\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n").expect("incr");
+        assert_eq!(aof_start(dir.path()), Some(1_796_426_547));
     }
 }

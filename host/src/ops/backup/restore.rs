@@ -168,8 +168,19 @@ pub async fn restore(
             args.extend(aof_args(&backup, target.shard));
             args.extend(["--decode-to".to_owned(), whole.display().to_string()]);
             run_blocking(record, args, Vec::new()).await?;
-            let start = pitr::aof_start(&whole.join("aof")).unwrap_or(backup.unix);
+            let start = pitr::aof_start(&whole.join("aof"));
             let _ = std::fs::remove_dir_all(&whole);
+            let Some(start) = start else {
+                return Err(refuse(
+                    "restore.no-timestamps",
+                    format!(
+                        "the AOF copy of shard {} in backup `{id}` has writes without `#TS:` annotations, so no second in it can be told apart",
+                        part.shard
+                    ),
+                    "restore it without `--to-time`; set `persistence.aof_timestamp_enabled: true` for later backups"
+                        .into(),
+                ));
+            };
             if t < start {
                 return Err(refuse(
                     "restore.out-of-range",
