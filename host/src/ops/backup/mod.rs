@@ -11,6 +11,7 @@ pub mod pitr;
 mod restore;
 mod scratch;
 mod take;
+mod verify;
 
 pub use restore::{RestoreReport, restore};
 pub use take::take;

@@ -8,7 +8,9 @@
 //! A journal in the state folder makes an interrupted restore finish when
 //! run again.
 
-use super::scratch::{self, Contents};
+use super::scratch;
+pub use super::verify::Check;
+use super::verify::{check, replicas_in_sync};
 use super::{Backup, io_failure, local_only, node_env, pitr, run_script};
 use crate::backend::Silent;
 use crate::client::Node;
@@ -20,7 +22,7 @@ use redplate_config::Diagnostic;
 use redplate_config::model::Mode;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One master the restore replaces.
 #[derive(Debug, Clone, Serialize)]
@@ -31,17 +33,6 @@ pub struct Replaced {
     pub keys_now: Option<u64>,
     /// Keys the backup (cut at `--to-time`) holds for it.
     pub keys_in_backup: u64,
-}
-
-/// How a restored master was checked.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub node: String,
-    pub keys_expected: u64,
-    pub keys_found: u64,
-    /// `DEBUG DIGEST`, or `DUMP of N sampled keys` where DEBUG is not allowed.
-    pub method: String,
-    pub ok: bool,
 }
 
 /// What a restore would replace, or replaced and how it was checked.
@@ -282,7 +273,7 @@ pub async fn restore(
     for (target, want) in targets.iter().zip(&expected) {
         report.checks.push(check(&record, &target.node, want).await?);
     }
-    report.replicas_in_sync = replicas_in_sync(&record, &targets).await?;
+    report.replicas_in_sync = replicas_in_sync(&record, &nodes).await?;
     let _ = std::fs::remove_file(&journal_path);
     report.restored = true;
     report.seconds = started.elapsed().as_secs_f64();
@@ -423,71 +414,4 @@ fn join(r: Result<Result<(), Failure>, tokio::task::JoinError>) -> Result<(), Fa
     r.map_err(|e| {
         io_failure("restore.backend", "stopping or starting the deployment failed".into(), std::io::Error::other(e))
     })?
-}
-
-/// `node` against what the backup held: key count and `DEBUG DIGEST`, or
-/// the `DUMP` of the sampled keys where DEBUG is not allowed.
-async fn check(record: &Record, node: &str, want: &Contents) -> Result<Check, Failure> {
-    let Some(n) = record.node(node) else {
-        return Err(Failure::could_not_run(Diagnostic::error(
-            "restore.verify",
-            "",
-            format!("`{node}` is no longer a node of `{}`", record.name),
-        )));
-    };
-    let conn = Node::connect(&crate::ops::connect::endpoint(record, n)).await.map_err(unreachable)?;
-    let keys_found: u64 = conn.query(&["DBSIZE"]).await.map_err(unreachable)?;
-    let (method, same) = match scratch::digest(&conn).await {
-        Ok(digest) => ("DEBUG DIGEST".to_owned(), digest == want.digest),
-        Err(_) => {
-            let mut sample: Vec<(Vec<u8>, Vec<u8>)> =
-                want.sample.iter().map(|(k, _)| (k.clone(), Vec::new())).collect();
-            scratch::dump(&conn, &mut sample).await.map_err(unreachable)?;
-            let same = sample.iter().zip(&want.sample).all(|(a, b)| a.1 == b.1);
-            (format!("DUMP of {} sampled keys", sample.len()), same)
-        }
-    };
-    Ok(Check {
-        node: node.to_owned(),
-        keys_expected: want.keys,
-        keys_found,
-        method,
-        ok: same && keys_found == want.keys,
-    })
-}
-
-/// Waits (up to 2 minutes) until every replica is linked to its master and
-/// done syncing; returns their names.
-async fn replicas_in_sync(record: &Record, targets: &[Target]) -> Result<Vec<String>, Failure> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut done = Vec::new();
-    for node in record.data_nodes().filter(|n| !targets.iter().any(|t| t.node == n.name)) {
-        let ep = crate::ops::connect::endpoint(record, node);
-        loop {
-            let synced = match Node::connect(&ep).await {
-                Ok(conn) => conn.info("replication").await.is_ok_and(|i| {
-                    i.get("role") == Some("slave")
-                        && i.get("master_link_status") == Some("up")
-                        && i.get("master_sync_in_progress") == Some("0")
-                }),
-                Err(_) => false,
-            };
-            if synced {
-                done.push(node.name.clone());
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(Failure::could_not_run(
-                    Diagnostic::error(
-                        "restore.replicas",
-                        "",
-                        format!("replica `{}` was not back in sync 2 minutes after the restore", node.name),
-                    )
-                    .with_hint(format!("look at `redplate logs {} --node {}`", record.name, node.name)),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    Ok(done)
 }
