@@ -7,6 +7,7 @@
 //! nodes, runs the scripts, records what was taken in a manifest beside the
 //! files, and drives the backend around a restore.
 
+mod decode;
 pub mod pitr;
 mod restore;
 mod scratch;

@@ -8,10 +8,11 @@
 //! A journal in the state folder makes an interrupted restore finish when
 //! run again.
 
-use super::scratch;
+use super::decode::{decode_all, files_args, run_blocking};
+use super::scratch::Contents;
 pub use super::verify::Check;
 use super::verify::{check, replicas_in_sync};
-use super::{Backup, io_failure, local_only, node_env, pitr, run_script};
+use super::{Backup, io_failure, local_only, node_env, pitr};
 use crate::backend::Silent;
 use crate::client::Node;
 use crate::exit::Failure;
@@ -58,9 +59,9 @@ pub struct RestoreReport {
 
 /// A master to restore and where its files are.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Target {
-    shard: usize,
-    node: String,
+pub(super) struct Target {
+    pub(super) shard: usize,
+    pub(super) node: String,
     data_dir: String,
     rdb_filename: String,
     aof_enabled: String,
@@ -78,7 +79,20 @@ struct Journal {
 
 const JOURNAL: &str = "restore.journal.json";
 
-fn refuse(code: &'static str, message: String, hint: String) -> Failure {
+/// What the preview found in the backup, for the confirmed call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Expected {
+    backup: String,
+    to_time: Option<u64>,
+    /// `<file> <sha256>` of every part: the same backup, unchanged.
+    parts: Vec<String>,
+    made: u64,
+    contents: Vec<Contents>,
+}
+
+const EXPECTED: &str = "restore.expected.json";
+
+pub(super) fn refuse(code: &'static str, message: String, hint: String) -> Failure {
     Failure::invalid(vec![Diagnostic::error(code, "", message).with_hint(hint)])
 }
 
@@ -143,53 +157,39 @@ pub async fn restore(
         ));
     }
 
-    // Decode every part and see what it holds (nothing is touched yet).
-    let work = tempfile::Builder::new().prefix(".restore-").tempdir_in(&record.state_dir).map_err(|e| {
-        io_failure("restore.scratch", format!("cannot make a scratch folder in `{}`", record.state_dir.display()), e)
-    })?;
-    let mut expected = Vec::new();
-    for target in &targets {
-        let part = &backup.parts[target.shard];
-        let dir = work.path().join(format!("shard{}", target.shard));
-        if let Some(t) = to_time {
-            // The span first, on the whole AOF (redis-check-aof refuses to
-            // cut before its first annotation).
-            let whole = work.path().join(format!("whole{}", target.shard));
-            let mut args = files_args(&backup, target.shard, None);
-            args.extend(aof_args(&backup, target.shard));
-            args.extend(["--decode-to".to_owned(), whole.display().to_string()]);
-            run_blocking(record, args, Vec::new()).await?;
-            let start = pitr::aof_start(&whole.join("aof"));
-            let _ = std::fs::remove_dir_all(&whole);
-            let Some(start) = start else {
-                return Err(refuse(
-                    "restore.no-timestamps",
-                    format!(
-                        "the AOF copy of shard {} in backup `{id}` has writes without `#TS:` annotations, so no second in it can be told apart",
-                        part.shard
-                    ),
-                    "restore it without `--to-time`; set `persistence.aof_timestamp_enabled: true` for later backups"
-                        .into(),
-                ));
-            };
-            if t < start {
-                return Err(refuse(
-                    "restore.out-of-range",
-                    format!(
-                        "backup `{id}` covers {} to {} (shard {}); {} is before it",
-                        pitr::rfc3339(start),
-                        backup.time,
-                        part.shard,
-                        pitr::rfc3339(t)
-                    ),
-                    "choose a time in that range, or an earlier backup (`redplate backups`)".into(),
-                ));
-            }
-        }
-        let mut args = files_args(&backup, target.shard, to_time);
-        args.extend(["--decode-to".to_owned(), dir.display().to_string()]);
-        run_blocking(record, args, Vec::new()).await?;
-        expected.push(scratch::contents(&dir, to_time.is_some()).await?);
+    // What each part holds: from the preview that issued the token when it
+    // is still valid for this backup, else decoded and loaded now (nothing
+    // is touched yet).
+    let expected_path = record.state_dir.join(EXPECTED);
+    let fingerprint: Vec<String> = backup.parts.iter().map(|p| format!("{} {}", p.file, p.sha256)).collect();
+    let cached = token
+        .and_then(|_| std::fs::read_to_string(&expected_path).ok())
+        .and_then(|t| serde_json::from_str::<Expected>(&t).ok())
+        .filter(|e| {
+            e.backup == id
+                && e.to_time == to_time
+                && e.parts == fingerprint
+                && e.made + confirm::VALID_FOR.as_secs() >= pitr::now()
+                && e.contents.len() == targets.len()
+        });
+    let expected = match cached {
+        Some(e) => e.contents,
+        None => decode_all(record, &backup, &targets, to_time).await?,
+    };
+    if token.is_none() {
+        let e = Expected {
+            backup: id.to_owned(),
+            to_time,
+            parts: fingerprint,
+            made: pitr::now(),
+            contents: expected.clone(),
+        };
+        // A cache only: without it the confirmed call decodes again.
+        let _ = crate::registry::write_atomic(
+            &expected_path,
+            serde_json::to_string(&e).unwrap_or_default().as_bytes(),
+            false,
+        );
     }
 
     let mut replaced = Vec::new();
@@ -275,6 +275,7 @@ pub async fn restore(
     }
     report.replicas_in_sync = replicas_in_sync(&record, &nodes).await?;
     let _ = std::fs::remove_file(&journal_path);
+    let _ = std::fs::remove_file(&expected_path);
     report.restored = true;
     report.seconds = started.elapsed().as_secs_f64();
     if let Some(bad) = report.checks.iter().find(|c| !c.ok) {
@@ -291,31 +292,6 @@ pub async fn restore(
         ));
     }
     Ok(report)
-}
-
-/// The backup and AOF files of part `shard` as `restore.sh` arguments.
-fn files_args(backup: &Backup, shard: usize, to_time: Option<u64>) -> Vec<String> {
-    let mut args = vec![backup.dir.join(&backup.parts[shard].file).display().to_string()];
-    if let Some(t) = to_time {
-        args.extend(aof_args(backup, shard));
-        args.extend(["--to-time".to_owned(), t.to_string()]);
-    }
-    args
-}
-
-/// `--aof FILE` for part `shard`, when it has an AOF copy.
-fn aof_args(backup: &Backup, shard: usize) -> Vec<String> {
-    match &backup.parts[shard].aof_file {
-        Some(aof) => vec!["--aof".to_owned(), backup.dir.join(aof).display().to_string()],
-        None => Vec::new(),
-    }
-}
-
-async fn run_blocking(record: &Record, args: Vec<String>, env: Vec<(String, String)>) -> Result<String, Failure> {
-    let rec = record.clone();
-    tokio::task::spawn_blocking(move || run_script(&rec, "restore.sh", &args, &env)).await.map_err(|e| {
-        io_failure("restore.script", "the restore script's thread failed".into(), std::io::Error::other(e))
-    })?
 }
 
 /// The current master of each shard of the backup, and where its files are.

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 pub const SAMPLE: usize = 1000;
 
 /// What a data set holds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Contents {
     pub keys: u64,
     pub digest: String,
-    /// `(key, DUMP payload)` of up to [`SAMPLE`] keys.
-    pub sample: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `(key, BLAKE3 of its DUMP payload)` of up to [`SAMPLE`] keys.
+    pub sample: Vec<(Vec<u8>, String)>,
 }
 
 struct Server(Child);
@@ -97,7 +97,7 @@ pub async fn read(node: &Node, debug: bool) -> Result<Contents, ClientError> {
         let (next, batch): (String, Vec<Vec<u8>>) =
             node.query(&[b"SCAN".as_slice(), cursor.as_bytes(), b"COUNT", b"1000"]).await?;
         for key in batch.into_iter().take(SAMPLE - sample.len()) {
-            sample.push((key, Vec::new()));
+            sample.push((key, String::new()));
         }
         if next == "0" {
             break;
@@ -118,14 +118,14 @@ pub async fn digest(node: &Node) -> Result<String, ClientError> {
     }
 }
 
-/// Fills in the `DUMP` of every key of `sample` (empty when it is gone).
-pub async fn dump(node: &Node, sample: &mut [(Vec<u8>, Vec<u8>)]) -> Result<(), ClientError> {
+/// Fills in the hash of the `DUMP` of every key of `sample` (empty when it is gone).
+pub async fn dump(node: &Node, sample: &mut [(Vec<u8>, String)]) -> Result<(), ClientError> {
     let commands: Vec<Vec<Vec<u8>>> = sample.iter().map(|(k, _)| vec![b"DUMP".to_vec(), k.clone()]).collect();
     let replies = node.pipeline(&commands, Duration::from_secs(60)).await?;
     for ((_, payload), reply) in sample.iter_mut().zip(replies) {
         *payload = match reply {
-            Value::BulkString(b) => b,
-            _ => Vec::new(),
+            Value::BulkString(b) => blake3::hash(&b).to_hex().to_string(),
+            _ => String::new(),
         };
     }
     Ok(())

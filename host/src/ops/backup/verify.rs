@@ -37,8 +37,8 @@ pub(super) async fn check(record: &Record, node: &str, want: &Contents) -> Resul
     let (method, same) = match scratch::digest(&conn).await {
         Ok(digest) => ("DEBUG DIGEST".to_owned(), digest == want.digest),
         Err(_) => {
-            let mut sample: Vec<(Vec<u8>, Vec<u8>)> =
-                want.sample.iter().map(|(k, _)| (k.clone(), Vec::new())).collect();
+            let mut sample: Vec<(Vec<u8>, String)> =
+                want.sample.iter().map(|(k, _)| (k.clone(), String::new())).collect();
             scratch::dump(&conn, &mut sample).await.map_err(unreachable)?;
             let same = sample.iter().zip(&want.sample).all(|(a, b)| a.1 == b.1);
             (format!("DUMP of {} sampled keys", sample.len()), same)
