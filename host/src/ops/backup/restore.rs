@@ -1,7 +1,8 @@
 //! Restoring a backup onto the deployment's masters, guarded like `flush`:
 //! the first call decodes the backup (through `restore.sh --decode-to`),
 //! loads it into a scratch server and shows what would be replaced (keys
-//! now vs in the backup) with a token; the call with the token stops the
+//! now vs in the backup) with a token; the call with the token (reusing
+//! what the first call read, when the backup is unchanged) stops the
 //! deployment through its backend, has `restore.sh --offline` place each
 //! shard's files on its master, starts it again, waits until the replicas
 //! have resynchronised and checks each master against the scratch load.
