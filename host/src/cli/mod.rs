@@ -1,6 +1,7 @@
 //! Command-line arguments (clap structs only) and their dispatch to `ops`.
 //! Presentation — human text or JSON — lives in [`print`].
 
+mod backup;
 mod deploy;
 mod guarded;
 mod observe;
@@ -142,6 +143,8 @@ pub enum Command {
     Observe(observe::ObserveCommand),
     #[command(flatten)]
     Guarded(guarded::GuardedCommand),
+    #[command(flatten)]
+    Backup(backup::BackupCommand),
     /// Tenants of a running deployment: create, list, show, stats, exec, remove.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
@@ -438,6 +441,7 @@ impl Cli {
             Command::Deployments(command) => deploy::run(command, &self.global),
             Command::Observe(command) => observe::run(command, &self.global),
             Command::Guarded(command) => guarded::run(command, self.global.quiet),
+            Command::Backup(command) => backup::run(command),
             Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
             Command::Serve(args) => serve::serve(args, self.host(Limits::default(), None)?, dirs),
             Command::Token(command) => serve::token(command),

@@ -225,6 +225,9 @@ impl Node {
             cmd.arg(*a);
         }
         let mut conn = self.conn.clone();
+        // The connection's own response timeout (COMMAND_TIMEOUT) would cut
+        // a longer wait short: this handle waits as long as asked.
+        conn.set_response_timeout(timeout);
         let command = || command_name(&parts);
         match tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut conn)).await {
             Err(_) => Err(ClientError::Timeout { endpoint: self.endpoint.name.clone(), command: command(), timeout }),
@@ -245,6 +248,7 @@ impl Node {
             pipe.add_command(cmd);
         }
         let mut conn = self.conn.clone();
+        conn.set_response_timeout(timeout);
         let command = format!("a pipeline of {} commands", commands.len());
         match tokio::time::timeout(timeout, pipe.query_async::<Vec<Value>>(&mut conn)).await {
             Err(_) => Err(ClientError::Timeout { endpoint: self.endpoint.name.clone(), command, timeout }),

@@ -303,6 +303,16 @@ fn round_trip(aof: bool, compression: &str, method: &str, tls: bool) {
         .filter(|n| n.starts_with("rt-") && !n.ends_with(".sha256"))
         .collect();
     kept.sort();
+    // An AOF copy is pruned with its RDB: every one left belongs to a kept backup.
+    let (aof_copies, rdbs): (Vec<String>, Vec<String>) = kept.into_iter().partition(|n| n.contains(".aof.tar"));
+    for copy in &aof_copies {
+        let stem = copy.split(".aof.tar").next().unwrap_or_default();
+        assert!(rdbs.iter().any(|r| r.starts_with(&format!("{stem}.rdb"))), "{copy} outlived its RDB: {rdbs:?}");
+    }
+    // (Kept only when the data directory is readable here: not with `redis-cli --rdb`.)
+    assert!(aof_copies.is_empty() || aof_copies.len() == rdbs.len(), "{aof_copies:?} vs {rdbs:?}");
+    assert!(aof || aof_copies.is_empty(), "no AOF, no AOF copy: {aof_copies:?}");
+    let kept = rdbs;
     assert_eq!(kept.len(), 2, "{kept:?}");
     assert!(!kept.contains(&file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()));
 }

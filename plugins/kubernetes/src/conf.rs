@@ -141,6 +141,10 @@ pub fn redis_directives(input: &Input, ctx: &Ctx) -> Conf {
         c.set("auto-aof-rewrite-min-size", per.bytes("auto_aof_rewrite_min_size", 64 << 20).to_string());
         c.set("no-appendfsync-on-rewrite", yn(per.b("no_appendfsync_on_rewrite", false)));
         c.set("aof-load-truncated", yn(per.b("aof_load_truncated", true)));
+        if ctx.major >= 7 {
+            // `#TS:` annotations: what a point-in-time restore cuts the AOF at.
+            c.set("aof-timestamp-enabled", yn(per.b("aof_timestamp_enabled", false)));
+        }
     }
     // Replication.
     if ctx.mode != "standalone" {

@@ -5,6 +5,10 @@
 # the RDB (from the data directory when it is on this machine, otherwise
 # streamed with `redis-cli --rdb`, which works remotely), compress, encrypt,
 # write a `.sha256`, verify, upload when a bucket is set, prune by retention.
+# With AOF on (BACKUP_AOF=yes) and the data directory here, the node's
+# append-only folder (Redis 7: manifest, base and incr files) is kept too, as
+# `<name>.aof.tar[.zst|.gz][.enc]` beside the RDB: with `aof-timestamp-enabled`
+# it is what restore.sh --to-time replays up to a given second.
 # Prints the path of the new backup on stdout; logs go to stderr.
 set -euo pipefail
 PROG=backup.sh
@@ -117,10 +121,14 @@ OPENSSL_ARGS=(enc -aes-256-cbc -pbkdf2 -iter 200000 -salt)
 DEFAULT_BACKUP_RETENTION_COUNT='14'
 DEFAULT_BACKUP_RETENTION_AGE='0'
 DEFAULT_BACKUP_VERIFY='1'
+DEFAULT_BACKUP_AOF='yes'
+DEFAULT_AOF_DIRNAME='appendonlydir'
 BACKUP_RETENTION_COUNT="${BACKUP_RETENTION_COUNT:-$DEFAULT_BACKUP_RETENTION_COUNT}"
 BACKUP_RETENTION_AGE="${BACKUP_RETENTION_AGE:-$DEFAULT_BACKUP_RETENTION_AGE}"
 BACKUP_VERIFY="${BACKUP_VERIFY:-$DEFAULT_BACKUP_VERIFY}"
 BACKUP_METHOD="${BACKUP_METHOD:-auto}"
+BACKUP_AOF="${BACKUP_AOF:-$DEFAULT_BACKUP_AOF}"
+AOF_DIRNAME="${AOF_DIRNAME:-}"
 
 usage() {
   cat <<EOF
@@ -149,6 +157,8 @@ node of \`catalog\`. Every setting is an environment variable (default in bracke
   BACKUP_RETENTION_AGE        delete backups older than this many seconds, 0 keeps by count only [$DEFAULT_BACKUP_RETENTION_AGE]
   BACKUP_VERIFY               1 to re-read the backup after writing it [$DEFAULT_BACKUP_VERIFY]
   BACKUP_TIMEOUT              seconds to wait for BGSAVE [$DEFAULT_BACKUP_TIMEOUT]
+  BACKUP_AOF                  yes to keep a copy of the AOF folder too (needs the data directory) [$DEFAULT_BACKUP_AOF]
+  AOF_DIRNAME                 the AOF folder in the data directory [CONFIG GET appenddirname, else $DEFAULT_AOF_DIRNAME]
 
 Exit status: 0 on success, 1 on any failure (nothing half-written is left).
 EOF
@@ -177,6 +187,7 @@ if [ "$BACKUP_ENCRYPT" = 1 ]; then
 fi
 if [ -n "$BACKUP_S3_URL" ]; then need aws "BACKUP_S3_URL is set"; fi
 case "$BACKUP_METHOD" in auto | datadir | rdb) ;; *) die "BACKUP_METHOD must be auto, datadir or rdb" ;; esac
+case "$BACKUP_AOF" in yes | no) ;; *) die "BACKUP_AOF must be yes or no, got \`$BACKUP_AOF\`" ;; esac
 setup_cli
 
 mkdir -p "$BACKUP_DIR"
@@ -234,6 +245,37 @@ else
 fi
 [ "$(head -c 5 "$RAW")" = REDIS ] || die "the copied file is not an RDB snapshot"
 
+# 2b. The AOF folder (Redis 7 multi-part AOF): the manifest first, then the
+# files it names; a rewrite meanwhile replaces them, so try again.
+AOF_RAW=""
+if [ "$BACKUP_AOF" = yes ] && [ "$BACKUP_METHOD" != rdb ]; then
+  [ -n "$AOF_DIRNAME" ] || AOF_DIRNAME="$(config_get appenddirname)"
+  [ -n "$AOF_DIRNAME" ] || AOF_DIRNAME="$DEFAULT_AOF_DIRNAME"
+  src="$data_dir/$AOF_DIRNAME"
+  manifest="$(find "$src" -maxdepth 1 -name '*.manifest' -printf '%f\n' 2>/dev/null | head -n 1)"
+  if [ -z "$manifest" ]; then
+    log "warning: no AOF manifest in $src; the backup has the RDB only (no point-in-time restore)"
+  else
+    for attempt in 1 2 3 4 5; do
+      rm -rf "$WORK/aof"
+      mkdir "$WORK/aof"
+      cp "$src/$manifest" "$WORK/aof/" || die "cannot copy $src/$manifest"
+      ok=1
+      while read -r f; do
+        cp "$src/$f" "$WORK/aof/" 2>/dev/null || { ok=0; break; }
+      done < <(sed -n 's/^file \([^ ]*\) .*/\1/p' "$WORK/aof/$manifest")
+      if [ "$ok" = 1 ]; then break; fi
+      [ "$attempt" -lt 5 ] || die "the AOF in $src kept changing while being copied (rewrites); try again"
+      log "the AOF was rewritten while being copied; copying again"
+      sleep 1
+    done
+    tar -C "$WORK" -cf "$WORK/aof.tar" aof || die "cannot archive the AOF copy"
+    rm -rf "$WORK/aof"
+    AOF_RAW="$WORK/aof.tar"
+    log "copied the AOF folder $src ($manifest)"
+  fi
+fi
+
 # 3. Compress, then encrypt.
 # Names sort by time; a second backup within the same second waits for the next.
 while :; do
@@ -241,36 +283,55 @@ while :; do
   if ! compgen -G "$BACKUP_DIR/$name*" >/dev/null; then break; fi
   sleep 1
 done
-cur="$RAW"
-case "$BACKUP_COMPRESSION" in
-  zstd)
-    zstd -q -"$BACKUP_COMPRESSION_LEVEL" -o "$cur.zst" "$cur" || die "zstd failed"
+# encode FILE NAME: compress, then encrypt FILE; sets `cur` and `name` to the result.
+encode() {
+  cur="$1"
+  name="$2"
+  case "$BACKUP_COMPRESSION" in
+    zstd)
+      zstd -q -"$BACKUP_COMPRESSION_LEVEL" -o "$cur.zst" "$cur" || die "zstd failed"
+      rm -f "$cur"
+      cur="$cur.zst"
+      name="$name.zst"
+      ;;
+    gzip)
+      level="$BACKUP_COMPRESSION_LEVEL"
+      if [ "$level" -gt 9 ]; then level=9; fi
+      gzip -c -"$level" "$cur" >"$cur.gz" || die "gzip failed"
+      rm -f "$cur"
+      cur="$cur.gz"
+      name="$name.gz"
+      ;;
+    none) ;;
+  esac
+  if [ "$BACKUP_ENCRYPT" = 1 ]; then
+    openssl "${OPENSSL_ARGS[@]}" -in "$cur" -out "$cur.enc" -pass "$PASS_ARG" || die "encryption failed"
     rm -f "$cur"
-    cur="$cur.zst"
-    name="$name.zst"
-    ;;
-  gzip)
-    level="$BACKUP_COMPRESSION_LEVEL"
-    if [ "$level" -gt 9 ]; then level=9; fi
-    gzip -c -"$level" "$cur" >"$cur.gz" || die "gzip failed"
-    rm -f "$cur"
-    cur="$cur.gz"
-    name="$name.gz"
-    ;;
-  none) ;;
-esac
-if [ "$BACKUP_ENCRYPT" = 1 ]; then
-  openssl "${OPENSSL_ARGS[@]}" -in "$cur" -out "$cur.enc" -pass "$PASS_ARG" || die "encryption failed"
-  rm -f "$cur"
-  cur="$cur.enc"
-  name="$name.enc"
+    cur="$cur.enc"
+    name="$name.enc"
+  fi
+}
+# checksum_into_place FILE NAME: write NAME.sha256, then rename both into BACKUP_DIR.
+checksum_into_place() {
+  local sum
+  sum="$(sha256sum "$1" | cut -d' ' -f1)"
+  printf '%s  %s\n' "$sum" "$2" >"$WORK/sum"
+  mv "$1" "$BACKUP_DIR/$2"
+  mv "$WORK/sum" "$BACKUP_DIR/$2.sha256"
+}
+stem="${name%.rdb}"
+aof_name=""
+if [ -n "$AOF_RAW" ]; then
+  encode "$AOF_RAW" "$stem.aof.tar"
+  # The AOF copy goes first: the RDB's arrival marks the backup complete.
+  checksum_into_place "$cur" "$name"
+  aof_name="$name"
+  log "wrote $BACKUP_DIR/$name"
 fi
+encode "$RAW" "$stem.rdb"
 
 # 4. Checksum, then move both files into place (rename: never half-written).
-sum="$(sha256sum "$cur" | cut -d' ' -f1)"
-printf '%s  %s\n' "$sum" "$name" >"$WORK/sum"
-mv "$cur" "$BACKUP_DIR/$name"
-mv "$WORK/sum" "$BACKUP_DIR/$name.sha256"
+checksum_into_place "$cur" "$name"
 log "wrote $BACKUP_DIR/$name"
 
 # 5. Verify: checksum, then the whole decode chain.
@@ -293,6 +354,10 @@ fi
 if [ -n "$BACKUP_S3_URL" ]; then
   aws s3 cp --only-show-errors "$BACKUP_DIR/$name" "${BACKUP_S3_URL%/}/$name"
   aws s3 cp --only-show-errors "$BACKUP_DIR/$name.sha256" "${BACKUP_S3_URL%/}/$name.sha256"
+  if [ -n "$aof_name" ]; then
+    aws s3 cp --only-show-errors "$BACKUP_DIR/$aof_name" "${BACKUP_S3_URL%/}/$aof_name"
+    aws s3 cp --only-show-errors "$BACKUP_DIR/$aof_name.sha256" "${BACKUP_S3_URL%/}/$aof_name.sha256"
+  fi
   log "uploaded to ${BACKUP_S3_URL%/}/$name"
 fi
 
@@ -308,6 +373,8 @@ for b in "${backups[@]}"; do
   if [ "$BACKUP_RETENTION_AGE" -gt 0 ] && [ -n "$(find "$BACKUP_DIR/$b" -mmin +"$((BACKUP_RETENTION_AGE / 60))")" ]; then old=1; fi
   if [ "$old" = 1 ]; then
     rm -f "$BACKUP_DIR/$b" "$BACKUP_DIR/$b.sha256"
+    # Its AOF copy, if any, goes with it.
+    find "$BACKUP_DIR" -maxdepth 1 -type f -name "${b%%.rdb*}.aof.tar*" -delete
     log "pruned $b"
     if [ -n "$BACKUP_S3_URL" ]; then
       aws s3 rm --only-show-errors "${BACKUP_S3_URL%/}/$b" || log "warning: could not delete ${BACKUP_S3_URL%/}/$b"

@@ -14,6 +14,12 @@
 #      (an AOF base may be an RDB); Redis 6 gets it as `appendonly.aof`,
 #      which Redis reads as an RDB preamble. The AOF stays on throughout;
 #   5. start the server with REDIS_START_CMD and wait until it has loaded.
+# With --aof (the AOF copy backup.sh keeps beside the RDB), the AOF folder is
+# restored instead of the snapshot, and --to-time SECONDS first cuts it at
+# that second with `redis-check-aof --truncate-to-timestamp` (point in time;
+# needs `aof-timestamp-enabled yes`). --decode-to DIR only verifies and
+# decodes into DIR (the server is not touched); --offline places the files
+# of a server the caller has stopped and will start.
 # Restore the master: replicas resynchronise from it. With Sentinel, the master
 # is down between steps 3 and 5; if that lasts longer than Sentinel's
 # down-after, Sentinel fails over and the restored node rejoins as a replica
@@ -151,6 +157,10 @@ Options:
   --start-cmd CMD       how to start the server again (or REDIS_START_CMD); required
   --stop-cmd CMD        how to stop it (or REDIS_STOP_CMD) [SHUTDOWN NOSAVE]
   --data-dir DIR        the node's data directory (or REDIS_DATA_DIR) [CONFIG GET dir, else $DEFAULT_REDIS_DATA_DIR]
+  --aof FILE            restore this AOF copy (FILE.aof.tar*, made with the backup) instead of the snapshot
+  --to-time SECONDS     with --aof: replay the AOF only up to this Unix time (redis-check-aof --truncate-to-timestamp)
+  --decode-to DIR       only verify and decode into DIR (dump.rdb, and aof/ with --aof); the server is not touched
+  --offline             the server is stopped by the caller, who starts it again: only place the files
   -h, --help            this text
 
 Environment (default in brackets): REDIS_HOST, REDIS_PORT [$DEFAULT_REDIS_HOST:$DEFAULT_REDIS_PORT],
@@ -169,6 +179,10 @@ EOF
 
 FILE=""
 LATEST=0
+AOF_FILE=""
+TO_TIME=""
+DECODE_TO=""
+OFFLINE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -177,6 +191,10 @@ while [ $# -gt 0 ]; do
     --start-cmd) [ $# -ge 2 ] || die "--start-cmd needs a value"; REDIS_START_CMD="$2"; shift ;;
     --stop-cmd) [ $# -ge 2 ] || die "--stop-cmd needs a value"; REDIS_STOP_CMD="$2"; shift ;;
     --data-dir) [ $# -ge 2 ] || die "--data-dir needs a value"; REDIS_DATA_DIR="$2"; shift ;;
+    --aof) [ $# -ge 2 ] || die "--aof needs a value"; AOF_FILE="$2"; shift ;;
+    --to-time) [ $# -ge 2 ] || die "--to-time needs a value"; TO_TIME="$2"; shift ;;
+    --decode-to) [ $# -ge 2 ] || die "--decode-to needs a value"; DECODE_TO="$2"; shift ;;
+    --offline) OFFLINE=1 ;;
     -*) die "unknown option \`$1\` (see --help)" ;;
     *) [ -z "$FILE" ] || die "only one backup file can be restored"; FILE="$1" ;;
   esac
@@ -185,8 +203,16 @@ done
 
 check_common_settings
 is_uint "$RESTORE_TIMEOUT" || die "RESTORE_TIMEOUT must be a number of seconds"
-[ "$RESTORE_CONFIRM" = yes ] || die "restoring replaces the node's data: pass --yes (or RESTORE_CONFIRM=yes)"
-[ -n "$REDIS_START_CMD" ] || die "set --start-cmd or REDIS_START_CMD: the command that starts this Redis node again"
+if [ -z "$DECODE_TO" ]; then
+  [ "$RESTORE_CONFIRM" = yes ] || die "restoring replaces the node's data: pass --yes (or RESTORE_CONFIRM=yes)"
+  [ "$OFFLINE" = 1 ] || [ -n "$REDIS_START_CMD" ] || die "set --start-cmd or REDIS_START_CMD: the command that starts this Redis node again"
+fi
+if [ -n "$TO_TIME" ]; then
+  [ -n "$AOF_FILE" ] || die "--to-time needs --aof: only the AOF copy can be cut at a given second"
+  is_uint "$TO_TIME" || die "--to-time must be a Unix time in seconds, got \`$TO_TIME\`"
+  need redis-check-aof "to cut the AOF at --to-time"
+fi
+if [ -n "$AOF_FILE" ]; then need tar "to unpack the AOF copy"; fi
 if [ "$LATEST" = 1 ]; then
   [ -z "$FILE" ] || die "give a backup file or --latest, not both"
   FILE="$(find "$BACKUP_DIR" -maxdepth 1 -type f -name "$BACKUP_PREFIX-*.rdb*" ! -name '*.sha256' -printf '%p\n' | LC_ALL=C sort | tail -n 1)"
@@ -208,41 +234,84 @@ if [ "${FILE#s3://}" != "$FILE" ]; then
   aws s3 cp --only-show-errors "$FILE.sha256" "$WORK/$(basename "$FILE").sha256"
   FILE="$WORK/$(basename "$FILE")"
 fi
-[ -r "$FILE" ] || die "cannot read the backup \`$FILE\`"
-[ -r "$FILE.sha256" ] || die "no checksum file \`$FILE.sha256\`: refusing to restore an unverified backup"
+# decode FILE OUT: verify FILE against FILE.sha256 before anything else, then
+# decrypt and decompress it into OUT; REST is left holding its base name.
+decode() {
+  local file="$1" out="$2" cur expected actual
+  [ -r "$file" ] || die "cannot read the backup \`$file\`"
+  [ -r "$file.sha256" ] || die "no checksum file \`$file.sha256\`: refusing to restore an unverified backup"
+  expected="$(cut -d' ' -f1 <"$file.sha256")"
+  actual="$(sha256sum "$file" | cut -d' ' -f1)"
+  if [ -z "$expected" ] || [ "$expected" != "$actual" ]; then
+    die "checksum mismatch for $file (expected $expected, got $actual): the backup is corrupt; nothing was changed"
+  fi
+  log "checksum ok: $file"
+  cur="$WORK/encoded"
+  cp "$file" "$cur"
+  REST="$(basename "$file")"
+  if [ "${REST%.enc}" != "$REST" ]; then
+    need openssl "the backup is encrypted"
+    PASS_ARG="$(openssl_pass)"
+    openssl "${OPENSSL_ARGS[@]}" -d -in "$cur" -out "$cur.dec" -pass "$PASS_ARG" || die "decryption failed (wrong key?); nothing was changed"
+    mv "$cur.dec" "$cur"
+    REST="${REST%.enc}"
+  fi
+  case "$REST" in
+    *.zst) need zstd "the backup is zstd-compressed"; zstd -q -d -c "$cur" >"$out" || die "zstd could not decompress the backup; nothing was changed"; REST="${REST%.zst}" ;;
+    *.gz) need gzip "the backup is gzip-compressed"; gzip -d -c "$cur" >"$out" || die "gzip could not decompress the backup; nothing was changed"; REST="${REST%.gz}" ;;
+    *.rdb | *.aof.tar) mv "$cur" "$out" ;;
+    *) die "cannot tell how \`$REST\` was written (expected .rdb or .aof.tar, then .zst or .gz, optionally .enc)" ;;
+  esac
+  rm -f "$cur"
+}
 
-# 1. Verify before anything else.
-expected="$(cut -d' ' -f1 <"$FILE.sha256")"
-actual="$(sha256sum "$FILE" | cut -d' ' -f1)"
-if [ -z "$expected" ] || [ "$expected" != "$actual" ]; then
-  die "checksum mismatch for $FILE (expected $expected, got $actual): the backup is corrupt; nothing was changed"
-fi
-log "checksum ok: $FILE"
+for f in "$FILE" "$AOF_FILE"; do
+  if [ "${f#s3://}" != "$f" ]; then
+    need aws "to download $f"
+    aws s3 cp --only-show-errors "$f" "$WORK/$(basename "$f")"
+    aws s3 cp --only-show-errors "$f.sha256" "$WORK/$(basename "$f").sha256"
+    if [ "$f" = "$FILE" ]; then FILE="$WORK/$(basename "$f")"; else AOF_FILE="$WORK/$(basename "$f")"; fi
+  fi
+done
 
-cur="$WORK/backup"
-cp "$FILE" "$cur"
-rest="$(basename "$FILE")"
-if [ "${rest%.enc}" != "$rest" ]; then
-  need openssl "the backup is encrypted"
-  PASS_ARG="$(openssl_pass)"
-  openssl "${OPENSSL_ARGS[@]}" -d -in "$cur" -out "$cur.dec" -pass "$PASS_ARG" || die "decryption failed (wrong key?); nothing was changed"
-  mv "$cur.dec" "$cur"
-  rest="${rest%.enc}"
-fi
-case "$rest" in
-  *.zst) need zstd "the backup is zstd-compressed"; zstd -q -d -c "$cur" >"$cur.raw" || die "zstd could not decompress the backup; nothing was changed" ;;
-  *.gz) need gzip "the backup is gzip-compressed"; gzip -d -c "$cur" >"$cur.raw" || die "gzip could not decompress the backup; nothing was changed" ;;
-  *.rdb) mv "$cur" "$cur.raw" ;;
-  *) die "cannot tell how \`$rest\` was written (expected .rdb, .rdb.zst or .rdb.gz, optionally .enc)" ;;
-esac
-SNAPSHOT="$cur.raw"
+# 1. Verify and decode before anything else.
+decode "$FILE" "$WORK/snapshot.rdb"
+case "$REST" in *.rdb) ;; *) die "\`$(basename "$FILE")\` is not an RDB backup (expected .rdb, .rdb.zst or .rdb.gz, optionally .enc)" ;; esac
+SNAPSHOT="$WORK/snapshot.rdb"
 [ "$(head -c 5 "$SNAPSHOT")" = REDIS ] || die "the backup does not decode to an RDB snapshot; nothing was changed"
 log "decoded $(wc -c <"$SNAPSHOT") bytes of RDB"
+AOF_COPY=""
+if [ -n "$AOF_FILE" ]; then
+  decode "$AOF_FILE" "$WORK/aof.tar"
+  case "$REST" in *.aof.tar) ;; *) die "\`$(basename "$AOF_FILE")\` is not an AOF copy (expected .aof.tar, then .zst or .gz, optionally .enc)" ;; esac
+  mkdir "$WORK/unpacked"
+  tar -C "$WORK/unpacked" -xf "$WORK/aof.tar" || die "cannot unpack the AOF copy; nothing was changed"
+  rm -f "$WORK/aof.tar"
+  AOF_COPY="$WORK/unpacked/aof"
+  manifest="$(find "$AOF_COPY" -maxdepth 1 -name '*.manifest' -printf '%f\n' 2>/dev/null | head -n 1)"
+  [ -n "$manifest" ] || die "the AOF copy has no manifest; nothing was changed"
+  if [ -n "$TO_TIME" ]; then
+    out="$(redis-check-aof --truncate-to-timestamp "$TO_TIME" "$AOF_COPY/$manifest" 2>&1)" \
+      || die "redis-check-aof could not cut the AOF at $TO_TIME; nothing was changed: $(printf '%s' "$out" | tail -n 3)"
+    log "cut the AOF at $TO_TIME: $(printf '%s' "$out" | grep -i 'truncat' | tail -n 1)"
+  fi
+fi
+if [ -n "$DECODE_TO" ]; then
+  mkdir -p "$DECODE_TO"
+  mv "$SNAPSHOT" "$DECODE_TO/dump.rdb"
+  if [ -n "$AOF_COPY" ]; then rm -rf "$DECODE_TO/aof"; mv "$AOF_COPY" "$DECODE_TO/aof"; fi
+  log "decoded into $DECODE_TO; nothing else was done"
+  printf '%s\n' "$DECODE_TO"
+  exit 0
+fi
 
 # 2. Where the data lives, from the running server when it answers.
 setup_cli
 version=""
-if ping_ok; then
+if [ "$OFFLINE" = 1 ]; then
+  if ping_ok; then die "--offline, but Redis at $REDIS_HOST:$REDIS_PORT answers: stop it first; nothing was changed"; fi
+  log "offline: the caller stops and starts Redis; using the given and rendered settings"
+elif ping_ok; then
   version="$(info_field server redis_version)"
   [ -n "$REDIS_DATA_DIR" ] || REDIS_DATA_DIR="$(config_get dir)"
   [ -n "$RDB_FILENAME" ] || RDB_FILENAME="$(config_get dbfilename)"
@@ -272,7 +341,12 @@ STAGE="$REDIS_DATA_DIR/.redplate-restore.tmp"
 rm -rf "$STAGE"
 mkdir "$STAGE"
 STAGED+=("$STAGE")
-if [ "$AOF_ENABLED" = yes ] && [ "$major" -ge 7 ]; then
+if [ -n "$AOF_COPY" ]; then
+  if [ "$AOF_ENABLED" != yes ] || [ "$major" -lt 7 ]; then
+    die "--aof needs AOF on (appendonly yes) and Redis 7 (multi-part AOF); nothing was changed"
+  fi
+  cp -r "$AOF_COPY" "$STAGE/aof"
+elif [ "$AOF_ENABLED" = yes ] && [ "$major" -ge 7 ]; then
   mkdir "$STAGE/aof"
   cp "$SNAPSHOT" "$STAGE/aof/$AOF_FILENAME.1.base.rdb"
   printf 'file %s seq 1 type b\n' "$AOF_FILENAME.1.base.rdb" >"$STAGE/aof/$AOF_FILENAME.manifest"
@@ -312,6 +386,11 @@ if [ -e "$STAGE/aof.aof" ]; then mv "$STAGE/aof.aof" "$REDIS_DATA_DIR/$AOF_FILEN
 rm -rf "$STAGE"
 STAGED=()
 log "snapshot in place (previous data in $KEEP)"
+
+if [ "$OFFLINE" = 1 ]; then
+  log "restored the files of $(basename "$FILE"); the caller starts Redis"
+  exit 0
+fi
 
 # 5. Start again and wait until the data set is loaded.
 log "starting Redis: $REDIS_START_CMD"
