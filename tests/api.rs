@@ -275,6 +275,19 @@ fn deploy_tenant_stats_remove_destroy_over_http_and_a_tenant_token_reaches_only_
         assert_eq!(json_of(&text)["type"], "urn:redplate:auth.forbidden");
     }
 
+    // Backup, list, restore (preview with a token, then the job) over HTTP.
+    let taken = call(p, "POST", "/api/v1/deployments/web/backup", &admin, None, 202);
+    let taken = wait_job(p, &admin, taken["id"].as_str().expect("id"));
+    assert_eq!(taken["state"], "succeeded", "{taken}");
+    let listing = call(p, "GET", "/api/v1/deployments/web/backups", &admin, None, 200);
+    let id = listing["backups"][0]["id"].as_str().unwrap_or_else(|| panic!("a backup listed: {listing}")).to_owned();
+    let preview = call(p, "POST", "/api/v1/deployments/web/restore", &admin, Some(json!({"backup": id})), 200);
+    let confirm = preview["token"].as_str().unwrap_or_else(|| panic!("a token: {preview}")).to_owned();
+    let restore = json!({"backup": id, "confirm": confirm});
+    let restored = call(p, "POST", "/api/v1/deployments/web/restore", &admin, Some(restore), 202);
+    let restored = wait_job(p, &admin, restored["id"].as_str().expect("id"));
+    assert_eq!(restored["state"], "succeeded", "{restored}");
+
     let removal = call(p, "DELETE", "/api/v1/deployments/web/tenants/acme", &admin, None, 202);
     let removed = wait_job(p, &admin, removal["id"].as_str().expect("id"));
     assert_eq!(

@@ -7,6 +7,7 @@
 //! `/openapi.json`.
 
 mod auth;
+mod data;
 mod deployments;
 mod extract;
 pub mod jobs;
@@ -100,6 +101,9 @@ pub struct Counters {
         deployments::flush,
         deployments::execute,
         deployments::scale,
+        data::backup,
+        data::backups,
+        data::restore,
         tenants::create,
         tenants::list,
         tenants::show,
@@ -155,6 +159,9 @@ pub fn router(state: Arc<AppState>, opts: &ServeOptions) -> Router {
         .route("/deployments/{name}/flush", post(deployments::flush))
         .route("/deployments/{name}/execute", post(deployments::execute))
         .route("/deployments/{name}/scale", post(deployments::scale))
+        .route("/deployments/{name}/backup", post(data::backup))
+        .route("/deployments/{name}/backups", get(data::backups))
+        .route("/deployments/{name}/restore", post(data::restore))
         .route("/deployments/{name}/tenants", post(tenants::create).get(tenants::list))
         .route("/deployments/{name}/tenants/{id}", get(tenants::show).patch(tenants::update).delete(tenants::remove))
         .route("/deployments/{name}/tenants/{id}/stats", get(tenants::stats))
