@@ -6,6 +6,7 @@ mod guarded;
 mod observe;
 mod print;
 mod tenant;
+mod warm;
 
 use crate::exit::{ExitStatus, Failure};
 use crate::ops;
@@ -143,6 +144,10 @@ pub enum Command {
     /// Tenants of a running deployment: create, list, show, stats, exec, remove.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Load keys into a running deployment from a JSONL or CSV file or
+    /// another Redis, with the cache strategy's TTLs, paced for the replicas
+    /// and resumable: `redplate warm orders --from keys.jsonl`.
+    Warm(warm::WarmArgs),
 }
 
 /// A template and its layers.
@@ -436,6 +441,7 @@ impl Cli {
             Command::Observe(command) => observe::run(command, &self.global),
             Command::Guarded(command) => guarded::run(command),
             Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
+            Command::Warm(args) => warm::run(args, &self.global, || self.host(Limits::default(), None)),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);

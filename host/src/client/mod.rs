@@ -247,6 +247,28 @@ impl Node {
         }
     }
 
+    /// Like [`Node::pipeline`], but an error reply to one command is that
+    /// command's `Value::ServerError` rather than the whole batch's error
+    /// (a bulk load counts each key's failure and carries on).
+    pub async fn pipeline_each(&self, commands: &[Vec<Vec<u8>>], timeout: Duration) -> Result<Vec<Value>, ClientError> {
+        let mut pipe = redis::Pipeline::with_capacity(commands.len());
+        pipe.ignore_errors();
+        for c in commands {
+            let mut cmd = redis::Cmd::new();
+            for a in c {
+                cmd.arg(a.as_slice());
+            }
+            pipe.add_command(cmd);
+        }
+        let mut conn = self.conn.clone();
+        let command = format!("a pipeline of {} commands", commands.len());
+        match tokio::time::timeout(timeout, pipe.query_async::<Vec<Value>>(&mut conn)).await {
+            Err(_) => Err(ClientError::Timeout { endpoint: self.endpoint.name.clone(), command, timeout }),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.error(command, e)),
+        }
+    }
+
     fn error(&self, command: String, e: redis::RedisError) -> ClientError {
         let endpoint = self.endpoint.name.clone();
         match e.kind() {

@@ -22,3 +22,4 @@ pub mod stats;
 pub mod stored;
 pub mod tenant;
 pub mod usage;
+pub mod warm;
