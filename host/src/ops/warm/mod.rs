@@ -239,8 +239,8 @@ pub async fn warm(
     let source_size = match &origin {
         Origin::Redis(address) => {
             let cursor = resume.cursor.clone().filter(|_| resume.line > 0);
-            let probe = remote::Remote::open(address, cursor, resume.line).await.map_err(unreachable)?;
-            probe.size().await.map_err(unreachable)?
+            let probe = remote::Remote::open(address, cursor, resume.line).await.map_err(source_unreachable)?;
+            probe.size().await.map_err(source_unreachable)?
         }
         Origin::File { .. } => 0,
     };
@@ -312,6 +312,14 @@ pub async fn warm(
     warmed.seconds = started.elapsed().as_secs_f64();
     warmed.keys_per_second = warmed.written as f64 / warmed.seconds.max(1e-9);
     Ok(warmed)
+}
+
+/// The source Redis could not be read.
+fn source_unreachable(e: ClientError) -> Failure {
+    Failure::could_not_run(
+        Diagnostic::error("warm.source-unreachable", "", e.to_string())
+            .with_hint("check the `redis://` address, its user and password, and that the source Redis is running"),
+    )
 }
 
 fn note_failure(warmed: &mut Warmed, bad: Bad) {
@@ -535,7 +543,8 @@ fn spawn_reader(
             };
             spawn(Box::new(move || {
                 let opened = crate::client::runtime().map_err(runtime).and_then(|rt| {
-                    let source = rt.block_on(remote::Remote::open(&address, cursor, resume.line)).map_err(unreachable)?;
+                    let source =
+                        rt.block_on(remote::Remote::open(&address, cursor, resume.line)).map_err(source_unreachable)?;
                     Ok((rt, source))
                 });
                 let (rt, mut source) = match opened {
@@ -549,7 +558,7 @@ fn spawn_reader(
                     let next = rt.block_on(source.next(batch));
                     let (items, bad, gone) = match next {
                         Err(e) => {
-                            let _ = tx.blocking_send(Err(unreachable(e)));
+                            let _ = tx.blocking_send(Err(source_unreachable(e)));
                             return;
                         }
                         Ok(None) => return,

@@ -141,9 +141,32 @@ fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// Whether a CSV record read so far ends inside a quoted field.
+/// Whether a CSV record read so far ends inside a quoted field. A stray
+/// quote inside an unquoted field opens nothing (that record is reported
+/// bad), so it cannot swallow the lines after it.
 fn open_quote(bytes: &[u8]) -> bool {
-    bytes.iter().filter(|b| **b == b'"').count() % 2 == 1
+    let (mut quoted, mut field_start, mut i) = (false, true, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if quoted {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    quoted = false;
+                }
+            }
+        } else if b == b',' {
+            field_start = true;
+            i += 1;
+            continue;
+        } else if b == b'"' && field_start {
+            quoted = true;
+        }
+        field_start = false;
+        i += 1;
+    }
+    quoted
 }
 
 fn bad(line: u64, key: Option<&str>, reason: impl Into<String>) -> Record {
@@ -411,6 +434,7 @@ mod tests {
         assert!(reason(csv(5, b"k,\"v")).contains("never closes"));
         assert!(reason(csv(6, b"k,v,soon")).contains("ttl_ms `soon`"));
         assert!(reason(csv(7, b"k,a\"b")).contains("quote inside"));
+        assert!(!open_quote(b"k,a\"b") && open_quote(b"k,\"a\"\"b") && !open_quote(b"\"k\",\"a\"\"\""));
     }
 
     #[test]
