@@ -100,3 +100,32 @@ impl Decider {
         &self.plugin
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::HostOptions;
+
+    #[test]
+    fn a_reused_instance_decides_as_fresh_ones_do_and_fails_the_same_way() {
+        let host = PluginHost::new(HostOptions::default()).expect("host");
+        let plugin = host.load_builtin("cache-aside").expect("cache-aside");
+        let mut decider = host.decider(&plugin).expect("instantiates");
+        for (i, key) in ["session:1", "product:2", "tenant:acme:x", ""].iter().enumerate() {
+            let seed = 7 + i as u64;
+            let fresh = host.decide(&plugin, key, Some("acme"), 600_000, seed).expect("decides").value;
+            assert_eq!(decider.decide(key, Some("acme"), 600_000, seed).expect("decides"), fresh);
+        }
+        assert_eq!(decider.calls(), 4);
+
+        // Too little fuel: classified as a one-off call's failure, then never called again.
+        decider.limits.fuel = 1;
+        let err = decider.decide("k", None, 1000, 1).expect_err("out of fuel");
+        assert!(matches!(err, PluginError::FuelExhausted { call: "decide", .. }), "{err}");
+        let again = decider.decide("k", None, 1000, 1).expect_err("dropped");
+        assert!(again.to_string().contains("not called again"), "{again}");
+
+        let generator = host.load_builtin("redis-conf").expect("redis-conf");
+        assert!(host.decider(&generator).is_err(), "a generator has no `decide`");
+    }
+}
