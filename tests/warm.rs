@@ -154,7 +154,8 @@ fn jsonl_and_csv_load_every_type_with_the_strategys_ttls_and_report_bad_lines() 
     assert_ttl_within(&d, master, "session:csv", SESSION_TTL);
 
     // --tenant: under the tenant's prefix (rules match the stored key); an unknown tenant is refused.
-    let input = file(&home, "tenant.jsonl", "{\"key\":\"session:9\",\"value\":\"t\"}\n{\"key\":\"k\",\"value\":\"u\"}\n");
+    let input =
+        file(&home, "tenant.jsonl", "{\"key\":\"session:9\",\"value\":\"t\"}\n{\"key\":\"k\",\"value\":\"u\"}\n");
     let (summary, _) = warm(&home, &["warmfiles", "--from", &input, "--tenant", "beta"], 0);
     assert_eq!((summary["written"].as_u64(), summary["prefix"].as_str()), (Some(2), Some("tenant:beta:")));
     assert_eq!(d.cli(master, &["GET", "tenant:beta:session:9"]), "t");

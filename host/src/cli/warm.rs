@@ -89,11 +89,15 @@ pub fn run(
     }
     if let Some(reason) = &warmed.stopped {
         return Err(Failure::could_not_run(
-            Diagnostic::error("warm.stopped", "", format!("the load of `{}` stopped early: {reason}", warmed.deployment))
-                .with_hint(format!(
-                    "run the same `redplate warm {} --from …` again to continue where it stopped (`--restart` starts over)",
-                    warmed.deployment
-                )),
+            Diagnostic::error(
+                "warm.stopped",
+                "",
+                format!("the load of `{}` stopped early: {reason}", warmed.deployment),
+            )
+            .with_hint(format!(
+                "run the same `redplate warm {} --from …` again to continue where it stopped (`--restart` starts over)",
+                warmed.deployment
+            )),
         ));
     }
     Ok(if warmed.failed > 0 { ExitStatus::Invalid } else { ExitStatus::Ok })

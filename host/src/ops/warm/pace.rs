@@ -6,7 +6,11 @@
 //! resynced, which forks the master — and stops it when memory nears
 //! `maxmemory` (a cache would start evicting the keys it holds).
 
+use super::{Progress, Throttled};
 use crate::client::{ClientError, Node};
+use crate::exit::Failure;
+use crate::ops::connect::unreachable;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often the masters are asked how their replicas and memory are.
@@ -33,11 +37,21 @@ pub struct Limits {
 pub enum Verdict {
     Go,
     /// A replica is this many bytes behind.
-    ReplicaLag { node: String, bytes: u64 },
+    ReplicaLag {
+        node: String,
+        bytes: u64,
+    },
     /// A replica's output buffer holds this many bytes.
-    OutputBuffer { node: String, bytes: u64 },
+    OutputBuffer {
+        node: String,
+        bytes: u64,
+    },
     /// Memory use is at this share of `maxmemory`.
-    Memory { node: String, used: u64, max: u64 },
+    Memory {
+        node: String,
+        used: u64,
+        max: u64,
+    },
 }
 
 /// Reads a master's limits from its config (`repl-backlog-size`,
@@ -150,13 +164,84 @@ impl Rate {
     }
 }
 
+/// `sync_full` of every master.
+pub(super) async fn sync_full(nodes: &[Node]) -> Result<Vec<u64>, ClientError> {
+    let mut out = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        out.push(n.info("stats").await?.uint("sync_full").unwrap_or(0));
+    }
+    Ok(out)
+}
+
+/// Waits while any master's replicas lag or buffer too much; `Some(reason)`
+/// when the load must stop (memory near `maxmemory`, a wait too long).
+pub(super) async fn hold_back(
+    nodes: &[Node],
+    names: &[String],
+    limits: &[Limits],
+    throttled: &mut Throttled,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Option<String>, Failure> {
+    let started = Instant::now();
+    loop {
+        let mut verdict = Verdict::Go;
+        for ((node, name), limit) in nodes.iter().zip(names).zip(limits) {
+            verdict = check(name, node, limit).await.map_err(unreachable)?;
+            if verdict != Verdict::Go {
+                break;
+            }
+        }
+        let waited = started.elapsed();
+        let message = match &verdict {
+            Verdict::Go => {
+                throttled.seconds += waited.as_secs_f64();
+                return Ok(None);
+            }
+            Verdict::Memory { node, used, max } => {
+                return Ok(Some(format!(
+                    "`{node}` uses {used} of its {max} bytes of `maxmemory` ({:.0} %): the load stops at {:.0} % so \
+                     it does not evict what the cache holds",
+                    *used as f64 * 100.0 / (*max).max(1) as f64,
+                    MEMORY_STOP * 100.0
+                )));
+            }
+            Verdict::ReplicaLag { node, bytes } => {
+                if waited.is_zero() {
+                    throttled.replica_lag += 1;
+                }
+                format!("pausing: a replica of `{node}` is {bytes} bytes behind")
+            }
+            Verdict::OutputBuffer { node, bytes } => {
+                if waited.is_zero() {
+                    throttled.output_buffer += 1;
+                }
+                format!("pausing: a replica's output buffer on `{node}` holds {bytes} bytes")
+            }
+        };
+        progress.note(&message);
+        if waited > LONGEST_WAIT {
+            throttled.seconds += waited.as_secs_f64();
+            return Ok(Some(format!("{message} after {} s of waiting; gave up", waited.as_secs())));
+        }
+        if cancel.load(Ordering::Relaxed) {
+            throttled.seconds += waited.as_secs_f64();
+            return Ok(Some("interrupted".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_replica_class_gives_the_buffer_limit() {
-        assert_eq!(replica_buffer_limit("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"), 67108864);
+        assert_eq!(
+            replica_buffer_limit("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+            67108864
+        );
         assert_eq!(replica_buffer_limit("normal 0 0 0 replica 1000 0 0 pubsub 0 0 0"), 1000);
         assert_eq!(replica_buffer_limit("normal 0 0 0"), 0);
     }

@@ -39,11 +39,18 @@ impl Address {
         };
         let (hostport, db) = match rest.split_once('/') {
             Some((h, "")) => (h, 0),
-            Some((h, d)) => (h, d.parse::<u32>().map_err(|_| format!("the database `{}` is not a number", crate::text::clean(d, 32)))?),
+            Some((h, d)) => (
+                h,
+                d.parse::<u32>()
+                    .map_err(|_| format!("the database `{}` is not a number", crate::text::clean(d, 32)))?,
+            ),
             None => (rest, 0),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("the port `{}` is not a number", crate::text::clean(p, 32)))?),
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>().map_err(|_| format!("the port `{}` is not a number", crate::text::clean(p, 32)))?,
+            ),
             None => (hostport, 6379),
         };
         if host.is_empty() {
@@ -138,7 +145,10 @@ impl Remote {
                 other => bad.push(Bad {
                     line: position,
                     key: Some(crate::text::clean(&String::from_utf8_lossy(&key), 200)),
-                    reason: format!("the source answered `DUMP`/`PTTL` with {}", crate::text::clean(&format!("{other:?}"), 200)),
+                    reason: format!(
+                        "the source answered `DUMP`/`PTTL` with {}",
+                        crate::text::clean(&format!("{other:?}"), 200)
+                    ),
                 }),
             }
         }

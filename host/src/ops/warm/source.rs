@@ -88,13 +88,7 @@ impl FileReader {
         if offset > 0 {
             file.seek(SeekFrom::Start(offset))?;
         }
-        Ok(FileReader {
-            format,
-            reader: BufReader::with_capacity(256 * 1024, file),
-            line,
-            offset,
-            buf: Vec::new(),
-        })
+        Ok(FileReader { format, reader: BufReader::with_capacity(256 * 1024, file), line, offset, buf: Vec::new() })
     }
 
     /// The next record, or `None` at the end of the file.
@@ -196,7 +190,11 @@ pub fn jsonl(line: u64, bytes: &[u8]) -> Record {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::Number(n)) => match n.as_u64() {
             Some(t) if t > 0 => Some(t),
-            _ => return fail(format!("`ttl_ms` is {n}: give a whole number of milliseconds above 0, or leave it out for the strategy's TTL")),
+            _ => {
+                return fail(format!(
+                    "`ttl_ms` is {n}: give a whole number of milliseconds above 0, or leave it out for the strategy's TTL"
+                ));
+            }
         },
         Some(_) => return fail("`ttl_ms` is not a number".into()),
     };
@@ -209,10 +207,7 @@ pub fn jsonl(line: u64, bytes: &[u8]) -> Record {
         return fail("no `value`".into());
     };
     if let Some(extra) = object.keys().next() {
-        return fail(format!(
-            "unknown field `{}` (known: key, type, value, ttl_ms)",
-            crate::text::clean(extra, 64)
-        ));
+        return fail(format!("unknown field `{}` (known: key, type, value, ttl_ms)", crate::text::clean(extra, 64)));
     }
     let kind = kind.unwrap_or_else(|| {
         match &value {
@@ -276,16 +271,18 @@ fn data(kind: &str, value: serde_json::Value) -> Result<Data, String> {
         }
         ("zset", J::Object(m)) if m.is_empty() => empty("sorted set"),
         ("zset", J::Object(m)) => {
-            let pairs: Result<Vec<_>, String> = m.iter().map(|(k, v)| Ok((k.clone().into_bytes(), score(v)?))).collect();
+            let pairs: Result<Vec<_>, String> =
+                m.iter().map(|(k, v)| Ok((k.clone().into_bytes(), score(v)?))).collect();
             pairs.map(Data::Zset)
         }
         ("hash", _) => Err("a hash's `value` is an object of field → value".into()),
         ("set" | "list", _) => Err(format!("a {kind}'s `value` is an array")),
-        ("zset", _) => Err("a sorted set's `value` is an array of `[member, score]` or an object of member → score".into()),
-        (other, _) => Err(format!(
-            "unknown type `{}` (known: string, hash, set, list, zset)",
-            crate::text::clean(other, 32)
-        )),
+        ("zset", _) => {
+            Err("a sorted set's `value` is an array of `[member, score]` or an object of member → score".into())
+        }
+        (other, _) => {
+            Err(format!("unknown type `{}` (known: string, hash, set, list, zset)", crate::text::clean(other, 32)))
+        }
     }
 }
 
@@ -299,7 +296,8 @@ pub fn csv(line: u64, bytes: &[u8]) -> Record {
         Err(reason) => return bad(line, None, reason),
     };
     if line == 1 {
-        let names: Vec<String> = fields.iter().map(|f| String::from_utf8_lossy(f).trim().to_ascii_lowercase()).collect();
+        let names: Vec<String> =
+            fields.iter().map(|f| String::from_utf8_lossy(f).trim().to_ascii_lowercase()).collect();
         if names == ["key", "value"] || names == ["key", "value", "ttl_ms"] {
             return Record::Nothing;
         }
@@ -365,7 +363,10 @@ fn csv_fields(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             return Err(format!("text after a closing quote in field {}", fields.len() + 1));
         } else if b == b'"' {
             if !field_start {
-                return Err(format!("a quote inside unquoted field {} (quote the whole field and double the quote)", fields.len() + 1));
+                return Err(format!(
+                    "a quote inside unquoted field {} (quote the whole field and double the quote)",
+                    fields.len() + 1
+                ));
             }
             quoted = true;
         } else {
@@ -427,7 +428,10 @@ mod tests {
     fn csv_follows_rfc_4180() {
         assert_eq!(csv(1, b"key,value,ttl_ms"), Record::Nothing);
         let i = item(csv(2, b"\"a,b\",\"say \"\"hi\"\"\nthere\",500"));
-        assert_eq!((i.key, i.data, i.ttl_ms), (b"a,b".to_vec(), Data::String(b"say \"hi\"\nthere".to_vec()), Some(500)));
+        assert_eq!(
+            (i.key, i.data, i.ttl_ms),
+            (b"a,b".to_vec(), Data::String(b"say \"hi\"\nthere".to_vec()), Some(500))
+        );
         let i = item(csv(3, b"k,v,"));
         assert_eq!(i.ttl_ms, None);
         assert!(reason(csv(4, b"k")).contains("1 fields"));

@@ -4,7 +4,9 @@
 //! base TTL, and the strategy plugin's `decide` adds its jitter. A rule
 //! without a TTL (or no strategy) leaves the key without one.
 
-use crate::plugin::{Decider, KeyRule, PluginError};
+use crate::exit::Failure;
+use crate::plugin::{Decider, KeyRule, PluginError, PluginHost};
+use redplate_config::Diagnostic;
 
 /// Where a key's TTL came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,39 @@ impl Ttls {
             None => (None, TtlFrom::None),
         })
     }
+}
+
+/// The strategy's name and TTL decider (key rules from its `plan`, one
+/// reused plugin instance for `decide`).
+pub(super) fn for_deployment(
+    host: &PluginHost,
+    record: &crate::registry::Record,
+    resolved: &redplate_config::Resolved,
+    request: &super::WarmRequest,
+) -> Result<(Option<String>, Ttls), Failure> {
+    let seed = getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    let name = resolved.config.cache.strategy.as_str();
+    if name.is_empty() || name == "none" {
+        return Ok((None, Ttls::new(Vec::new(), None, request.tenant.clone(), seed)));
+    }
+    let extra = crate::ops::render::template_plugins(&resolved.config, Some(&record.template));
+    let plugins = crate::ops::render::PluginSet::load(host, &[], Some(name), &extra, &request.plugin_dirs)?;
+    let mut ignored = Vec::new();
+    let config_value = serde_json::to_value(&resolved.config).map_err(|e| {
+        Failure::could_not_run(Diagnostic::error("warm.internal", "", format!("cannot encode the template: {e}")))
+    })?;
+    let Some((plugin_name, plan)) =
+        crate::ops::render::plan_strategy(host, &plugins, resolved, &config_value, &mut ignored)?
+    else {
+        return Ok((None, Ttls::new(Vec::new(), None, request.tenant.clone(), seed)));
+    };
+    let decider = match plugins.strategy(name) {
+        Some(p) => Some(host.decider(p)?),
+        None => None,
+    };
+    Ok((Some(plugin_name), Ttls::new(plan.key_rules, decider, request.tenant.clone(), seed)))
 }
 
 /// Redis's glob (`KEYS`/`SCAN MATCH`): `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
