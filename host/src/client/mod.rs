@@ -142,6 +142,14 @@ fn command_name(args: &[&[u8]]) -> String {
     safe(&name)
 }
 
+/// `TCP_NODELAY`, as hiredis (`redis-cli`) sets it: without it the last
+/// segment of a pipelined batch waits for the server's delayed ACK — `warm`
+/// wrote 1000-key batches at ~4,500 keys/s, about 200 ms per batch, nearly
+/// all of it waiting.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
 impl Node {
     /// Opens a connection and authenticates.
     pub async fn connect(endpoint: &Endpoint) -> Result<Node, ClientError> {
@@ -165,7 +173,8 @@ impl Node {
                 let info = ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
                     .into_connection_info()
                     .map_err(|e| connect_error(e.to_string()))?
-                    .set_redis_settings(settings);
+                    .set_redis_settings(settings)
+                    .set_tcp_settings(tcp_settings());
                 redis::Client::open(info).map_err(|e| connect_error(e.to_string()))?
             }
             Some(tls) => {
@@ -175,8 +184,11 @@ impl Node {
                     insecure: false,
                     tls_params: None,
                 };
-                let info =
-                    addr.into_connection_info().map_err(|e| connect_error(e.to_string()))?.set_redis_settings(settings);
+                let info = addr
+                    .into_connection_info()
+                    .map_err(|e| connect_error(e.to_string()))?
+                    .set_redis_settings(settings)
+                    .set_tcp_settings(tcp_settings());
                 let certs = redis::TlsCertificates {
                     client_tls: Some(redis::ClientTlsConfig {
                         client_cert: read(endpoint, &tls.cert_file)?,

@@ -23,12 +23,17 @@ pub const LONGEST_WAIT: Duration = Duration::from_secs(300);
 /// What one master allows.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Replication lag (bytes a replica is behind) that pauses the load:
-    /// a quarter of the backlog, so a replica that drops its link still
-    /// resumes with a partial resync.
+    /// Replication lag (bytes a replica has not acknowledged) that pauses
+    /// the load: half the replica output-buffer limit, and never below the
+    /// backlog. Replicas acknowledge once a second (`REPLCONF ACK`), so at
+    /// a high write rate this reads up to a second's worth of writes high;
+    /// a lower bound (say a quarter of a 1 MB backlog) paused a 1000-key
+    /// batch every few batches for up to a second, waiting for the next ack.
     pub lag_bytes: u64,
-    /// Output-buffer use of a replica client that pauses the load: a
-    /// quarter of its `client-output-buffer-limit replica` (soft limit, else hard).
+    /// Output-buffer use of a replica client (`omem`, current) that pauses
+    /// the load: a quarter of its `client-output-buffer-limit replica` (soft
+    /// limit, else hard) — the limit whose crossing disconnects the replica
+    /// and forces the full resync this is here to prevent.
     pub omem_bytes: u64,
 }
 
@@ -63,7 +68,7 @@ pub async fn limits(node: &Node) -> Result<Limits, ClientError> {
     let omem = buffers.get(1).map(|v| replica_buffer_limit(v)).unwrap_or(0);
     // With no limit configured, still keep a replica's buffer modest.
     let omem = if omem == 0 { 64 << 20 } else { omem };
-    Ok(Limits { lag_bytes: (backlog / 4).max(64 << 10), omem_bytes: (omem / 4).max(256 << 10) })
+    Ok(Limits { lag_bytes: (omem / 2).max(backlog), omem_bytes: (omem / 4).max(256 << 10) })
 }
 
 /// The replica class's soft limit (else its hard limit) from
@@ -184,6 +189,7 @@ pub(super) async fn hold_back(
     cancel: &AtomicBool,
 ) -> Result<Option<String>, Failure> {
     let started = Instant::now();
+    let mut first = true;
     loop {
         let mut verdict = Verdict::Go;
         for ((node, name), limit) in nodes.iter().zip(names).zip(limits) {
@@ -207,13 +213,13 @@ pub(super) async fn hold_back(
                 )));
             }
             Verdict::ReplicaLag { node, bytes } => {
-                if waited.is_zero() {
+                if first {
                     throttled.replica_lag += 1;
                 }
                 format!("pausing: a replica of `{node}` is {bytes} bytes behind")
             }
             Verdict::OutputBuffer { node, bytes } => {
-                if waited.is_zero() {
+                if first {
                     throttled.output_buffer += 1;
                 }
                 format!("pausing: a replica's output buffer on `{node}` holds {bytes} bytes")
@@ -228,6 +234,7 @@ pub(super) async fn hold_back(
             throttled.seconds += waited.as_secs_f64();
             return Ok(Some("interrupted".into()));
         }
+        first = false;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
