@@ -4,7 +4,8 @@
 //! cache-aside strategy; every type arrives with its values, keys without a
 //! TTL get the matching key rule's TTL with the strategy's jitter, explicit
 //! TTLs are kept, `--tenant` writes under the tenant's prefix, and a load
-//! killed half-way is finished by a second run without writing a key twice.
+//! killed half-way is finished by a second run without writing a key twice,
+//! and a load stops before it pushes a master past 90 % of `maxmemory`.
 
 mod support;
 
@@ -272,7 +273,7 @@ fn source() -> Source {
 }
 
 #[test]
-fn another_redis_is_copied_type_by_type_with_its_ttls_or_the_strategys() {
+fn another_redis_is_copied_type_by_type_and_a_nearly_full_master_stops_the_load() {
     if !redis_present() {
         return;
     }
@@ -309,6 +310,22 @@ fn another_redis_is_copied_type_by_type_with_its_ttls_or_the_strategys() {
     assert_ttl_within(&d, master, "session:list", SESSION_TTL);
     assert_ttl_within(&d, master, "r:str", DEFAULT_TTL);
     assert_eq!(pttl(&d, master, "perm:r"), -1);
+
+    // Memory at 90 % of `maxmemory`: the load stops before writing, says why, keeps its place.
+    let used: u64 = d
+        .cli(master, &["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    d.cli(master, &["CONFIG", "SET", "maxmemory", &(used * 21 / 20).to_string()]);
+    let input = file(&home, "more.csv", "more:1,x
+");
+    let (stopped, stderr) = warm(&home, &["warmremote", "--from", &input], 2);
+    assert_eq!((stopped["written"].as_u64(), stopped["complete"].as_bool()), (Some(0), Some(false)));
+    assert!(stopped["stopped"].as_str().is_some_and(|r| r.contains("maxmemory")), "{stopped:#}");
+    assert!(stderr.contains("warm.stopped"), "{stderr}");
+    assert_eq!(d.cli(master, &["EXISTS", "more:1"]), "0");
 
     // A source that is not there: exit 2, naming it.
     let out = home.run(&["warm", "warmremote", "--from", "redis://127.0.0.1:1"]);
