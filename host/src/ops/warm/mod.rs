@@ -9,6 +9,7 @@
 //! the async side sends the previous batch, so the two overlap.
 
 mod checkpoint;
+mod csv;
 mod pace;
 mod reader;
 mod remote;
