@@ -231,10 +231,10 @@ fn a_killed_load_is_finished_by_a_second_run_without_writing_a_key_twice() {
     assert!(written < KEYS && written + resumed == KEYS + 1, "header line + keys: {summary:#}");
     assert_eq!(d.cli(master, &["DBSIZE"]), KEYS.to_string());
     assert_eq!(d.cli(master, &["GET", "bulk:2999"]), "value-2999");
-    // Redis saw each key written once — at most the batch in flight when the
-    // first run was killed (a tenth of a second at 1000/s) again.
+    // Redis saw each key written once — but for the batches in flight when
+    // the first run was killed (at most two of a tenth of a second at 1000/s).
     let calls = set_calls(&d, master) - calls_before;
-    assert!((KEYS..=KEYS + 100).contains(&calls), "SET calls: {calls}");
+    assert!((KEYS..=KEYS + 200).contains(&calls), "SET calls: {calls}");
     assert!(!d.state_dir().join("warm-checkpoint.json").exists(), "a finished load leaves no checkpoint");
 
     // The same source again starts over (nothing to resume); `--restart` too.
@@ -319,8 +319,12 @@ fn another_redis_is_copied_type_by_type_and_a_nearly_full_master_stops_the_load(
         .and_then(|v| v.trim().parse().ok())
         .expect("used_memory");
     d.cli(master, &["CONFIG", "SET", "maxmemory", &(used * 21 / 20).to_string()]);
-    let input = file(&home, "more.csv", "more:1,x
-");
+    let input = file(
+        &home,
+        "more.csv",
+        "more:1,x
+",
+    );
     let (stopped, stderr) = warm(&home, &["warmremote", "--from", &input], 2);
     assert_eq!((stopped["written"].as_u64(), stopped["complete"].as_bool()), (Some(0), Some(false)));
     assert!(stopped["stopped"].as_str().is_some_and(|r| r.contains("maxmemory")), "{stopped:#}");

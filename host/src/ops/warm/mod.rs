@@ -26,6 +26,8 @@ use crate::ops::deploy::failure;
 use crate::plugin::PluginHost;
 use crate::registry::{DeployState, Registry};
 use checkpoint::Checkpoint;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesOrdered;
 use reader::Origin;
 use redplate_config::Diagnostic;
 use redplate_config::model::Mode;
@@ -40,6 +42,8 @@ use write::Router;
 pub const MAX_REASONS: usize = 20;
 /// Keys per batch (one pipeline per master), unless the rate cap asks for fewer.
 pub const BATCH: usize = 1000;
+/// Batches sent before the oldest one's replies are read.
+const IN_FLIGHT: usize = 2;
 
 /// What `warm` was asked.
 #[derive(Debug, Clone, Default)]
@@ -243,30 +247,45 @@ pub async fn warm(
     let mut state = resume;
     let mut last_check: Option<Instant> = None;
     let outcome: Result<(), Failure> = async {
-        while let Some(prepared) = rx.recv().await {
-            let prepared = prepared?;
-            if cancel.load(Ordering::Relaxed) {
-                warmed.stopped = Some("interrupted".into());
-                return Ok(());
-            }
-            let wait = rate.wait_for(prepared.entries.len());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            if last_check.is_none_or(|t| t.elapsed() >= pace::CHECK_EVERY) {
-                if let Some(reason) =
-                    pace::hold_back(&nodes, &names, &limits, &mut warmed.throttled, progress, cancel).await?
-                {
-                    warmed.stopped = Some(reason);
-                    return Ok(());
+        // Up to IN_FLIGHT batches are sent before the oldest is answered, so
+        // Redis always has the next one queued; they complete (and are
+        // checkpointed) in order.
+        let mut in_flight = FuturesOrdered::new();
+        let mut more = true;
+        loop {
+            if more && in_flight.len() < IN_FLIGHT && warmed.stopped.is_none() {
+                let Some(prepared) = rx.recv().await else {
+                    more = false;
+                    continue;
+                };
+                let mut prepared = prepared?;
+                if cancel.load(Ordering::Relaxed) {
+                    warmed.stopped = Some("interrupted".into());
+                    continue;
                 }
-                last_check = Some(Instant::now());
+                let wait = rate.wait_for(prepared.entries.len());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                if last_check.is_none_or(|t| t.elapsed() >= pace::CHECK_EVERY) {
+                    let held = pace::hold_back(&nodes, &names, &limits, &mut warmed.throttled, progress, cancel);
+                    if let Some(reason) = held.await? {
+                        warmed.stopped = Some(reason);
+                        continue;
+                    }
+                    last_check = Some(Instant::now());
+                }
+                let entries = std::mem::take(&mut prepared.entries);
+                let (nodes, router) = (&nodes, router.as_ref());
+                in_flight.push_back(async move { (write::send(nodes, router, entries).await, prepared) });
+                continue;
             }
+            let Some((done, prepared)) = in_flight.next().await else { break };
+            let done = done.map_err(unreachable)?;
             for b in prepared.bad {
                 note_failure(&mut warmed, b);
             }
             warmed.skipped += prepared.gone;
-            let done = write::send(&nodes, router.as_ref(), prepared.entries).await.map_err(unreachable)?;
             for from in &done.written {
                 match from {
                     TtlFrom::Source => warmed.ttl_from_source += 1,
@@ -286,7 +305,7 @@ pub async fn warm(
             checkpoint::save(&record.state_dir, &state)?;
             progress.at(if warmed.format == "redis" { state.line } else { state.offset }, warmed.written);
         }
-        warmed.complete = true;
+        warmed.complete = warmed.stopped.is_none();
         Ok(())
     }
     .await;
