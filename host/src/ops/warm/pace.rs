@@ -201,7 +201,9 @@ pub(super) async fn hold_back(
         let waited = started.elapsed();
         let message = match &verdict {
             Verdict::Go => {
-                throttled.seconds += waited.as_secs_f64();
+                if !first {
+                    throttled.seconds += waited.as_secs_f64();
+                }
                 return Ok(None);
             }
             Verdict::Memory { node, used, max } => {
