@@ -123,17 +123,19 @@ pub async fn send(masters: &[Node], router: Option<&Router>, entries: Vec<Entry>
         let i = router.map(|r| r.route(&e.key)).unwrap_or(0).min(masters.len().saturating_sub(1));
         groups[i].push(e);
     }
-    let sends = masters.iter().zip(groups).filter(|(_, g)| !g.is_empty()).map(|(node, group)| async move {
-        let commands: Vec<Vec<Vec<u8>>> = group.iter().flat_map(|e| e.commands.iter().cloned()).collect();
+    let sends = masters.iter().zip(groups).filter(|(_, g)| !g.is_empty()).map(|(node, mut group)| async move {
+        // The commands move into the pipeline; each entry keeps its count.
+        let counts: Vec<usize> = group.iter().map(|e| e.commands.len()).collect();
+        let commands: Vec<Vec<Vec<u8>>> = group.iter_mut().flat_map(|e| std::mem::take(&mut e.commands)).collect();
         let replies = node.pipeline_each(&commands, BATCH_TIMEOUT).await?;
-        Ok::<_, ClientError>((group, replies))
+        Ok::<_, ClientError>((group, counts, replies))
     });
     let mut outcome = Outcome::default();
-    for (group, replies) in futures_util::future::try_join_all(sends).await? {
+    for (group, counts, replies) in futures_util::future::try_join_all(sends).await? {
         let mut at = 0;
-        for e in group {
-            let mine = replies.get(at..at + e.commands.len()).unwrap_or_default();
-            at += e.commands.len();
+        for (e, n) in group.into_iter().zip(counts) {
+            let mine = replies.get(at..at + n).unwrap_or_default();
+            at += n;
             let refused = mine.iter().find_map(|r| match r {
                 redis::Value::ServerError(err) => {
                     Some(format!("redis refused it: {} {}", err.code(), err.details().unwrap_or_default()))
@@ -141,7 +143,7 @@ pub async fn send(masters: &[Node], router: Option<&Router>, entries: Vec<Entry>
                 _ => None,
             });
             match refused {
-                None if mine.len() == e.commands.len() => outcome.written.push(e.ttl),
+                None if mine.len() == n => outcome.written.push(e.ttl),
                 None => outcome.failed.push(failure(&e, "redis sent fewer replies than commands".into())),
                 Some(reason) => outcome.failed.push(failure(&e, reason)),
             }
