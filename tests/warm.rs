@@ -5,7 +5,8 @@
 //! TTL get the matching key rule's TTL with the strategy's jitter, explicit
 //! TTLs are kept, `--tenant` writes under the tenant's prefix, and a load
 //! killed half-way is finished by a second run without writing a key twice,
-//! and a load stops before it pushes a master past 90 % of `maxmemory`.
+//! a load stops before it pushes a master past 90 % of `maxmemory`, and in
+//! a cluster each key reaches the master serving its slot.
 
 mod support;
 
@@ -335,4 +336,59 @@ fn another_redis_is_copied_type_by_type_and_a_nearly_full_master_stops_the_load(
     let out = home.run(&["warm", "warmremote", "--from", "redis://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("warm.source-unreachable"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_cluster_load_sends_each_key_to_the_master_of_its_slot() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(
+        "examples/standalone-development.yaml",
+        &[
+            "--set",
+            "deployment.mode=cluster",
+            "--set",
+            "cluster.shards=3",
+            "--set",
+            "cluster.replicas_per_shard=1",
+            "--set",
+            "deployment.name=warmcluster",
+        ],
+    );
+    let mut lines = String::new();
+    for i in 0..600 {
+        lines.push_str(&format!("{{\"key\":\"product:{i}\",\"value\":\"p{i}\"}}\n"));
+    }
+    // A hash-tagged key goes to the slot of its tag, as Redis computes it.
+    lines.push_str("{\"key\":\"{user:1}:profile\",\"value\":{\"name\":\"ada\"}}\n");
+    let input = file(&home, "cluster.jsonl", &lines);
+    let (summary, _) = warm(&home, &["warmcluster", "--from", &input], 0);
+    assert_eq!((summary["written"].as_u64(), summary["failed"].as_u64()), (Some(601), Some(0)), "{summary:#}");
+    assert_eq!(summary["masters"].as_array().map(Vec::len), Some(3));
+    assert_eq!(summary["full_resyncs"], 0);
+    // Every master holds its share, and no key sits on a master that does not serve its slot.
+    let masters: Vec<u16> = d
+        .nodes()
+        .iter()
+        .filter(|n| n["role"] == "master")
+        .map(|n| n["port"].as_u64().and_then(|p| u16::try_from(p).ok()).expect("port"))
+        .collect();
+    let mut total = 0;
+    for port in &masters {
+        let n: u64 = d.cli(*port, &["DBSIZE"]).parse().expect("dbsize");
+        assert!(n > 100, "master {port} holds {n} of 601 keys");
+        total += n;
+        // A node answers MOVED for a key of a slot it does not serve, even one it holds.
+        let keys = d.cli(*port, &["KEYS", "*"]);
+        for key in keys.lines().take(50) {
+            let kind = d.cli(*port, &["TYPE", key]);
+            assert!(kind == "string" || kind == "hash", "{key} on {port}: {kind}");
+        }
+    }
+    assert_eq!(total, 601);
+    let ttl: i64 = d.cli(masters[0], &["-c", "PTTL", "product:7"]).parse().expect("PTTL, following MOVED");
+    assert!(ttl > 0, "a cluster key gets the strategy's TTL: {ttl}");
+    assert_eq!(d.cli(masters[0], &["-c", "HGET", "{user:1}:profile", "name"]), "ada");
 }
