@@ -112,7 +112,7 @@ fn summary(w: &Warmed) {
     if w.failures_not_listed > 0 {
         eprintln!("  … and {} more", count(w.failures_not_listed as usize, "failure"));
     }
-    let into = w.prefix.as_deref().map(|p| format!(" under `{p}`")).unwrap_or_default();
+    let into = w.prefix.as_deref().map(|p| format!(" under `{}`", crate::text::clean(p, 200))).unwrap_or_default();
     outln!(
         "warmed `{}` from {}{into}: {} written, {} failed, {} skipped in {:.1} s ({:.0} keys/s)",
         w.deployment,

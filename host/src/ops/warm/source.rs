@@ -137,8 +137,10 @@ fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// A bad record; its key and reason (which may quote the file) cleaned for a terminal.
 pub(super) fn bad(line: u64, key: Option<&str>, reason: impl Into<String>) -> Record {
-    Record::Bad(Bad { line, key: key.map(|k| crate::text::clean(k, 200)), reason: reason.into() })
+    let reason = crate::text::clean(&reason.into(), 500);
+    Record::Bad(Bad { line, key: key.map(|k| crate::text::clean(k, 200)), reason })
 }
 
 /// One JSONL line: `{"key":"k","type":"string","value":"v","ttl_ms":60000}`.
@@ -300,6 +302,9 @@ mod tests {
         assert!(reason(jsonl(1, br#"{"key":"k","type":"set","value":[]}"#)).contains("empty set"));
         assert!(reason(jsonl(1, br#"{"key":"k","type":"stream","value":1}"#)).contains("unknown type"));
         assert!(reason(jsonl(1, br#"{"key":"k","value":"v","tll":1}"#)).contains("unknown field `tll`"));
+        let hostile =
+            reason(jsonl(1, "{\"key\":\"k\",\"type\":\"zset\",\"value\":{\"m\":\"\u{1b}[2J\u{202e}\"}}".as_bytes()));
+        assert!(!hostile.contains('\u{1b}') && !hostile.contains('\u{202e}'), "{hostile}");
     }
 
     #[test]
