@@ -1,5 +1,7 @@
 //! Plugin runtime costs: cold compile of a built-in plugin, load from the
-//! disk cache, and instantiate + call of a small generator.
+//! disk cache, instantiate + call of a small generator, and a strategy's
+//! `decide` with a fresh instance per call vs one reused instance
+//! (`Decider`, what `warm` uses for every key).
 //!
 //! Run: `cargo bench -p redplate --bench plugin_runtime`
 
@@ -40,6 +42,22 @@ fn runtime(c: &mut Criterion) {
     let input = r#"{"name":"world"}"#;
     c.bench_function("plugin/instantiate + generate with one host render (fixture-hello)", |b| {
         b.iter(|| cached.generate(&plugin, black_box(input)).expect("generates"))
+    });
+
+    let strategy = cached.load_builtin("cache-aside").expect("built-in cache-aside");
+    let mut seed = 0u64;
+    c.bench_function("plugin/decide, fresh instance per call (cache-aside)", |b| {
+        b.iter(|| {
+            seed += 1;
+            cached.decide(&strategy, black_box("product:1234"), None, 3_600_000, seed).expect("decides")
+        })
+    });
+    let mut decider = cached.decider(&strategy).expect("instantiates");
+    c.bench_function("plugin/decide, one reused instance (cache-aside Decider)", |b| {
+        b.iter(|| {
+            seed += 1;
+            decider.decide(black_box("product:1234"), None, 3_600_000, seed).expect("decides")
+        })
     });
 }
 

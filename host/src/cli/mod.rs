@@ -9,6 +9,7 @@ mod print;
 mod scale;
 mod serve;
 mod tenant;
+mod warm;
 
 use crate::exit::{ExitStatus, Failure};
 use crate::ops;
@@ -153,6 +154,10 @@ pub enum Command {
     /// API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(serve::TokenCommand),
+    /// Load keys into a running deployment from a JSONL or CSV file or
+    /// another Redis, with the cache strategy's TTLs, paced for the replicas
+    /// and resumable: `redplate warm orders --from keys.jsonl`.
+    Warm(warm::WarmArgs),
 }
 
 /// A template and its layers.
@@ -445,6 +450,7 @@ impl Cli {
             Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
             Command::Serve(args) => serve::serve(args, self.host(Limits::default(), None)?, dirs),
             Command::Token(command) => serve::token(command),
+            Command::Warm(args) => warm::run(args, &self.global, || self.host(Limits::default(), None)),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);

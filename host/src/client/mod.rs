@@ -142,6 +142,13 @@ fn command_name(args: &[&[u8]]) -> String {
     safe(&name)
 }
 
+/// `TCP_NODELAY`, as hiredis (`redis-cli`) sets it: the last, partial
+/// segment of a pipelined batch goes out at once instead of waiting (Nagle)
+/// for the ACK of the segments before it.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
 impl Node {
     /// Opens a connection and authenticates.
     pub async fn connect(endpoint: &Endpoint) -> Result<Node, ClientError> {
@@ -171,7 +178,8 @@ impl Node {
                 let info = ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
                     .into_connection_info()
                     .map_err(|e| connect_error(e.to_string()))?
-                    .set_redis_settings(settings);
+                    .set_redis_settings(settings)
+                    .set_tcp_settings(tcp_settings());
                 redis::Client::open(info).map_err(|e| connect_error(e.to_string()))?
             }
             Some(tls) => {
@@ -181,8 +189,11 @@ impl Node {
                     insecure: false,
                     tls_params: None,
                 };
-                let info =
-                    addr.into_connection_info().map_err(|e| connect_error(e.to_string()))?.set_redis_settings(settings);
+                let info = addr
+                    .into_connection_info()
+                    .map_err(|e| connect_error(e.to_string()))?
+                    .set_redis_settings(settings)
+                    .set_tcp_settings(tcp_settings());
                 let certs = redis::TlsCertificates {
                     client_tls: Some(redis::ClientTlsConfig {
                         client_cert: read(endpoint, &tls.cert_file)?,
@@ -249,6 +260,28 @@ impl Node {
         }
         let mut conn = self.conn.clone();
         conn.set_response_timeout(timeout);
+        let command = format!("a pipeline of {} commands", commands.len());
+        match tokio::time::timeout(timeout, pipe.query_async::<Vec<Value>>(&mut conn)).await {
+            Err(_) => Err(ClientError::Timeout { endpoint: self.endpoint.name.clone(), command, timeout }),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.error(command, e)),
+        }
+    }
+
+    /// Like [`Node::pipeline`], but an error reply to one command is that
+    /// command's `Value::ServerError` rather than the whole batch's error
+    /// (a bulk load counts each key's failure and carries on).
+    pub async fn pipeline_each(&self, commands: &[Vec<Vec<u8>>], timeout: Duration) -> Result<Vec<Value>, ClientError> {
+        let mut pipe = redis::Pipeline::with_capacity(commands.len());
+        pipe.ignore_errors();
+        for c in commands {
+            let mut cmd = redis::Cmd::new();
+            for a in c {
+                cmd.arg(a.as_slice());
+            }
+            pipe.add_command(cmd);
+        }
+        let mut conn = self.conn.clone();
         let command = format!("a pipeline of {} commands", commands.len());
         match tokio::time::timeout(timeout, pipe.query_async::<Vec<Value>>(&mut conn)).await {
             Err(_) => Err(ClientError::Timeout { endpoint: self.endpoint.name.clone(), command, timeout }),

@@ -26,3 +26,4 @@ pub mod tenant;
 pub mod tokens;
 pub mod usage;
 pub mod vertical;
+pub mod warm;

@@ -354,7 +354,7 @@ pub fn input_document(
 
 /// Runs the selected strategy's `plan` and checks its directives against
 /// what the user set explicitly: a conflict is an error naming both.
-fn plan_strategy(
+pub(crate) fn plan_strategy(
     host: &PluginHost,
     plugins: &PluginSet,
     resolved: &Resolved,

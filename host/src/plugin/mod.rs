@@ -14,12 +14,14 @@ mod bindings;
 mod cache;
 mod classify;
 mod contract;
+mod decider;
 mod error;
 mod sandbox;
 mod types;
 
 pub use cache::CacheOutcome;
 pub use contract::{HOST_CONTRACT, compatible};
+pub use decider::Decider;
 pub use error::PluginError;
 pub use sandbox::LogLine;
 pub use types::*;
@@ -378,13 +380,11 @@ impl PluginHost {
         f: impl FnOnce(&mut Store<State>) -> wasmtime::Result<T>,
     ) -> Result<Run<T>, PluginError> {
         let limits = &self.limits;
-        let mut store = Store::new(&self.engine, State::new(limits, self.renderer.clone()));
-        store.limiter(|s| &mut s.limiter);
+        let mut store = self.new_store();
         let engine_err =
             |e: wasmtime::Error| PluginError::Trap { plugin: plugin.info.name.clone(), call, message: e.to_string() };
         store.set_fuel(limits.fuel).map_err(engine_err)?;
-        let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.set_epoch_deadline(epoch_ticks(limits));
         store.epoch_deadline_trap();
         let started = Instant::now();
         let result = f(&mut store);
@@ -411,6 +411,13 @@ impl PluginHost {
             }
             Err(e) => Err(classify(&plugin.info.name, call, limits, e, state)),
         }
+    }
+
+    /// A store with the memory limiter and captured stdio, not yet armed.
+    fn new_store(&self) -> Store<State> {
+        let mut store = Store::new(&self.engine, State::new(&self.limits, self.renderer.clone()));
+        store.limiter(|s| &mut s.limiter);
+        store
     }
 
     fn check_artifacts(
@@ -458,6 +465,12 @@ impl PluginHost {
             })
             .collect()
     }
+}
+
+/// The call timeout in epoch ticks (at least one).
+fn epoch_ticks(limits: &Limits) -> u64 {
+    let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
 fn wrong_kind(plugin: &Plugin, call: &'static str) -> PluginError {
