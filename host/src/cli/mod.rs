@@ -1,6 +1,7 @@
 //! Command-line arguments (clap structs only) and their dispatch to `ops`.
 //! Presentation — human text or JSON — lives in [`print`].
 
+mod data;
 mod deploy;
 mod guarded;
 mod observe;
@@ -140,6 +141,8 @@ pub enum Command {
     Observe(observe::ObserveCommand),
     #[command(flatten)]
     Guarded(guarded::GuardedCommand),
+    #[command(flatten)]
+    Data(data::DataCommand),
     /// Tenants of a running deployment: create, list, show, stats, exec, remove.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
@@ -435,6 +438,7 @@ impl Cli {
             Command::Deployments(command) => deploy::run(command, &self.global),
             Command::Observe(command) => observe::run(command, &self.global),
             Command::Guarded(command) => guarded::run(command),
+            Command::Data(command) => data::run(command),
             Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;

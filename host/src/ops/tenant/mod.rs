@@ -19,6 +19,7 @@ mod stats;
 pub use create::{CreateRequest, Created, Renderer, create};
 pub use exec::{TenantExec, TenantReply, exec};
 pub use remove::{Progress, RemoveRequest, Removed, Silent, remove};
+pub use scan::{Pace, Scanner};
 pub use stats::{NodeUsage, TenantStats, stats};
 
 use crate::exit::Failure;

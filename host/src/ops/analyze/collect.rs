@@ -1,0 +1,173 @@
+//! One paced walk over a master's keys, reading what the server knows of
+//! each: `TYPE`, `OBJECT ENCODING`, `PTTL` and `MEMORY USAGE` in one
+//! pipeline per `SCAN` batch, then the element count (`HLEN`, `ZCARD`, …) of
+//! the aggregates in a second. `analyze` and `optimize` both read keys
+//! through this.
+//!
+//! Pacing: the `SCAN`'s `COUNT` follows a time budget (the tenant scanner's
+//! [`Pace`]), and the walk rests so that our round trips take at most `duty`
+//! of the time. A pipeline does not hold the server for its whole length:
+//! Redis reads a client's pipeline 16 KB at a time (`PROTO_IOBUF_LEN`) and
+//! serves other clients between reads, so each of our turns is a few hundred
+//! cheap commands.
+
+use crate::client::{ClientError, Node};
+use crate::ops::probe::{int, text};
+use crate::ops::tenant::{Pace, Scanner};
+use redis::Value;
+use std::time::{Duration, Instant};
+
+/// How long one pipeline may take before the walk gives up on the node.
+const PIPELINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the walk reads of one key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyFacts<'a> {
+    pub key: &'a [u8],
+    /// `TYPE`: `string`, `hash`, …
+    pub kind: &'a str,
+    /// `OBJECT ENCODING`: `listpack`, `hashtable`, `embstr`, …
+    pub encoding: &'a str,
+    /// Milliseconds left; `None`: no TTL.
+    pub ttl_ms: Option<u64>,
+    /// `MEMORY USAGE` (aggregates: estimated by Redis from 5 samples).
+    pub bytes: u64,
+    /// Elements of an aggregate (fields, members, items, entries).
+    pub elements: Option<u64>,
+}
+
+/// Which keys to read and how hard to press.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    /// Only keys starting with this (empty: all).
+    pub prefix: Vec<u8>,
+    /// Stop after this many keys (`None`: every key).
+    pub sample: Option<u64>,
+    pub pace: Pace,
+}
+
+/// What a walk over one master saw.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Walked {
+    pub node: String,
+    /// `DBSIZE` before the walk.
+    pub dbsize: u64,
+    /// Keys `SCAN` returned (all of them, the prefix's or not).
+    pub visited: u64,
+    /// Keys read (the prefix's, up to the sample).
+    pub analyzed: u64,
+    /// Whether `SCAN` went through the whole keyspace.
+    pub complete: bool,
+    /// What each analysed key stands for: `dbsize / visited` for an
+    /// incomplete walk, 1 for a complete one.
+    pub scale: f64,
+}
+
+/// Reads the keys of `conn` (the master `name`) as `walk` says, handing
+/// each to `visit`.
+pub async fn walk(
+    name: &str,
+    conn: &Node,
+    walk: &Walk,
+    visit: &mut dyn FnMut(&KeyFacts<'_>),
+) -> Result<Walked, ClientError> {
+    let dbsize: u64 = conn.query(&["DBSIZE"]).await?;
+    let mut scan = Scanner::new(conn, "*".into(), walk.pace);
+    let (mut visited, mut analyzed, mut complete) = (0u64, 0u64, false);
+    loop {
+        let Some(batch) = scan.next().await? else {
+            complete = true;
+            break;
+        };
+        visited += batch.len() as u64;
+        let left = walk.sample.map_or(u64::MAX, |s| s.saturating_sub(analyzed));
+        let keys: Vec<Vec<u8>> =
+            batch.into_iter().filter(|k| k.starts_with(&walk.prefix)).take(usize::try_from(left).unwrap_or(usize::MAX)).collect();
+        if !keys.is_empty() {
+            let started = Instant::now();
+            analyzed += read(conn, &keys, visit).await?;
+            scan.busy(started.elapsed());
+        }
+        if walk.sample.is_some_and(|s| analyzed >= s) {
+            break;
+        }
+    }
+    let scale = if complete || visited == 0 { 1.0 } else { dbsize as f64 / visited as f64 };
+    Ok(Walked { node: name.to_owned(), dbsize, visited, analyzed, complete, scale: scale.max(1.0) })
+}
+
+fn command(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+/// The element-count command of a type, if it is an aggregate.
+fn length_command(kind: &str) -> Option<&'static [u8]> {
+    Some(match kind {
+        "hash" => b"HLEN",
+        "zset" => b"ZCARD",
+        "set" => b"SCARD",
+        "list" => b"LLEN",
+        "stream" => b"XLEN",
+        _ => return None,
+    })
+}
+
+/// Reads one batch of keys; returns how many still existed.
+async fn read(conn: &Node, keys: &[Vec<u8>], visit: &mut dyn FnMut(&KeyFacts<'_>)) -> Result<u64, ClientError> {
+    let mut commands = Vec::with_capacity(keys.len() * 4);
+    for k in keys {
+        commands.push(command(&[b"TYPE", k]));
+        commands.push(command(&[b"OBJECT", b"ENCODING", k]));
+        commands.push(command(&[b"PTTL", k]));
+        commands.push(command(&[b"MEMORY", b"USAGE", k]));
+    }
+    let replies = conn.pipeline(&commands, PIPELINE_TIMEOUT).await?;
+    struct Row {
+        kind: String,
+        encoding: String,
+        ttl_ms: Option<u64>,
+        bytes: u64,
+    }
+    let mut rows: Vec<Option<Row>> = Vec::with_capacity(keys.len());
+    for r in replies.chunks(4) {
+        let kind = r.first().and_then(text).unwrap_or_default();
+        // `none`: deleted or expired since `SCAN` saw it.
+        if kind.is_empty() || kind == "none" || r.len() < 4 {
+            rows.push(None);
+            continue;
+        }
+        let ttl_ms = match &r[2] {
+            Value::Int(ms) if *ms >= 0 => Some(*ms as u64),
+            _ => None,
+        };
+        let encoding = text(&r[1]).unwrap_or_else(|| "unknown".into());
+        rows.push(Some(Row { kind, encoding, ttl_ms, bytes: int(&r[3]).unwrap_or(0) }));
+    }
+    let mut lengths: Vec<Option<u64>> = vec![None; keys.len()];
+    let asked: Vec<usize> =
+        rows.iter().enumerate().filter(|(_, r)| r.as_ref().is_some_and(|r| length_command(&r.kind).is_some())).map(|(i, _)| i).collect();
+    if !asked.is_empty() {
+        let commands: Vec<Vec<Vec<u8>>> = asked
+            .iter()
+            .filter_map(|&i| Some(command(&[length_command(&rows[i].as_ref()?.kind)?, &keys[i]])))
+            .collect();
+        let replies = conn.pipeline(&commands, PIPELINE_TIMEOUT).await?;
+        for (&i, r) in asked.iter().zip(&replies) {
+            lengths[i] = int(r);
+        }
+    }
+    let mut n = 0;
+    for ((key, row), elements) in keys.iter().zip(&rows).zip(lengths) {
+        let Some(row) = row else { continue };
+        n += 1;
+        visit(&KeyFacts {
+            key,
+            kind: &row.kind,
+            encoding: &row.encoding,
+            ttl_ms: row.ttl_ms,
+            bytes: row.bytes,
+            elements,
+        });
+    }
+    Ok(n)
+}
