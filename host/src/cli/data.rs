@@ -5,8 +5,8 @@
 use super::Format;
 use super::print::outln;
 use crate::exit::{ExitStatus, Failure};
-use crate::ops::analyze::{self, AnalyzeRequest, Analysis};
-use crate::ops::optimize::{self, OptimizeRequest, Optimization};
+use crate::ops::analyze::{self, Analysis, AnalyzeRequest};
+use crate::ops::optimize::{self, Optimization, OptimizeRequest};
 use clap::Subcommand;
 use redplate_config::Diagnostic;
 
@@ -230,7 +230,12 @@ fn print_optimization(o: &Optimization) {
         } else {
             for s in &o.changed {
                 let field = s.template_field.as_deref().unwrap_or("-");
-                outln!("changed {} from {} to {} on every data node and `{field}` in the stored template", s.name, s.from, s.to);
+                outln!(
+                    "changed {} from {} to {} on every data node and `{field}` in the stored template",
+                    s.name,
+                    s.from,
+                    s.to
+                );
             }
         }
     } else if o.advice.iter().any(|a| a.safe) {

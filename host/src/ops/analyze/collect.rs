@@ -79,10 +79,19 @@ pub async fn walk(
             complete = true;
             break;
         };
-        visited += batch.len() as u64;
+        // Visited: the keys up to the last one taken, so that a sample
+        // that ends inside a batch stands for the part of it seen.
         let left = walk.sample.map_or(u64::MAX, |s| s.saturating_sub(analyzed));
-        let keys: Vec<Vec<u8>> =
-            batch.into_iter().filter(|k| k.starts_with(&walk.prefix)).take(usize::try_from(left).unwrap_or(usize::MAX)).collect();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for key in batch {
+            if keys.len() as u64 >= left {
+                break;
+            }
+            visited += 1;
+            if key.starts_with(&walk.prefix) {
+                keys.push(key);
+            }
+        }
         if !keys.is_empty() {
             let started = Instant::now();
             analyzed += read(conn, &keys, visit).await?;
@@ -144,8 +153,12 @@ async fn read(conn: &Node, keys: &[Vec<u8>], visit: &mut dyn FnMut(&KeyFacts<'_>
         rows.push(Some(Row { kind, encoding, ttl_ms, bytes: int(&r[3]).unwrap_or(0) }));
     }
     let mut lengths: Vec<Option<u64>> = vec![None; keys.len()];
-    let asked: Vec<usize> =
-        rows.iter().enumerate().filter(|(_, r)| r.as_ref().is_some_and(|r| length_command(&r.kind).is_some())).map(|(i, _)| i).collect();
+    let asked: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.as_ref().is_some_and(|r| length_command(&r.kind).is_some()))
+        .map(|(i, _)| i)
+        .collect();
     if !asked.is_empty() {
         let commands: Vec<Vec<Vec<u8>>> = asked
             .iter()

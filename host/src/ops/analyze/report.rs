@@ -309,7 +309,8 @@ pub(super) fn recommend(a: &Analysis) -> Vec<Recommendation> {
                 format!("`{}` holds {big_share:.0}% of the memory read: start any saving there", p.pattern),
             );
         }
-        let wide = p.encodings.get("hashtable").copied().unwrap_or(0) + p.encodings.get("skiplist").copied().unwrap_or(0);
+        let wide =
+            p.encodings.get("hashtable").copied().unwrap_or(0) + p.encodings.get("skiplist").copied().unwrap_or(0);
         if wide > 0 && p.types.keys().any(|t| t == "hash" || t == "zset") {
             say(
                 "analyze.wide-encoding",
@@ -369,7 +370,9 @@ mod tests {
         assert_eq!(a.top_keys.iter().map(|k| k.bytes).collect::<Vec<_>>(), [50, 40]);
         assert_eq!((a.keys_analyzed, a.estimated_keys), (5, 10));
         assert!(a.extrapolated && a.patterns_capped);
-        assert_eq!(a.patterns[0].pattern, "a", "most memory first (10 + 50)");
+        let order: Vec<(&str, u64)> = a.patterns.iter().map(|p| (p.pattern.as_str(), p.memory_bytes)).collect();
+        assert_eq!(order, [(OTHER, 70), ("a", 60), ("b", 20)], "most memory first");
+        assert_eq!(a.patterns[1].estimated_keys, 4, "2 keys read, each standing for 2");
     }
 
     #[test]

@@ -118,7 +118,8 @@ pub async fn optimize(home: &Path, deployment: &str, request: &OptimizeRequest) 
     );
     let policy = config.get("maxmemory-policy").cloned().unwrap_or_default();
 
-    let walk_settings = Walk { prefix: Vec::new(), sample: Some(request.sample.max(1)), pace: analyze::pace(request.duty) };
+    let walk_settings =
+        Walk { prefix: Vec::new(), sample: Some(request.sample.max(1)), pace: analyze::pace(request.duty) };
     let folder = Folder::default();
     let mut sample = Sample::default();
     let mut doctor = Vec::new();
@@ -135,7 +136,13 @@ pub async fn optimize(home: &Path, deployment: &str, request: &OptimizeRequest) 
         let used = info.uint("used_memory").unwrap_or(0);
         let allocator = info.get("mem_allocator").unwrap_or("unknown");
         let defrag_on = config.get("activedefrag").is_some_and(|v| v == "yes");
-        advice.extend(rules::fragmentation(&node.name, used, info.num("mem_fragmentation_ratio"), allocator, defrag_on));
+        advice.extend(rules::fragmentation(
+            &node.name,
+            used,
+            info.num("mem_fragmentation_ratio"),
+            allocator,
+            defrag_on,
+        ));
         let (maxmemory, peak) = (info.uint("maxmemory").unwrap_or(0), info.uint("used_memory_peak").unwrap_or(0));
         advice.extend(rules::right_size(&node.name, maxmemory, peak, &policy));
         let mut visit = |k: &KeyFacts<'_>| tally(&mut sample, &folder, &node.name, limits.0, k);
@@ -231,7 +238,8 @@ async fn sets_advice(found: &[(&crate::registry::NodeRecord, Node)], s: &Sample,
     for (node, key) in &s.wide_sets {
         let Some((_, conn)) = found.iter().find(|(n, _)| &n.name == node) else { continue };
         let reply: Result<Vec<Vec<u8>>, _> = conn.query(&[b"SRANDMEMBER".as_slice(), key, b"5"]).await;
-        integers &= reply.is_ok_and(|m| m.iter().all(|m| std::str::from_utf8(m).is_ok_and(|t| t.parse::<i64>().is_ok())));
+        integers &=
+            reply.is_ok_and(|m| m.iter().all(|m| std::str::from_utf8(m).is_ok_and(|t| t.parse::<i64>().is_ok())));
     }
     if integers {
         return Some(advice);
@@ -259,8 +267,7 @@ fn key_advice(
 ) -> Vec<Advice> {
     let mut out = Vec::new();
     let no_ttl = keys.saturating_sub(expires);
-    let strategy =
-        crate::ops::stored::load(record).map(|r| r.config.cache.strategy).unwrap_or_else(|_| "none".into());
+    let strategy = crate::ops::stored::load(record).map(|r| r.config.cache.strategy).unwrap_or_else(|_| "none".into());
     let cache = policy.starts_with("volatile-") || strategy != "none";
     if cache && no_ttl > 0 {
         let mut top: Vec<(&String, &u64)> = s.no_ttl_patterns.iter().collect();
@@ -268,7 +275,9 @@ fn key_advice(
         let named: Vec<String> =
             top.iter().take(5).map(|(p, n)| format!("`{}` ({n})", crate::text::clean(p, 200))).collect();
         let why = if policy.starts_with("volatile-") {
-            format!("`{policy}` evicts only keys with a TTL, so these can never be evicted and writes fail once memory is full")
+            format!(
+                "`{policy}` evicts only keys with a TTL, so these can never be evicted and writes fail once memory is full"
+            )
         } else {
             format!("the cache strategy `{strategy}` gives keys a TTL, so these were written around it")
         };
@@ -287,8 +296,9 @@ fn key_advice(
             "optimize.long-hash-values",
             format!(
                 "{} sampled hashes have at most {hash_limit} fields but use `hashtable`: a field or value is \
-                 longer than `hash-max-listpack-value {value_limit}`; raising it (in the template, \
-                 `memory.hash_max_listpack_value`) helps only if most values are just over it",
+                 longer than `hash-max-listpack-value {value_limit}`, or they grew past an earlier, lower limit \
+                 (Redis converts a hash back only when it is loaded again); raising the value limit \
+                 (`memory.hash_max_listpack_value` in the template) helps only if most values are just over it",
                 s.long_values
             ),
             &[("hashes", s.long_values as f64)],
