@@ -25,7 +25,7 @@ fn uuid(i: u32) -> String {
         i,
         i % 4096,
         (i * 7) % 4096,
-        0xc0ffee_0000 + u64::from(i)
+        0x00c0_ffee_0000 + u64::from(i)
     )
 }
 

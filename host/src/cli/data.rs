@@ -164,7 +164,7 @@ fn print_analysis(a: &Analysis) {
         } else {
             (p.keys.to_string(), p.memory_bytes.to_string())
         };
-        let avg = if p.keys == 0 { 0 } else { p.memory_bytes / p.keys };
+        let avg = p.memory_bytes.checked_div(p.keys).unwrap_or(0);
         let t = &p.ttl;
         let elements = match (p.mean_elements, p.max_elements) {
             (Some(mean), Some(max)) => format!("; elements mean {mean:.0}, max {max}"),
