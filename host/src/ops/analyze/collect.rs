@@ -63,6 +63,15 @@ pub struct Walked {
     pub scale: f64,
 }
 
+/// What one key's read found (`None`: gone since `SCAN` saw it).
+struct Row {
+    kind: String,
+    encoding: String,
+    ttl_ms: Option<u64>,
+    bytes: u64,
+    elements: Option<u64>,
+}
+
 /// Reads the keys of `conn` (the master `name`) as `walk` says, handing
 /// each to `visit`.
 pub async fn walk(
@@ -73,7 +82,7 @@ pub async fn walk(
 ) -> Result<Walked, ClientError> {
     let dbsize: u64 = conn.query(&["DBSIZE"]).await?;
     let mut scan = Scanner::new(conn, "*".into(), walk.pace);
-    let (mut visited, mut analyzed, mut complete) = (0u64, 0u64, false);
+    let (mut visited, mut taken, mut analyzed, mut complete) = (0u64, 0u64, 0u64, false);
     loop {
         let Some(batch) = scan.next().await? else {
             complete = true;
@@ -81,7 +90,7 @@ pub async fn walk(
         };
         // Visited: the keys up to the last one taken, so that a sample
         // that ends inside a batch stands for the part of it seen.
-        let left = walk.sample.map_or(u64::MAX, |s| s.saturating_sub(analyzed));
+        let left = walk.sample.map_or(u64::MAX, |s| s.saturating_sub(taken));
         let mut keys: Vec<Vec<u8>> = Vec::new();
         for key in batch {
             if keys.len() as u64 >= left {
@@ -92,17 +101,39 @@ pub async fn walk(
                 keys.push(key);
             }
         }
+        taken += keys.len() as u64;
         if !keys.is_empty() {
+            // One batch at a time: on the caller's single-threaded runtime a
+            // read in flight would add its reply parsing to the next `SCAN`'s
+            // time, and the budget would shrink the batches for nothing.
             let started = Instant::now();
-            analyzed += read(conn, &keys, visit).await?;
+            let rows = fetch(conn, &keys).await?;
             scan.busy(started.elapsed());
+            analyzed += hand_over(&keys, &rows, visit);
         }
-        if walk.sample.is_some_and(|s| analyzed >= s) {
+        if walk.sample.is_some_and(|s| taken >= s) {
             break;
         }
     }
     let scale = if complete || visited == 0 { 1.0 } else { dbsize as f64 / visited as f64 };
     Ok(Walked { node: name.to_owned(), dbsize, visited, analyzed, complete, scale: scale.max(1.0) })
+}
+
+fn hand_over(keys: &[Vec<u8>], rows: &[Option<Row>], visit: &mut dyn FnMut(&KeyFacts<'_>)) -> u64 {
+    let mut n = 0;
+    for (key, row) in keys.iter().zip(rows) {
+        let Some(row) = row else { continue };
+        n += 1;
+        visit(&KeyFacts {
+            key,
+            kind: &row.kind,
+            encoding: &row.encoding,
+            ttl_ms: row.ttl_ms,
+            bytes: row.bytes,
+            elements: row.elements,
+        });
+    }
+    n
 }
 
 fn command(parts: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -121,8 +152,8 @@ fn length_command(kind: &str) -> Option<&'static [u8]> {
     })
 }
 
-/// Reads one batch of keys; returns how many still existed.
-async fn read(conn: &Node, keys: &[Vec<u8>], visit: &mut dyn FnMut(&KeyFacts<'_>)) -> Result<u64, ClientError> {
+/// Reads one batch of keys: what each is, then the aggregates' sizes.
+async fn fetch(conn: &Node, keys: &[Vec<u8>]) -> Result<Vec<Option<Row>>, ClientError> {
     let mut commands = Vec::with_capacity(keys.len() * 4);
     for k in keys {
         commands.push(command(&[b"TYPE", k]));
@@ -131,12 +162,6 @@ async fn read(conn: &Node, keys: &[Vec<u8>], visit: &mut dyn FnMut(&KeyFacts<'_>
         commands.push(command(&[b"MEMORY", b"USAGE", k]));
     }
     let replies = conn.pipeline(&commands, PIPELINE_TIMEOUT).await?;
-    struct Row {
-        kind: String,
-        encoding: String,
-        ttl_ms: Option<u64>,
-        bytes: u64,
-    }
     let mut rows: Vec<Option<Row>> = Vec::with_capacity(keys.len());
     for r in replies.chunks(4) {
         let kind = r.first().and_then(text).unwrap_or_default();
@@ -150,37 +175,18 @@ async fn read(conn: &Node, keys: &[Vec<u8>], visit: &mut dyn FnMut(&KeyFacts<'_>
             _ => None,
         };
         let encoding = text(&r[1]).unwrap_or_else(|| "unknown".into());
-        rows.push(Some(Row { kind, encoding, ttl_ms, bytes: int(&r[3]).unwrap_or(0) }));
+        rows.push(Some(Row { kind, encoding, ttl_ms, bytes: int(&r[3]).unwrap_or(0), elements: None }));
     }
-    let mut lengths: Vec<Option<u64>> = vec![None; keys.len()];
-    let asked: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.as_ref().is_some_and(|r| length_command(&r.kind).is_some()))
-        .map(|(i, _)| i)
-        .collect();
+    let asked: Vec<(usize, &'static [u8])> =
+        rows.iter().enumerate().filter_map(|(i, r)| Some((i, length_command(&r.as_ref()?.kind)?))).collect();
     if !asked.is_empty() {
-        let commands: Vec<Vec<Vec<u8>>> = asked
-            .iter()
-            .filter_map(|&i| Some(command(&[length_command(&rows[i].as_ref()?.kind)?, &keys[i]])))
-            .collect();
+        let commands: Vec<Vec<Vec<u8>>> = asked.iter().map(|(i, cmd)| command(&[cmd, &keys[*i]])).collect();
         let replies = conn.pipeline(&commands, PIPELINE_TIMEOUT).await?;
-        for (&i, r) in asked.iter().zip(&replies) {
-            lengths[i] = int(r);
+        for ((i, _), r) in asked.iter().zip(&replies) {
+            if let Some(Some(row)) = rows.get_mut(*i) {
+                row.elements = int(r);
+            }
         }
     }
-    let mut n = 0;
-    for ((key, row), elements) in keys.iter().zip(&rows).zip(lengths) {
-        let Some(row) = row else { continue };
-        n += 1;
-        visit(&KeyFacts {
-            key,
-            kind: &row.kind,
-            encoding: &row.encoding,
-            ttl_ms: row.ttl_ms,
-            bytes: row.bytes,
-            elements,
-        });
-    }
-    Ok(n)
+    Ok(rows)
 }
