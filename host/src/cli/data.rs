@@ -133,15 +133,15 @@ fn print_analysis(a: &Analysis) {
         Some(n) => format!("a sample of up to {n} keys per master"),
     };
     outln!(
-        "`{}`: {scope}{} keys read ({how}) of {} masters in {:.2} s",
+        "`{}`: {scope}{} read ({how}) on {} in {:.2} s",
         a.deployment,
-        a.keys_analyzed,
-        a.masters.len(),
+        super::print::count(a.keys_analyzed as usize, "key"),
+        super::print::count(a.masters.len(), "master"),
         a.seconds
     );
     if a.extrapolated {
         outln!(
-            "estimated for the whole keyspace: {} keys, {} bytes (extrapolated with DBSIZE)",
+            "estimated for the whole keyspace: {} keys, {} bytes (extrapolated with DBSIZE; the TTL columns count the keys read)",
             a.estimated_keys,
             a.estimated_memory_bytes
         );
@@ -206,7 +206,7 @@ fn print_analysis(a: &Analysis) {
 }
 
 fn print_optimization(o: &Optimization) {
-    outln!("`{}`: {} keys sampled in {:.2} s", o.deployment, o.keys_sampled, o.seconds);
+    outln!("`{}`: {} sampled in {:.2} s", o.deployment, super::print::count(o.keys_sampled as usize, "key"), o.seconds);
     for d in &o.doctor {
         outln!("MEMORY DOCTOR on {}:", d.node);
         for line in crate::text::clean_lines(&d.text, 4096).lines() {
