@@ -375,3 +375,28 @@ fn set_field(memory: &mut Memory, setting: &Setting) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting(name: &str, to: &str) -> Setting {
+        Setting { name: name.into(), from: String::new(), to: to.into(), template_field: None }
+    }
+
+    #[test]
+    fn safe_changes_land_in_their_template_fields_and_others_do_not() {
+        let mut m = Memory::default();
+        assert!(set_field(&mut m, &setting("hash-max-listpack-entries", "256")));
+        assert!(set_field(&mut m, &setting("zset-max-listpack-entries", "512")));
+        assert!(set_field(&mut m, &setting("set-max-intset-entries", "1024")));
+        assert!(set_field(&mut m, &setting("activedefrag", "yes")));
+        assert_eq!(
+            (m.hash_max_listpack_entries, m.zset_max_listpack_entries, m.set_max_intset_entries, m.active_defrag),
+            (256, 512, 1024, true)
+        );
+        assert!(!set_field(&mut m, &setting("zset-max-listpack-value", "128")), "no template field");
+        assert!(!set_field(&mut m, &setting("hash-max-listpack-entries", "many")), "not a number");
+        assert_eq!(m.hash_max_listpack_entries, 256);
+    }
+}
