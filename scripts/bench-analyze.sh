@@ -6,7 +6,8 @@
 #     `session:<hex>` strings with a 30 min TTL, 20% `cache:item:<n>` strings;
 #   - timed with hyperfine: `analyze --full` at the default pace (our
 #     commands take at most half of the server's time, `--duty 0.5`), the
-#     same unpaced (`--duty 1`, a server nobody else uses), and
+#     same unpaced (`--duty 1`, a server nobody else uses), unpaced with
+#     `SCAN`s of up to 2 ms (`--budget-us 2000`), and
 #     `redis-cli --memkeys` (SCAN + TYPE + MEMORY USAGE, pipelined; no
 #     patterns, TTLs or encodings);
 #   - the analysis must find exactly KEYS keys in its three patterns;
@@ -68,6 +69,7 @@ PY
 hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/times.json" \
   "$bin analyze bench-analyze --full --format json" \
   "$bin analyze bench-analyze --full --duty 1 --format json" \
+  "$bin analyze bench-analyze --full --duty 1 --budget-us 2000 --format json" \
   "redis-cli -p $port --memkeys"
 
 echo "== summary (mean ± σ, seconds, $keys keys)"

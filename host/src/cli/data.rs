@@ -40,6 +40,10 @@ pub enum DataCommand {
         /// server nobody else uses.
         #[arg(long, value_name = "SHARE", default_value_t = 0.5)]
         duty: f64,
+        /// How long one `SCAN` should hold the server, in microseconds
+        /// (its `COUNT` grows and shrinks to fit).
+        #[arg(long, value_name = "US", default_value_t = 500)]
+        budget_us: u64,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -82,7 +86,7 @@ fn clean(text: &str) -> String {
 pub fn run(command: &DataCommand) -> Result<ExitStatus, Failure> {
     let home = crate::secrets::redplate_home();
     match command {
-        DataCommand::Analyze { name, tenant, sample, full, separators, max_patterns, top, duty, format } => {
+        DataCommand::Analyze { name, tenant, sample, full, separators, max_patterns, top, duty, budget_us, format } => {
             let request = AnalyzeRequest {
                 tenant: tenant.clone(),
                 sample: if *full { None } else { Some(*sample) },
@@ -90,6 +94,7 @@ pub fn run(command: &DataCommand) -> Result<ExitStatus, Failure> {
                 max_patterns: *max_patterns,
                 top_keys: *top,
                 duty: *duty,
+                budget: std::time::Duration::from_micros(*budget_us),
             };
             let a = runtime()?.block_on(analyze::analyze(&home, name, &request))?;
             match format {

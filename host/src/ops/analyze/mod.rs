@@ -45,6 +45,8 @@ pub struct AnalyzeRequest {
     pub top_keys: usize,
     /// The share of time our commands may take (0–1].
     pub duty: f64,
+    /// The longest one `SCAN` should hold the server.
+    pub budget: std::time::Duration,
 }
 
 impl Default for AnalyzeRequest {
@@ -56,6 +58,7 @@ impl Default for AnalyzeRequest {
             max_patterns: 500,
             top_keys: 10,
             duty: 0.5,
+            budget: Pace::gentle(1000).budget,
         }
     }
 }
@@ -64,9 +67,10 @@ fn bad_request(message: String, hint: &str) -> Failure {
     Failure::invalid(vec![Diagnostic::error("analyze.bad-request", "", message).with_hint(hint)])
 }
 
-/// The pace of a key walk that takes at most `duty` of the server's time.
-pub fn pace(duty: f64) -> Pace {
-    Pace { duty, ..Pace::gentle(1000) }
+/// The pace of a key walk that takes at most `duty` of the server's time,
+/// each `SCAN` sized to take about `budget`.
+pub fn pace(duty: f64, budget: std::time::Duration) -> Pace {
+    Pace { duty, budget, ..Pace::gentle(1000) }
 }
 
 /// Analyses the keys of `deployment` (every master) as `request` says.
@@ -79,6 +83,12 @@ pub async fn analyze(home: &Path, deployment: &str, request: &AnalyzeRequest) ->
         return Err(bad_request(
             format!("`--duty {}` is not a share of time", request.duty),
             "give a number above 0 and at most 1 (0.5: our commands take at most half of the server's time)",
+        ));
+    }
+    if request.budget < std::time::Duration::from_micros(50) || request.budget > std::time::Duration::from_millis(100) {
+        return Err(bad_request(
+            format!("a budget of {:?} per `SCAN` is out of range", request.budget),
+            "give `--budget-us` between 50 and 100000 (500: half a millisecond, what other clients do not notice)",
         ));
     }
     if request.separators.chars().count() > 16 || request.separators.chars().any(char::is_alphanumeric) {
@@ -99,7 +109,8 @@ pub async fn analyze(home: &Path, deployment: &str, request: &AnalyzeRequest) ->
         }
     };
     let folder = Folder::new(&request.separators);
-    let walk_settings = Walk { prefix: prefix.as_bytes().to_vec(), sample: request.sample, pace: pace(request.duty) };
+    let walk_settings =
+        Walk { prefix: prefix.as_bytes().to_vec(), sample: request.sample, pace: pace(request.duty, request.budget) };
     let found = masters(&record).await?;
     let mut tallies = Vec::new();
     for (node, conn) in &found {

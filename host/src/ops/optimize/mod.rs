@@ -118,8 +118,11 @@ pub async fn optimize(home: &Path, deployment: &str, request: &OptimizeRequest) 
     );
     let policy = config.get("maxmemory-policy").cloned().unwrap_or_default();
 
-    let walk_settings =
-        Walk { prefix: Vec::new(), sample: Some(request.sample.max(1)), pace: analyze::pace(request.duty) };
+    let walk_settings = Walk {
+        prefix: Vec::new(),
+        sample: Some(request.sample.max(1)),
+        pace: analyze::pace(request.duty, crate::ops::tenant::Pace::gentle(1000).budget),
+    };
     let folder = Folder::default();
     let mut sample = Sample::default();
     let mut doctor = Vec::new();
