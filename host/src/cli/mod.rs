@@ -2,6 +2,7 @@
 //! Presentation — human text or JSON — lives in [`print`].
 
 mod backup;
+mod data;
 mod deploy;
 mod guarded;
 mod observe;
@@ -146,6 +147,8 @@ pub enum Command {
     Guarded(guarded::GuardedCommand),
     #[command(flatten)]
     Backup(backup::BackupCommand),
+    #[command(flatten)]
+    Data(data::DataCommand),
     /// Tenants of a running deployment: create, list, show, stats, exec, remove.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
@@ -447,6 +450,7 @@ impl Cli {
             Command::Observe(command) => observe::run(command, &self.global),
             Command::Guarded(command) => guarded::run(command, self.global.quiet),
             Command::Backup(command) => backup::run(command),
+            Command::Data(command) => data::run(command),
             Command::Tenant(command) => tenant::run(command, &self.global, || self.host(Limits::default(), None)),
             Command::Serve(args) => serve::serve(args, self.host(Limits::default(), None)?, dirs),
             Command::Token(command) => serve::token(command),

@@ -1,6 +1,7 @@
 //! Operations: one function per thing redplate does, taking resolved
 //! settings. The CLI and (later) the REST API are thin wrappers over these.
 
+pub mod analyze;
 pub mod apply;
 pub mod audit;
 pub mod backup;
@@ -15,6 +16,7 @@ pub mod flush;
 pub mod health;
 pub mod lifecycle;
 pub mod metrics;
+pub mod optimize;
 pub mod plugins;
 pub mod probe;
 pub mod render;

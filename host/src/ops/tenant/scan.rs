@@ -79,6 +79,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Accounts for time spent on our other commands without changing the
+    /// batch size (a pipeline that reads the batch's keys).
+    pub fn busy(&mut self, took: Duration) {
+        self.busy += took;
+    }
+
     async fn rest(&mut self) {
         if self.busy < BURST {
             return;
