@@ -275,6 +275,19 @@ fn deploy_tenant_stats_remove_destroy_over_http_and_a_tenant_token_reaches_only_
         assert_eq!(json_of(&text)["type"], "urn:redplate:auth.forbidden");
     }
 
+    // Warm from a file, analyze, optimize.
+    let file = home.dir.path().join("keys.jsonl");
+    let lines: Vec<String> = (0..200).map(|i| format!("{{\"key\":\"item:{i}:name\",\"value\":\"v{i}\"}}")).collect();
+    std::fs::write(&file, lines.join("\n") + "\nnot json\n").expect("write keys");
+    let warm = call(p, "POST", "/api/v1/deployments/web/warm-cache", &admin, Some(json!({"from": file})), 202);
+    let warmed = wait_job(p, &admin, warm["id"].as_str().expect("id"));
+    assert_eq!(warmed["result"]["written"], 200, "{warmed}");
+    let analysis = call(p, "POST", "/api/v1/deployments/web/analyze", &admin, Some(json!({"full": true})), 202);
+    let analysis = wait_job(p, &admin, analysis["id"].as_str().expect("id"));
+    assert!(analysis["result"].to_string().contains("item:*:name"), "{analysis}");
+    let advice = call(p, "POST", "/api/v1/deployments/web/optimize", &admin, Some(json!({})), 200);
+    assert!(advice.is_object(), "{advice}");
+
     // Backup, list, restore (preview with a token, then the job) over HTTP.
     let taken = call(p, "POST", "/api/v1/deployments/web/backup", &admin, None, 202);
     let taken = wait_job(p, &admin, taken["id"].as_str().expect("id"));

@@ -104,3 +104,126 @@ pub async fn restore(
     })?;
     Ok(accepted(op))
 }
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct AnalyzeBody {
+    /// Only this tenant's keys.
+    pub tenant: Option<String>,
+    /// Keys read per master (default 10,000); ignored with `full`.
+    pub sample: Option<u64>,
+    /// Read every key.
+    #[serde(default)]
+    pub full: bool,
+    /// The characters that cut key names into segments (default `:/|.-_#`).
+    pub separators: Option<String>,
+}
+
+/// Key patterns (memory, count, TTLs, encodings), the top keys and advice (`redplate analyze`): a job.
+#[utoipa::path(post, path = "/api/v1/deployments/{name}/analyze", tag = "operations", request_body = AnalyzeBody,
+    params(("name" = String, Path, description = "The deployment")),
+    responses((status = 202, body = Operation), Problems))]
+pub async fn analyze(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(body): Json<AnalyzeBody>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    record(&state, &name)?;
+    let defaults = ops::analyze::AnalyzeRequest::default();
+    let request = ops::analyze::AnalyzeRequest {
+        tenant: body.tenant,
+        sample: if body.full { None } else { body.sample.or(defaults.sample) },
+        separators: body.separators.unwrap_or_else(|| defaults.separators.clone()),
+        ..defaults
+    };
+    let home = state.home.clone();
+    let job_name = name.clone();
+    let op = state.jobs.start("analyze", Some(&name), caller.id(), move |_| {
+        to_json(&block_on(ops::analyze::analyze(&home, &job_name, &request))?)
+    })?;
+    Ok(accepted(op))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct OptimizeBody {
+    /// Make the safe changes (`CONFIG SET` on every data node, written to the stored template).
+    #[serde(default)]
+    pub apply: bool,
+}
+
+/// Memory advice with the numbers behind it; `apply` makes the safe changes (`redplate optimize`).
+#[utoipa::path(post, path = "/api/v1/deployments/{name}/optimize", tag = "operations", request_body = OptimizeBody,
+    params(("name" = String, Path, description = "The deployment")),
+    responses((status = 200, body = Object), Problems))]
+pub async fn optimize(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(body): Json<OptimizeBody>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    caller.admin()?;
+    record(&state, &name)?;
+    if body.apply {
+        audit(&state, caller.id(), "optimize --apply", &name)?;
+    }
+    let request = ops::optimize::OptimizeRequest { apply: body.apply, ..ops::optimize::OptimizeRequest::default() };
+    // Its key walk is not `Send`: it runs on a thread of its own.
+    let home = state.home.clone();
+    let done = super::templates::blocking(move || block_on(ops::optimize::optimize(&home, &name, &request))).await?;
+    Ok(axum::Json(to_json(&done)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct WarmBody {
+    /// A `.jsonl` or `.csv` file on the server's machine, or `redis://host:port[/db]`.
+    pub from: String,
+    /// Load into this tenant's prefix.
+    pub tenant: Option<String>,
+    /// At most this many keys per second.
+    pub rate: Option<u64>,
+    /// Ignore a checkpoint of an earlier run: start from the beginning.
+    #[serde(default)]
+    pub restart: bool,
+}
+
+/// The warm job's progress, on its operation.
+struct WarmProgress<'a>(&'a super::jobs::JobHandle);
+
+impl ops::warm::Progress for WarmProgress<'_> {
+    fn at(&self, done: u64, written: u64) {
+        crate::backend::Progress::step(self.0, &format!("{written} keys written ({done} read)"));
+    }
+
+    fn note(&self, message: &str) {
+        crate::backend::Progress::step(self.0, message);
+    }
+}
+
+/// Load keys with the cache strategy's TTLs, paced for the replicas, resumable (`redplate warm`): a job.
+#[utoipa::path(post, path = "/api/v1/deployments/{name}/warm-cache", tag = "operations", request_body = WarmBody,
+    params(("name" = String, Path, description = "The deployment")),
+    responses((status = 202, body = Operation), Problems))]
+pub async fn warm(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(body): Json<WarmBody>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    record(&state, &name)?;
+    let request = ops::warm::WarmRequest {
+        deployment: name.clone(),
+        from: body.from,
+        tenant: body.tenant,
+        rate: body.rate,
+        restart: body.restart,
+        plugin_dirs: state.plugin_dirs.clone(),
+    };
+    let st = state.clone();
+    let op = state.jobs.start("warm-cache", Some(&name), caller.id(), move |job| {
+        let progress = WarmProgress(job);
+        to_json(&block_on(ops::warm::warm(&st.home, &st.host, &request, &progress, &job.cancel))?)
+    })?;
+    Ok(accepted(op))
+}

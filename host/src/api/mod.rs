@@ -104,6 +104,9 @@ pub struct Counters {
         data::backup,
         data::backups,
         data::restore,
+        data::analyze,
+        data::optimize,
+        data::warm,
         tenants::create,
         tenants::list,
         tenants::show,
@@ -162,6 +165,9 @@ pub fn router(state: Arc<AppState>, opts: &ServeOptions) -> Router {
         .route("/deployments/{name}/backup", post(data::backup))
         .route("/deployments/{name}/backups", get(data::backups))
         .route("/deployments/{name}/restore", post(data::restore))
+        .route("/deployments/{name}/analyze", post(data::analyze))
+        .route("/deployments/{name}/optimize", post(data::optimize))
+        .route("/deployments/{name}/warm-cache", post(data::warm))
         .route("/deployments/{name}/tenants", post(tenants::create).get(tenants::list))
         .route("/deployments/{name}/tenants/{id}", get(tenants::show).patch(tenants::update).delete(tenants::remove))
         .route("/deployments/{name}/tenants/{id}/stats", get(tenants::stats))
