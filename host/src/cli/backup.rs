@@ -2,7 +2,10 @@
 //! the work is in `ops::backup`.
 
 use super::Format;
+use super::print::json;
 use super::print::{count, outln};
+use super::record;
+use super::runtime;
 use crate::exit::{ExitStatus, Failure};
 use crate::ops;
 use crate::ops::backup::pitr;
@@ -44,24 +47,9 @@ pub enum BackupCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    crate::client::runtime().map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("runtime.start", "", format!("cannot start the async runtime: {e}")))
-    })
-}
-
-fn record(name: &str) -> Result<crate::registry::Record, Failure> {
-    let home = crate::secrets::redplate_home();
-    crate::registry::Registry::new(&home).load(name).map_err(ops::deploy::failure)
-}
-
 /// Text from manifests (files anyone may edit) or Redis, safe for a terminal.
 fn clean(text: &str) -> String {
     crate::text::clean(text, 200)
-}
-
-fn json(value: &impl serde::Serialize) {
-    outln!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
 fn bytes(n: u64) -> String {

@@ -3,12 +3,13 @@
 //! arrive cleaned by the operations; they are cleaned again on the way out.
 
 use super::Format;
+use super::print::json;
 use super::print::outln;
+use super::runtime;
 use crate::exit::{ExitStatus, Failure};
 use crate::ops::analyze::{self, Analysis, AnalyzeRequest};
 use crate::ops::optimize::{self, Optimization, OptimizeRequest};
 use clap::Subcommand;
-use redplate_config::Diagnostic;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -63,19 +64,6 @@ pub enum DataCommand {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    crate::client::runtime().map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("host.runtime", "", format!("cannot start the async runtime: {e}")))
-    })
-}
-
-fn json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => outln!("{text}"),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
-    }
 }
 
 fn clean(text: &str) -> String {

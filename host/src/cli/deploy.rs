@@ -3,13 +3,14 @@
 //! apply, scale), and how their results look (connection info, status
 //! tables, JSON).
 
+use super::plugin_host as host;
 use super::print::count;
+use super::print::json;
 use super::{Format, GlobalArgs};
 use crate::backend::{Progress, Silent, Status};
 use crate::exit::{ExitStatus, Failure};
 use crate::ops::deploy as ops;
 use crate::ops::lifecycle;
-use crate::plugin::{HostOptions, Limits, PluginHost, default_cache_dir};
 use crate::registry::Record;
 use clap::Subcommand;
 use redplate_config::Diagnostic;
@@ -126,19 +127,6 @@ impl Progress for Spinner {
 impl Drop for Spinner {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
-    }
-}
-
-fn host(global: &GlobalArgs) -> Result<PluginHost, Failure> {
-    let cache_dir = if global.no_cache { None } else { global.cache_dir.clone().or_else(default_cache_dir) };
-    PluginHost::new(HostOptions { cache_dir, limits: Limits::default(), templates_dir: None })
-        .map_err(|e| Failure::could_not_run(Diagnostic::error("host.start", "", e.to_string())))
-}
-
-fn json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => out!("{text}"),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
 }
 

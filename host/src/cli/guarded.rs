@@ -3,10 +3,11 @@
 
 use super::Format;
 use super::print::{outln, write_out};
+use super::record;
+use super::runtime;
 use crate::exit::{ExitStatus, Failure};
 use crate::ops;
 use clap::{Args, Subcommand};
-use redplate_config::Diagnostic;
 use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
@@ -47,17 +48,6 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-fn record(name: &str) -> Result<crate::registry::Record, Failure> {
-    let home = crate::secrets::redplate_home();
-    crate::registry::Registry::new(&home).load(name).map_err(ops::deploy::failure)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    crate::client::runtime().map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("runtime.start", "", format!("cannot start the async runtime: {e}")))
-    })
 }
 
 pub fn run(command: &GuardedCommand, quiet: bool) -> Result<ExitStatus, Failure> {

@@ -274,6 +274,35 @@ pub enum Format {
     Json,
 }
 
+/// The async runtime an operation runs on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    crate::client::runtime().map_err(|e| {
+        Failure::could_not_run(Diagnostic::error("runtime.start", "", format!("cannot start the async runtime: {e}")))
+    })
+}
+
+/// The registry record of deployment `name`.
+pub(crate) fn record(name: &str) -> Result<crate::registry::Record, Failure> {
+    crate::registry::Registry::new(&crate::secrets::redplate_home()).load(name).map_err(ops::deploy::failure)
+}
+
+/// The plugin engine with the global options and default limits.
+pub(crate) fn plugin_host(global: &GlobalArgs) -> Result<PluginHost, Failure> {
+    plugin_host_with(global, Limits::default(), None)
+}
+
+/// The plugin engine: the cache folder the options name (none with
+/// `--no-cache`), `limits`, and user template overrides.
+pub(crate) fn plugin_host_with(
+    global: &GlobalArgs,
+    limits: Limits,
+    templates: Option<PathBuf>,
+) -> Result<PluginHost, Failure> {
+    let cache_dir = if global.no_cache { None } else { global.cache_dir.clone().or_else(default_cache_dir) };
+    PluginHost::new(HostOptions { cache_dir, limits, templates_dir: templates })
+        .map_err(|e| Failure::could_not_run(Diagnostic::error("host.start", "", e.to_string())))
+}
+
 impl Cli {
     /// Runs the command; returns the exit status after printing.
     pub fn run(self) -> ExitStatus {
@@ -288,10 +317,7 @@ impl Cli {
     }
 
     fn host(&self, limits: Limits, templates: Option<PathBuf>) -> Result<PluginHost, Failure> {
-        let cache_dir =
-            if self.global.no_cache { None } else { self.global.cache_dir.clone().or_else(default_cache_dir) };
-        PluginHost::new(HostOptions { cache_dir, limits, templates_dir: templates })
-            .map_err(|e| Failure::could_not_run(Diagnostic::error("host.start", "", e.to_string())))
+        plugin_host_with(&self.global, limits, templates)
     }
 
     fn dispatch(&self) -> Result<ExitStatus, Failure> {

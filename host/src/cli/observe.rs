@@ -3,13 +3,15 @@
 //! Text that came from Redis is escaped by the operations already.
 
 use super::print::{out, outln};
+use super::record;
+use super::runtime;
 use super::{Format, GlobalArgs};
 use crate::exit::{ExitStatus, Failure};
 use crate::ops::health::{self, HealthOptions, Verdict};
 use crate::ops::metrics::{self, MetricsOptions};
 use crate::ops::stats::{self, Stats, StatsOptions};
 use crate::ops::usage::UsageOptions;
-use crate::registry::{Record, Registry};
+use crate::registry::Record;
 use clap::Subcommand;
 use redplate_config::Diagnostic;
 use std::io::IsTerminal as _;
@@ -56,16 +58,6 @@ pub enum ObserveCommand {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-}
-
-fn record(name: &str) -> Result<Record, Failure> {
-    Registry::new(&crate::secrets::redplate_home()).load(name).map_err(crate::ops::deploy::failure)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    crate::client::runtime().map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("host.runtime", "", format!("cannot start the async runtime: {e}")))
-    })
 }
 
 fn json<T: serde::Serialize>(value: &T, pretty: bool) {

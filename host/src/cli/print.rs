@@ -34,7 +34,7 @@ pub(crate) use {out, outln};
 /// JSON on stdout. serde escapes C0 controls itself; C1 controls and
 /// bidirectional overrides are escaped by the types that carry outside text
 /// (diagnostics via [`cleaned`], plugin logs and info at the boundary).
-fn json<T: serde::Serialize>(value: &T) {
+pub fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),

@@ -3,13 +3,13 @@
 //! `ops::shards`, and how their results look (a progress bar while slots
 //! move).
 
+use super::plugin_host as host;
+use super::print::json;
 use super::print::{count, outln};
 use super::{Format, GlobalArgs};
 use crate::exit::{ExitStatus, Failure};
 use crate::ops;
-use crate::plugin::{HostOptions, Limits, PluginHost, default_cache_dir};
 use clap::{ArgGroup, Args};
-use redplate_config::Diagnostic;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
@@ -85,19 +85,6 @@ impl Drop for Bar {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-    }
-}
-
-fn host(global: &GlobalArgs) -> Result<PluginHost, Failure> {
-    let cache_dir = if global.no_cache { None } else { global.cache_dir.clone().or_else(default_cache_dir) };
-    PluginHost::new(HostOptions { cache_dir, limits: Limits::default(), templates_dir: None })
-        .map_err(|e| Failure::could_not_run(Diagnostic::error("host.start", "", e.to_string())))
-}
-
-fn json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => outln!("{text}"),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
 }
 

@@ -1,13 +1,14 @@
 //! `redplate tenant …`: clap structs, each command run on the client's tokio
 //! runtime as one `ops::tenant` function, and how the results look.
 
+use super::print::json;
 use super::print::{self, outln, write_out};
+use super::runtime;
 use super::{Format, GlobalArgs};
 use crate::exit::{ExitStatus, Failure};
 use crate::ops::tenant as ops;
 use crate::plugin::PluginHost;
 use clap::Subcommand;
-use redplate_config::Diagnostic;
 use redplate_config::units::ByteSize;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -87,19 +88,6 @@ pub enum TenantCommand {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    crate::client::runtime().map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("runtime.start", "", format!("cannot start the async runtime: {e}")))
-    })
-}
-
-fn json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => outln!("{text}"),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
-    }
 }
 
 /// Runs a tenant command; `host` starts the plugin engine (only `create` renders).
