@@ -9,8 +9,8 @@
 use crate::plugin::PluginError;
 use redplate_config::Diagnostic;
 
-/// The documented exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The documented exit codes, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ExitStatus {
     /// Everything is fine.
     Ok = 0,
@@ -18,6 +18,13 @@ pub enum ExitStatus {
     Invalid = 1,
     /// redplate could not do its job.
     CouldNotRun = 2,
+}
+
+/// As the number a process exits with.
+impl serde::Serialize for ExitStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(*self as u8)
+    }
 }
 
 impl From<ExitStatus> for std::process::ExitCode {

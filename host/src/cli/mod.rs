@@ -359,12 +359,11 @@ impl Cli {
                     let out = out.as_deref().unwrap_or(Path::new("."));
                     let list = ops::batch::batch_templates(template)?;
                     let set = ops::render::PluginSet::load_all(&host, dirs)?;
-                    let threads =
-                        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+                    let threads = jobs.unwrap_or_else(ops::batch::default_threads).max(1);
                     let started = std::time::Instant::now();
                     let items =
                         ops::batch::render_batch(&host, &set, &list, &targets, out, *replace, &store(), threads)?;
-                    let failed: Vec<_> = items.iter().filter(|i| i.status != 0).collect();
+                    let failed: Vec<_> = items.iter().filter(|i| i.status != ExitStatus::Ok).collect();
                     for item in &failed {
                         eprintln!("{}:", item.template.display());
                         print::diagnostics(&item.diagnostics, self.global.quiet);
@@ -383,12 +382,7 @@ impl Cli {
                     }
                     print::diagnostics(&ops::render::unused_overrides(&host), self.global.quiet);
                     clock.lap("render the batch");
-                    let worst = failed.iter().map(|i| i.status).max().unwrap_or(0);
-                    return Ok(match worst {
-                        0 => ExitStatus::Ok,
-                        1 => ExitStatus::Invalid,
-                        _ => ExitStatus::CouldNotRun,
-                    });
+                    return Ok(ops::batch::worst(&items));
                 }
                 let resolved = ops::config::load(Some(template), *preset, sets)?;
                 clock.lap("load and check the template");

@@ -1,7 +1,7 @@
 //! `redplate render --batch`: every template in a folder, on worker threads
 //! sharing one plugin host, each written to its own folder atomically.
 
-use crate::exit::Failure;
+use crate::exit::{ExitStatus, Failure};
 use crate::ops::render::{PluginSet, render};
 use crate::plugin::PluginHost;
 use crate::secrets::SecretStore;
@@ -15,7 +15,17 @@ pub struct BatchItem {
     pub files: usize,
     /// Empty when it rendered; otherwise why not.
     pub diagnostics: Vec<Diagnostic>,
-    pub status: u8,
+    pub status: ExitStatus,
+}
+
+/// The exit status of a whole batch: the worst of its items'.
+pub fn worst(items: &[BatchItem]) -> ExitStatus {
+    items.iter().map(|i| i.status).max().unwrap_or(ExitStatus::Ok)
+}
+
+/// The default number of batch threads: one per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// The templates (`*.yaml`, `*.yml`, `*.json`, `*.toml`) in a folder, sorted.
@@ -97,13 +107,12 @@ pub fn render_batch(
             }),
         };
         match result {
-            Ok(files) => BatchItem { template: template.to_owned(), files, diagnostics: Vec::new(), status: 0 },
-            Err(f) => BatchItem {
-                template: template.to_owned(),
-                files: 0,
-                diagnostics: f.diagnostics,
-                status: f.status as u8,
-            },
+            Ok(files) => {
+                BatchItem { template: template.to_owned(), files, diagnostics: Vec::new(), status: ExitStatus::Ok }
+            }
+            Err(f) => {
+                BatchItem { template: template.to_owned(), files: 0, diagnostics: f.diagnostics, status: f.status }
+            }
         }
     };
     let mut items: Vec<(usize, BatchItem)> = std::thread::scope(|s| {
