@@ -591,6 +591,25 @@ fn flushing_a_tenant_deletes_only_its_keys_with_the_token_and_keeps_the_tenant()
     assert!(audit.lines().any(|l| l.contains("\"flush\"") && l.contains("ok: 2000 keys deleted")), "{audit}");
     let unknown = home.run(&["flush", "fl", "--tenant", "nobody"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
+
+    // `tenant update`: new quotas in the stored template, a new password on the node.
+    let old_password = password(&home, "fl", "acme");
+    let updated = json(&tenant_ok(
+        &home,
+        &["update", "fl", "acme", "--connections", "9", "--rotate-password", "--format", "json"],
+    ));
+    assert_eq!(
+        (updated["tenant"]["quotas"]["connections"].as_u64(), updated["password_rotated"].as_bool()),
+        (Some(9), Some(true))
+    );
+    let new_password = password(&home, "fl", "acme");
+    assert_ne!(old_password, new_password);
+    let client = redis::Client::open(format!("redis://tenant-acme:{old_password}@127.0.0.1:{port}/")).expect("client");
+    assert!(client.get_connection().is_err(), "the old password no longer works");
+    let mut acme = connect(port, "tenant-acme", &new_password);
+    run(&mut acme, &["SET", "tenant:acme:rotated", "1"]).expect("the new password works");
+    let export = home.ok(&["export", "fl"]);
+    assert!(export.contains("\"connections\": 9"), "the stored template keeps the quota");
 }
 
 /// Whether `home` has a deployment named `name`.

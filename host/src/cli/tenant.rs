@@ -73,6 +73,23 @@ pub enum TenantCommand {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Change a tenant's quotas, or give it a new generated password.
+    Update {
+        deployment: String,
+        id: String,
+        /// A new memory quota (e.g. `512mb`).
+        #[arg(long, value_name = "SIZE", value_parser = ByteSize::parse)]
+        memory: Option<ByteSize>,
+        #[arg(long, value_name = "N")]
+        connections: Option<u32>,
+        #[arg(long, value_name = "N")]
+        ops_per_second: Option<u32>,
+        /// Set a new generated password on every data node (and keep it).
+        #[arg(long)]
+        rotate_password: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Remove a tenant: its user off and its clients disconnected, its keys
     /// deleted in paced batches, then the user and the tenant. Ctrl-C stops
     /// between two batches; running it again finishes.
@@ -192,6 +209,24 @@ pub fn run(
             match format {
                 Format::Json => json(&result),
                 Format::Human => write_out(format_args!("{}", crate::ops::exec::format_reply(&result.reply))),
+            }
+        }
+        TenantCommand::Update { deployment, id, memory, connections, ops_per_second, rotate_password, format } => {
+            let request = ops::UpdateRequest {
+                id: id.clone(),
+                memory: *memory,
+                connections: *connections,
+                ops_per_second: *ops_per_second,
+                rotate_password: *rotate_password,
+            };
+            let updated = runtime()?.block_on(ops::update(&home, deployment, &request))?;
+            match format {
+                Format::Json => json(&updated),
+                Format::Human => {
+                    let rotated = if updated.password_rotated { "; a new password is set and kept" } else { "" };
+                    outln!("updated tenant `{id}` of `{deployment}`{rotated}");
+                    tenant_lines(&updated.tenant);
+                }
             }
         }
         TenantCommand::Remove { deployment, id, dry_run, keep_data, format } => {
