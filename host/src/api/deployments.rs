@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::data::to_json;
 use super::extract::{Json, Path, Query};
 use super::jobs::{JobHandle, Operation};
 use super::problem::{ApiError, ApiResult, Problems};
@@ -28,12 +29,6 @@ pub fn accepted(op: Operation) -> Response {
 /// The deploy context a job runs with: its progress goes to the job.
 pub fn context<'a>(state: &'a AppState, handle: &'a JobHandle) -> Context<'a> {
     Context { home: state.home.clone(), host: &state.host, plugin_dirs: &state.plugin_dirs, progress: handle }
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, Failure> {
-    serde_json::to_value(value).map_err(|e| {
-        Failure::could_not_run(redplate_config::Diagnostic::error("serve.json", "", format!("cannot serialize: {e}")))
-    })
 }
 
 /// The registry record of `name` (404 if there is none).
