@@ -396,6 +396,8 @@ fn schemathesis_finds_no_failure_in_any_operation() {
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
         .args(["--phases", "coverage,fuzzing", "--max-examples", "25", "--workers", "2", "--seed", "1"])
         .env("REDPLATE_HOME", home.dir.path())
+        // Its own state folder (`.schemathesis/`) goes with the test's home.
+        .current_dir(home.dir.path())
         .output()
         .expect("run schemathesis");
     let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
