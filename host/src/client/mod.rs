@@ -250,6 +250,10 @@ impl Node {
     /// Runs a batch of commands in one round trip (not a transaction);
     /// each reply or error reply in order.
     pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>], timeout: Duration) -> Result<Vec<Value>, ClientError> {
+        // Nothing to send: redis-rs would refuse an empty pipeline.
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::Pipeline::with_capacity(commands.len());
         for c in commands {
             let mut cmd = redis::Cmd::new();
@@ -272,6 +276,10 @@ impl Node {
     /// command's `Value::ServerError` rather than the whole batch's error
     /// (a bulk load counts each key's failure and carries on).
     pub async fn pipeline_each(&self, commands: &[Vec<Vec<u8>>], timeout: Duration) -> Result<Vec<Value>, ClientError> {
+        // Nothing to send: redis-rs would refuse an empty pipeline.
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::Pipeline::with_capacity(commands.len());
         pipe.ignore_errors();
         for c in commands {

@@ -31,6 +31,24 @@ fn online_replica_ports(info: &crate::client::Info) -> Vec<u16> {
         .collect()
 }
 
+/// Whether the replica at `ep` has every write the master had at replication
+/// offset `offset`, waiting up to 10 s for it.
+async fn caught_up(ep: &crate::client::Endpoint, offset: u64) -> bool {
+    let Ok(conn) = Node::connect(ep).await else { return false };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(info) = conn.info("replication").await
+            && info.uint("slave_repl_offset").is_some_and(|o| o >= offset)
+        {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Backs up every shard of `record`.
 pub async fn take(record: &Record) -> Result<Taken, Failure> {
     local_only(record, "backup")?;
@@ -56,7 +74,17 @@ pub async fn take(record: &Record) -> Result<Taken, Failure> {
         let source: &NodeRecord = if config.backup.from_replica {
             let info = conn.info("replication").await.map_err(unreachable)?;
             let ports = online_replica_ports(&info);
-            data.iter().find(|(n, _)| ports.contains(&n.port)).map_or(*master, |(n, _)| *n)
+            let offset = info.uint("master_repl_offset").unwrap_or(0);
+            let mut chosen = *master;
+            for (n, ep) in data.iter().filter(|(n, _)| ports.contains(&n.port)) {
+                // A replica that is behind would give a snapshot without the
+                // latest writes: it must first have what the master had.
+                if caught_up(ep, offset).await {
+                    chosen = *n;
+                    break;
+                }
+            }
+            chosen
         } else {
             master
         };
