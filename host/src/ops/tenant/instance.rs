@@ -87,8 +87,14 @@ pub async fn create(
     mut warnings: Vec<Diagnostic>,
 ) -> Result<Created, Failure> {
     let name = name(&parent.name, &tenant.id)?;
-    let (p, c, t) = (parent.clone(), config.clone(), tenant.clone());
-    let record = blocking(home, renderer, move |ctx| deploy(ctx, &p, &c, &t)).await?;
+    let record = match adoptable(home, &name, &tenant.id) {
+        // A create interrupted after the deploy: this run finishes it.
+        Some(record) => record,
+        None => {
+            let (p, c, t) = (parent.clone(), config.clone(), tenant.clone());
+            blocking(home, renderer, move |ctx| deploy(ctx, &p, &c, &t)).await?
+        }
+    };
     if let Err(f) = crate::ops::stored::save(parent, config) {
         let _ = destroy(home, &name, true).await;
         return Err(f);
@@ -110,6 +116,16 @@ pub async fn create(
         persisted: record.data_nodes().map(|n| n.name.clone()).collect(),
         warnings,
     })
+}
+
+/// The deployment `name` if it is tenant `id`'s instance already (its stored
+/// template holds exactly that tenant): left by a create that was cut off
+/// before the parent's template recorded the tenant.
+fn adoptable(home: &Path, name: &str, id: &str) -> Option<Record> {
+    let record = Registry::new(home).load(name).ok()?;
+    let own = crate::ops::stored::load(&record).ok()?.config;
+    let ours = own.tenancy.tenants.len() == 1 && own.tenancy.tenants[0].id == id;
+    ours.then_some(record)
 }
 
 /// Removes tenant `request.id`'s instance: counts its keys (all a dry run
