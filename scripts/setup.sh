@@ -76,3 +76,5 @@ tool "$venv-st" schemathesis schemathesis 4.32.5
 "$venv/bin/checkov" --version >/dev/null
 # `redplate metrics` output is read back with the Prometheus text parser (tests/observe.rs).
 "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null || "$venv/bin/pip" install -q prometheus_client==0.26.0
+# redis-py is one of the real clients the tenant gateway is tested with (tests/gateway.rs).
+"$venv/bin/python" -c 'import redis' 2>/dev/null || "$venv/bin/pip" install -q redis==5.2.1

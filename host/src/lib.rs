@@ -11,6 +11,7 @@ pub mod backend;
 pub mod cli;
 pub mod client;
 pub mod exit;
+pub mod gateway;
 pub mod ops;
 pub mod plugin;
 pub mod registry;

@@ -134,9 +134,28 @@ pub struct Record {
     pub adjustments: Vec<String>,
     pub created_unix: u64,
     pub nodes: Vec<NodeRecord>,
+    /// The tenant gateway (`tenancy.gateway`), started with the nodes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gateway: Option<GatewayRecord>,
 }
 
+/// The tenant gateway's process. Its port is the ninth of the base port's
+/// block (no node uses it), so it moves with the deployment's ports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GatewayRecord {
+    /// The process id while it runs.
+    pub pid: Option<u32>,
+}
+
+/// Where the gateway's port sits in the deployment's block of ports.
+pub const GATEWAY_PORT_OFFSET: u16 = 9;
+
 impl Record {
+    /// The tenant gateway's port, when the deployment has one.
+    pub fn gateway_port(&self) -> Option<u16> {
+        self.gateway.as_ref().map(|_| self.base_port.saturating_add(GATEWAY_PORT_OFFSET))
+    }
+
     /// A path inside the state folder.
     pub fn path(&self, relative: &str) -> PathBuf {
         self.state_dir.join(relative)
@@ -264,7 +283,10 @@ impl Registry {
         records
             .iter()
             .filter(|r| r.name != except)
-            .flat_map(|r| r.nodes.iter().flat_map(|n| n.ports.iter().map(|p| (*p, r.name.clone()))))
+            .flat_map(|r| {
+                let nodes = r.nodes.iter().flat_map(|n| n.ports.iter().copied());
+                nodes.chain(r.gateway_port()).map(|p| (p, r.name.clone())).collect::<Vec<_>>()
+            })
             .collect()
     }
 

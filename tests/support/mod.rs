@@ -6,6 +6,8 @@
 //! — each test binary compiles its own copy.
 #![allow(dead_code, reason = "each test binary uses a different part of the kit")]
 
+pub mod isolation;
+
 use serde_json::Value;
 use std::io::Write as _;
 use std::net::TcpStream;

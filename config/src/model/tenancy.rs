@@ -86,6 +86,11 @@ pub struct Tenancy {
     /// Remove a tenant's keys with SCAN + UNLINK in batches of this size.
     #[schemars(range(min = 10, max = 100000))]
     pub removal_batch_size: u32,
+    /// Run the tenant gateway with the deployment: a RESP proxy tenants
+    /// connect to instead of Redis, which enforces their connection, ops/s
+    /// and memory quotas, answers `SCAN`/`KEYS` with their own keys and
+    /// applies the cache key rules' TTLs to writes without one.
+    pub gateway: bool,
     /// Declared tenants.
     #[schemars(length(max = 100000))]
     pub tenants: Vec<Tenant>,
@@ -104,6 +109,7 @@ impl Default for Tenancy {
             channel_pattern: "tenant:{tenantId}:*".into(),
             allow_scripts: false,
             removal_batch_size: 500,
+            gateway: false,
             tenants: Vec::new(),
         }
     }

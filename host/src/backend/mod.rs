@@ -297,6 +297,22 @@ pub struct Status {
     /// Cluster mode: `cluster_state` as the first reachable node reports it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cluster_state: Option<String>,
+    /// The tenant gateway, when the deployment has one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gateway: Option<GatewayStatus>,
+}
+
+/// The tenant gateway's state: its address, its process and, while it
+/// runs, each tenant's connections, memory account and counters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayStatus {
+    pub listen: String,
+    pub pid: Option<u32>,
+    pub up: bool,
+    pub tls: bool,
+    pub connections: Option<usize>,
+    #[serde(default)]
+    pub tenants: Vec<crate::gateway::quota::TenantSnapshot>,
 }
 
 /// How a deployment is doing, from its nodes' answers.

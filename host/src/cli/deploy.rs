@@ -350,6 +350,30 @@ fn print_status(r: &Record, s: &Status) {
     if let Some(c) = &s.cluster_state {
         out!("cluster_state: {c}");
     }
+    if let Some(g) = &s.gateway {
+        let how = if g.tls { "TLS, " } else { "" };
+        match (g.up, g.pid) {
+            (true, Some(pid)) => {
+                out!("gateway {} up ({how}pid {pid}): {} connections", g.listen, g.connections.unwrap_or_default())
+            }
+            (false, Some(pid)) => out!("gateway {} starting or stalled (pid {pid}): no recent counters", g.listen),
+            _ => out!("gateway {} DOWN: `redplate start {}` starts it", g.listen, r.name),
+        }
+        for t in &g.tenants {
+            let rejected: Vec<String> =
+                t.rejected.iter().filter(|(_, n)| *n > 0).map(|(why, n)| format!("{n} over {why}")).collect();
+            out!(
+                "  tenant {:16} {:>4}/{:<4} connections  {:>9} of {:<9} memory  {:>10} commands{}",
+                t.tenant,
+                t.connections,
+                t.quota_connections,
+                human_bytes(t.memory_bytes),
+                human_bytes(t.quota_memory_bytes),
+                t.commands,
+                if rejected.is_empty() { String::new() } else { format!("  refused: {}", rejected.join(", ")) }
+            );
+        }
+    }
 }
 
 fn mode_name(m: redplate_config::model::Mode) -> String {

@@ -4,6 +4,7 @@
 mod backup;
 mod data;
 mod deploy;
+mod gateway;
 mod guarded;
 mod observe;
 mod print;
@@ -161,6 +162,11 @@ pub enum Command {
     /// another Redis, with the cache strategy's TTLs, paced for the replicas
     /// and resumable: `redplate warm orders --from keys.jsonl`.
     Warm(warm::WarmArgs),
+    /// Run the tenant gateway of a deployment in the foreground: tenants
+    /// connect to it with their own users; it holds them to their
+    /// connection, ops/s and memory quotas (`tenancy.gateway: true` starts
+    /// it with the deployment).
+    Gateway(gateway::GatewayArgs),
 }
 
 /// A template and its layers.
@@ -475,6 +481,7 @@ impl Cli {
             Command::Serve(args) => serve::serve(args, self.host(Limits::default(), None)?, dirs),
             Command::Token(command) => serve::token(command),
             Command::Warm(args) => warm::run(args, &self.global, || self.host(Limits::default(), None)),
+            Command::Gateway(args) => gateway::run(args, || self.host(Limits::default(), None)),
             Command::Plugins(PluginsCommand::List { format }) => {
                 let host = self.host(Limits::default(), None)?;
                 let (rows, problems) = ops::plugins::list(&host, dirs);

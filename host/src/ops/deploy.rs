@@ -312,6 +312,7 @@ impl Job<'_> {
             adjustments: prep.adjustments.clone(),
             created_unix: unix_now(),
             nodes: Vec::new(),
+            gateway: (config.tenancy.enabled && config.tenancy.gateway).then(crate::registry::GatewayRecord::default),
         }
     }
 }

@@ -87,8 +87,74 @@ pub async fn metrics(record: &Record, tenancy: Option<&Tenancy>, opts: &MetricsO
     if let Some(u) = &usage {
         m.tenants(u, &opts.usage);
     }
+    if record.gateway.is_some() {
+        gateway(&mut m, crate::gateway::read_snapshot(record).as_ref());
+    }
     m.gauge("redplate_scrape_duration_seconds", &[], started.elapsed().as_secs_f64());
     m
+}
+
+/// The tenant gateway's counters (from its snapshot of the last second),
+/// one `tenant` label per tenant: what it enforced, and what it saw.
+fn gateway(m: &mut Metrics, snapshot: Option<&crate::gateway::Snapshot>) {
+    m.add(
+        "redplate_gateway_up",
+        "Whether the tenant gateway runs and reports (1) or not (0).",
+        Kind::Gauge,
+        &[],
+        f64::from(u8::from(snapshot.is_some())),
+    );
+    let Some(s) = snapshot else { return };
+    m.add(
+        "redplate_gateway_connections",
+        "Client connections open on the gateway.",
+        Kind::Gauge,
+        &[],
+        s.connections as f64,
+    );
+    for t in &s.tenants {
+        let l = [("tenant", t.tenant.clone())];
+        let g = |m: &mut Metrics, name: &str, help: &str, v: f64| m.add(name, help, Kind::Gauge, &l, v);
+        g(
+            m,
+            "redplate_gateway_tenant_connections",
+            "The tenant's connections through the gateway.",
+            f64::from(t.connections),
+        );
+        g(
+            m,
+            "redplate_gateway_tenant_connections_quota",
+            "The tenant's connection quota.",
+            f64::from(t.quota_connections),
+        );
+        g(
+            m,
+            "redplate_gateway_tenant_memory_bytes",
+            "The gateway's memory account of the tenant (sampled, plus writes since).",
+            t.memory_bytes as f64,
+        );
+        g(m, "redplate_gateway_tenant_memory_quota_bytes", "The tenant's memory quota.", t.quota_memory_bytes as f64);
+        g(m, "redplate_gateway_tenant_keys", "The tenant's keys at the last sample.", t.keys as f64);
+        g(
+            m,
+            "redplate_gateway_tenant_ops_per_second_quota",
+            "The tenant's ops/s quota.",
+            f64::from(t.quota_ops_per_second),
+        );
+        let c = |m: &mut Metrics, name: &str, help: &str, v: u64| m.add(name, help, Kind::Counter, &l, v as f64);
+        c(m, "redplate_gateway_tenant_commands_total", "Commands the gateway passed on for the tenant.", t.commands);
+        c(m, "redplate_gateway_tenant_bytes_in_total", "Bytes of commands the tenant sent.", t.bytes_in);
+        c(m, "redplate_gateway_tenant_bytes_out_total", "Bytes of replies the tenant received.", t.bytes_out);
+        for (reason, n) in &t.rejected {
+            m.add(
+                "redplate_gateway_tenant_rejected_total",
+                "Commands and connections the gateway refused the tenant, by quota.",
+                Kind::Counter,
+                &[("tenant", t.tenant.clone()), ("reason", reason.clone())],
+                *n as f64,
+            );
+        }
+    }
 }
 
 fn node_label(n: &str) -> Vec<(&'static str, String)> {

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod cluster;
 pub mod conn;
 pub mod files;
+pub mod gateway;
 mod handover;
 pub mod plan;
 pub mod ports;

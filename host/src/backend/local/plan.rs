@@ -110,6 +110,9 @@ pub fn ports_for(config: &Config, base: u16) -> Option<Vec<u16>> {
         let p = n.ports;
         ports.extend([p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten());
     }
+    if c.tenancy.enabled && c.tenancy.gateway {
+        ports.push(base.checked_add(crate::registry::GATEWAY_PORT_OFFSET)?);
+    }
     Some(ports)
 }
 

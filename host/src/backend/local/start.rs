@@ -36,6 +36,7 @@ impl LocalBackend {
         let result = self.start_all(record, progress);
         if result.is_err() {
             progress.step("start failed: stopping what it started");
+            super::gateway::stop(record);
             let started: Vec<u32> = record
                 .nodes
                 .iter_mut()
@@ -72,6 +73,10 @@ impl LocalBackend {
             ready::wait_sentinels(&self.redis, record, &deadline)?;
             // A restarted old master is turned into a replica by the sentinels.
             ready::wait_replicas(&self.redis, record, &deadline)?;
+        }
+        if record.gateway.is_some() {
+            progress.step("starting the tenant gateway");
+            super::gateway::start(record)?;
         }
         Ok(())
     }
@@ -137,6 +142,7 @@ impl LocalBackend {
     /// Stops every process: sentinels first (so they do not fail over while
     /// the data nodes go), then replicas, then masters. Data is kept.
     pub(super) fn stop_nodes(&self, record: &mut Record, progress: &dyn Progress) {
+        super::gateway::stop(record);
         let running = record.nodes.iter().filter(|n| n.pid.is_some()).count();
         progress.step(&format!("stopping {}", count(running, "process", "es")));
         // Each data node's current role (after failovers) goes into its

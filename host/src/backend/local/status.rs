@@ -91,7 +91,19 @@ pub fn status(redis: &Redis, record: &Record) -> Result<Status, BackendError> {
     } else {
         State::Degraded
     };
-    Ok(Status { name: record.name.clone(), mode: record.mode, state, nodes, sentinel_views, cluster_state })
+    let gateway = record.gateway_port().map(|port| {
+        let pid = super::gateway::running(record);
+        let snapshot = pid.and_then(|_| crate::gateway::read_snapshot(record));
+        crate::backend::GatewayStatus {
+            listen: format!("127.0.0.1:{port}"),
+            pid,
+            up: snapshot.is_some(),
+            tls: snapshot.as_ref().is_some_and(|s| s.tls),
+            connections: snapshot.as_ref().map(|s| s.connections),
+            tenants: snapshot.map(|s| s.tenants).unwrap_or_default(),
+        }
+    });
+    Ok(Status { name: record.name.clone(), mode: record.mode, state, nodes, sentinel_views, cluster_state, gateway })
 }
 
 /// Fills in a data node's live role, memory and offset from its `INFO`;

@@ -25,7 +25,7 @@ pub use flush::flush;
 pub use instance::{deploy as deploy_instance, destroy_all as destroy_instances};
 pub use remove::{Progress, RemoveRequest, Removed, Silent, remove};
 pub use scan::{Pace, Scanner};
-pub use stats::{NodeUsage, TenantStats, stats};
+pub use stats::{Measured, NodeUsage, TenantStats, measure, stats};
 pub use update::{UpdateRequest, Updated, update};
 
 use crate::exit::Failure;

@@ -59,25 +59,17 @@ pub async fn stats(home: &Path, deployment: &str, id: &str) -> Result<TenantStat
     let found = masters(&opened.record).await?;
     let per_master = SAMPLE / found.len().max(1);
     let mut keys_on = Vec::new();
-    let (mut keys, mut measured, mut sampled) = (0u64, 0u64, 0u64);
+    let mut all = Measured::default();
     for (node, conn) in &found {
-        let mut scan = Scanner::new(conn, pattern.clone(), pace);
-        let (mut n, mut sample) = (0u64, Vec::new());
-        while let Some(batch) = scan.next().await.map_err(unreachable)? {
-            n += batch.len() as u64;
-            let room = per_master.saturating_sub(sample.len());
-            sample.extend(batch.into_iter().take(room));
-        }
-        measured += memory(conn, &sample).await.map_err(unreachable)?;
-        sampled += sample.len() as u64;
-        keys += n;
-        keys_on.push((node.name.clone(), n));
+        let m = measure_paced(conn, pattern.clone(), per_master, pace).await.map_err(unreachable)?;
+        keys_on.push((node.name.clone(), m.keys));
+        all.keys += m.keys;
+        all.measured += m.measured;
+        all.sampled += m.sampled;
     }
-    let (memory_bytes, memory_sampled_keys) = if sampled < keys && sampled > 0 {
-        ((measured as f64 / sampled as f64 * keys as f64).round() as u64, Some(sampled))
-    } else {
-        (measured, None)
-    };
+    let memory_bytes = all.bytes();
+    let memory_sampled_keys = (all.sampled < all.keys && all.sampled > 0).then_some(all.sampled);
+    let keys = all.keys;
     let mut nodes = Vec::new();
     for (n, ep) in data_endpoints(&opened.record) {
         let conn = Node::connect(&ep).await.map_err(unreachable)?;
@@ -101,6 +93,44 @@ pub async fn stats(home: &Path, deployment: &str, id: &str) -> Result<TenantStat
         nodes,
         user: tenant.user,
     })
+}
+
+/// A tenant's keys on one node, and the memory of a sample of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measured {
+    pub keys: u64,
+    /// `MEMORY USAGE` summed over the sample.
+    pub measured: u64,
+    pub sampled: u64,
+}
+
+impl Measured {
+    /// The memory of all the keys: the sample's, scaled up to the key count.
+    pub fn bytes(&self) -> u64 {
+        if self.sampled < self.keys && self.sampled > 0 {
+            (self.measured as f64 / self.sampled as f64 * self.keys as f64).round() as u64
+        } else {
+            self.measured
+        }
+    }
+}
+
+/// Counts the keys matching `pattern` on `node` (a gently paced `SCAN`)
+/// and measures up to `sample` of them.
+pub async fn measure(node: &Node, pattern: String, sample: usize) -> Result<Measured, ClientError> {
+    measure_paced(node, pattern, sample, Pace::gentle(500)).await
+}
+
+async fn measure_paced(node: &Node, pattern: String, sample: usize, pace: Pace) -> Result<Measured, ClientError> {
+    let mut scan = Scanner::new(node, pattern, pace);
+    let (mut n, mut picked) = (0u64, Vec::new());
+    while let Some(batch) = scan.next().await? {
+        n += batch.len() as u64;
+        let room = sample.saturating_sub(picked.len());
+        picked.extend(batch.into_iter().take(room));
+    }
+    let measured = memory(node, &picked).await?;
+    Ok(Measured { keys: n, measured, sampled: picked.len() as u64 })
 }
 
 /// The sum of `MEMORY USAGE` of `keys` (pipelined; a key gone since is 0).

@@ -18,6 +18,7 @@ mod ttl;
 mod write;
 
 pub use source::{Bad, Format};
+pub use ttl::{glob, strategy_of};
 
 use crate::client::Node;
 use crate::exit::Failure;

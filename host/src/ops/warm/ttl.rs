@@ -65,26 +65,53 @@ pub(super) fn for_deployment(
     let seed = getrandom::u64().unwrap_or_else(|_| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
     });
+    match strategy_of(host, record, resolved, &request.plugin_dirs, 1)? {
+        None => Ok((None, Ttls::new(Vec::new(), None, request.tenant.clone(), seed))),
+        Some(mut s) => Ok((Some(s.plugin), Ttls::new(s.rules, s.deciders.pop(), request.tenant.clone(), seed))),
+    }
+}
+
+/// A deployment's cache strategy, ready to decide TTLs.
+pub struct Strategy {
+    /// Its plugin's name.
+    pub plugin: String,
+    /// Its key rules (from its `plan`; the first that matches decides).
+    pub rules: Vec<KeyRule>,
+    /// Reused instances for `decide` (none when the strategy is not a plugin).
+    pub deciders: Vec<Decider>,
+}
+
+/// The deployment's cache strategy with `instances` instances for `decide`;
+/// `None`: no strategy.
+pub fn strategy_of(
+    host: &PluginHost,
+    record: &crate::registry::Record,
+    resolved: &redplate_config::Resolved,
+    plugin_dirs: &[std::path::PathBuf],
+    instances: usize,
+) -> Result<Option<Strategy>, Failure> {
     let name = resolved.config.cache.strategy.as_str();
     if name.is_empty() || name == "none" {
-        return Ok((None, Ttls::new(Vec::new(), None, request.tenant.clone(), seed)));
+        return Ok(None);
     }
     let extra = crate::ops::render::template_plugins(&resolved.config, Some(&record.template));
-    let plugins = crate::ops::render::PluginSet::load(host, &[], Some(name), &extra, &request.plugin_dirs)?;
+    let plugins = crate::ops::render::PluginSet::load(host, &[], Some(name), &extra, plugin_dirs)?;
     let mut ignored = Vec::new();
     let config_value = serde_json::to_value(&resolved.config).map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("warm.internal", "", format!("cannot encode the template: {e}")))
+        Failure::could_not_run(Diagnostic::error("strategy.internal", "", format!("cannot encode the template: {e}")))
     })?;
     let Some((plugin_name, plan)) =
         crate::ops::render::plan_strategy(host, &plugins, resolved, &config_value, &mut ignored)?
     else {
-        return Ok((None, Ttls::new(Vec::new(), None, request.tenant.clone(), seed)));
+        return Ok(None);
     };
-    let decider = match plugins.strategy(name) {
-        Some(p) => Some(host.decider(p)?),
-        None => None,
-    };
-    Ok((Some(plugin_name), Ttls::new(plan.key_rules, decider, request.tenant.clone(), seed)))
+    let mut deciders = Vec::new();
+    if let Some(p) = plugins.strategy(name) {
+        for _ in 0..instances {
+            deciders.push(host.decider(p)?);
+        }
+    }
+    Ok(Some(Strategy { plugin: plugin_name, rules: plan.key_rules, deciders }))
 }
 
 /// Redis's glob (`KEYS`/`SCAN MATCH`): `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
