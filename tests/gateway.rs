@@ -758,3 +758,42 @@ fn the_isolation_suite_through_the_gateway_finds_no_escape_and_refuses_nothing_l
     report(&format!("through the gateway: legitimate operations {legit}, refused {}", refused.len()));
     assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
 }
+
+/// `examples/multi-tenant.yaml` as it is (production preset: Sentinel, TLS,
+/// ACL, refresh-ahead) deploys with its gateway, and its tenants work
+/// through it with their quotas and the example's key rules.
+#[test]
+fn the_multi_tenant_example_deploys_with_its_gateway() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let d = home.deploy(root().join("examples/multi-tenant.yaml"), &["--set", "network.local_base_port=25100"]);
+    let gw = gateway_port(&d);
+    let status = d.status();
+    let g = &status["gateway"];
+    assert_eq!((g["up"].as_bool(), g["tls"].as_bool()), (Some(true), Some(true)), "{status}");
+    let quotas: Vec<(String, u64, u64)> = g["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let q = |k: &str| t[k].as_u64().unwrap_or_default();
+            (t["tenant"].as_str().unwrap_or_default().to_owned(), q("quota_connections"), q("quota_ops_per_second"))
+        })
+        .collect();
+    assert_eq!(
+        quotas,
+        [("acme".to_owned(), 500, 5000), ("globex".to_owned(), 200, 5000), ("initech".to_owned(), 200, 2000)],
+        "the example's quotas"
+    );
+    let mut acme = tls_client(&d, gw, "tenant-acme", &password(&d, "tenant-acme")).expect("acme through the gateway");
+    run(&mut acme, &["SET", "tenant:acme:profile:1", "Ada"]).expect("SET");
+    let t = pttl(&mut acme, "tenant:acme:profile:1");
+    assert!((3_240_000..=3_960_000).contains(&t), "the example's profile rule: 1 h ± 10 %: {t}");
+    run(&mut acme, &["SET", "tenant:acme:feed:1", "x"]).expect("SET");
+    let t = pttl(&mut acme, "tenant:acme:feed:1");
+    assert!((96_000..=144_000).contains(&t), "the feed rule: 2 min ± 20 %: {t}");
+    let listed: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut acme).expect("KEYS");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+}

@@ -96,21 +96,27 @@ pub fn strategy_of(
     }
     let extra = crate::ops::render::template_plugins(&resolved.config, Some(&record.template));
     let plugins = crate::ops::render::PluginSet::load(host, &[], Some(name), &extra, plugin_dirs)?;
-    let mut ignored = Vec::new();
-    let config_value = serde_json::to_value(&resolved.config).map_err(|e| {
-        Failure::could_not_run(Diagnostic::error("strategy.internal", "", format!("cannot encode the template: {e}")))
-    })?;
-    let Some((plugin_name, plan)) =
-        crate::ops::render::plan_strategy(host, &plugins, resolved, &config_value, &mut ignored)?
-    else {
-        return Ok(None);
+    let Some(plugin) = plugins.strategy(name) else {
+        return Err(Failure::could_not_run(
+            Diagnostic::error("cache.unknown-strategy", "/cache/strategy", format!("no cache-strategy plugin provides `{name}`"))
+                .with_hint("the deployment was made with a plugin that is not here now: add it with `--plugin-dir`"),
+        ));
+    };
+    // The stored template was checked when it was deployed (its every value
+    // is explicit now, so the render's check of the strategy's directives
+    // against the user's settings does not apply): only the rules are needed.
+    let secrets = crate::secrets::placeholders(&resolved.config, redplate_config::Target::Local);
+    let input =
+        crate::ops::render::input_document(host, &resolved.config, redplate_config::Target::Local, None, secrets)?;
+    let plan = match host.plan(plugin, &input)?.value {
+        Ok(plan) => plan,
+        Err(diagnostics) => return Err(Failure::invalid(diagnostics)),
     };
     let mut deciders = Vec::new();
-    if let Some(p) = plugins.strategy(name) {
-        for _ in 0..instances {
-            deciders.push(host.decider(p)?);
-        }
+    for _ in 0..instances {
+        deciders.push(host.decider(plugin)?);
     }
+    let plugin_name = plugin.info.name.clone();
     Ok(Some(Strategy { plugin: plugin_name, rules: plan.key_rules, deciders }))
 }
 
