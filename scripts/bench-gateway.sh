@@ -29,6 +29,7 @@ cat > "$work/gwbench.yaml" <<YAML
 extends: development
 deployment: { name: gwbench }
 security: { auth_enabled: true, password: { generate: true } }
+resources: { memory: 2gb }
 memory: { maxmemory: 1gb }
 tenancy:
   enabled: true

@@ -664,6 +664,19 @@ fn hostile_clients_get_an_error_or_are_cut_off_and_others_keep_working() {
     }
     assert!(ping_ms(&mut beta) < 1000);
     drop(fg);
+
+    // `apply` turns the deployment's own gateway on and off.
+    let t = template(&home, "gwh", "standalone", true, "    - id: acme\n    - id: beta\n");
+    let applied = home.ok(&["apply", "gwh", &t]);
+    assert!(applied.contains("started the tenant gateway on port 24809"), "{applied}");
+    let mut acme = tenant(&d, 24_809, "acme");
+    assert!(ping_ms(&mut acme) < 1000);
+    assert_eq!(d.status()["gateway"]["up"], true);
+    let t = template(&home, "gwh", "standalone", false, "    - id: acme\n    - id: beta\n");
+    let applied = home.ok(&["apply", "gwh", &t]);
+    assert!(applied.contains("stopped the tenant gateway"), "{applied}");
+    assert!(TcpStream::connect(("127.0.0.1", 24_809)).is_err(), "nothing listens on the gateway port");
+    assert!(d.status()["gateway"].is_null());
 }
 
 #[test]

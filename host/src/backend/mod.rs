@@ -282,6 +282,13 @@ pub trait Backend {
     /// Where redplate's own connections reach `node` (address, TLS files,
     /// management user and password).
     fn endpoint(&self, record: &Record, node: &NodeRecord) -> Endpoint;
+
+    /// Starts (`on`) or stops the tenant gateway of a running deployment
+    /// whose template turned `tenancy.gateway` on or off; what it did.
+    fn set_gateway(&self, record: &mut Record, on: bool) -> Result<String, BackendError> {
+        let _ = (record, on);
+        Err(BackendError::Unsupported { backend: self.kind().to_owned(), operation: "run the tenant gateway" })
+    }
 }
 
 /// A deployment's state as `redplate status` shows it.

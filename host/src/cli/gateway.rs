@@ -42,6 +42,9 @@ pub struct GatewayArgs {
     /// How long a command waits for the master during a failover, in seconds.
     #[arg(long, default_value_t = 30, value_name = "S")]
     pub failover_wait_s: u64,
+    /// Worker threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 pub fn run(args: &GatewayArgs, host: impl FnOnce() -> Result<PluginHost, Failure>) -> Result<ExitStatus, Failure> {
@@ -75,7 +78,7 @@ pub fn run(args: &GatewayArgs, host: impl FnOnce() -> Result<PluginHost, Failure
     let host = host()?;
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(false).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(crate::ops::batch::default_threads().max(1))
+        .worker_threads(args.threads.unwrap_or_else(crate::ops::batch::default_threads).max(1))
         .enable_all()
         .build()
         .map_err(|e| {

@@ -380,7 +380,13 @@ fn cache_rules(
     let Some(strategy) = crate::ops::warm::strategy_of(host, record, resolved, &[], instances)? else {
         return Ok((Vec::new(), Vec::new()));
     };
-    Ok((strategy.rules, strategy.deciders.into_iter().map(Mutex::new).collect()))
+    // Rules at the end that give no TTL decide nothing (the first match
+    // wins, and no match means no TTL too): most writes then skip the globs.
+    let mut rules = strategy.rules;
+    while rules.last().is_some_and(|r| r.ttl_ms.is_none()) {
+        rules.pop();
+    }
+    Ok((rules, strategy.deciders.into_iter().map(Mutex::new).collect()))
 }
 
 /// Every second: the metrics snapshot; every 250 ms: memory samples of the

@@ -59,11 +59,21 @@ pub fn apply(ctx: &Context, name: &str, template: &Path, sets: &[String]) -> Res
         ]));
     }
     let artifacts = render(ctx, backend.target(), &resolved, &template)?;
-    let result = backend.update(&mut record, &artifacts, ctx.progress);
+    let mut result = backend.update(&mut record, &artifacts, ctx.progress);
     if result.is_ok() {
         ops::stored::save(&record, &to_store(&resolved.config, &template))?;
         record.template = template;
         record.sets = all;
+    }
+    // The gateway reads the stored template: started or stopped once it is saved.
+    let wanted = resolved.config.tenancy.enabled && resolved.config.tenancy.gateway;
+    if let Ok(actions) = &mut result
+        && wanted != record.gateway.is_some()
+    {
+        match backend.set_gateway(&mut record, wanted) {
+            Ok(done) => actions.push(done),
+            Err(e) => result = Err(e),
+        }
     }
     registry.save(&record).map_err(failure)?;
     let actions = result.map_err(failure)?;

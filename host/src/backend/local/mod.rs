@@ -193,6 +193,22 @@ impl Backend for LocalBackend {
     fn endpoint(&self, record: &Record, node: &NodeRecord) -> Endpoint {
         conn::endpoint(record, node)
     }
+
+    fn set_gateway(&self, record: &mut Record, on: bool) -> Result<String, BackendError> {
+        if on {
+            record.gateway.get_or_insert_with(Default::default);
+            if let Err(e) = gateway::start(record) {
+                // Not recorded, so the next `apply` tries again.
+                record.gateway = None;
+                return Err(e);
+            }
+            Ok(format!("started the tenant gateway on port {}", record.gateway_port().unwrap_or_default()))
+        } else {
+            gateway::stop(record);
+            record.gateway = None;
+            Ok("stopped the tenant gateway".into())
+        }
+    }
 }
 
 /// Redis processes whose working directory is `dir` (left behind by a crash).

@@ -98,8 +98,12 @@ pub fn strategy_of(
     let plugins = crate::ops::render::PluginSet::load(host, &[], Some(name), &extra, plugin_dirs)?;
     let Some(plugin) = plugins.strategy(name) else {
         return Err(Failure::could_not_run(
-            Diagnostic::error("cache.unknown-strategy", "/cache/strategy", format!("no cache-strategy plugin provides `{name}`"))
-                .with_hint("the deployment was made with a plugin that is not here now: add it with `--plugin-dir`"),
+            Diagnostic::error(
+                "cache.unknown-strategy",
+                "/cache/strategy",
+                format!("no cache-strategy plugin provides `{name}`"),
+            )
+            .with_hint("the deployment was made with a plugin that is not here now: add it with `--plugin-dir`"),
         ));
     };
     // The stored template was checked when it was deployed (its every value
