@@ -420,6 +420,18 @@ print(json.dumps(out))
     let mut root_con = admin(&d, d.data_nodes()[0].1);
     let written: Vec<String> = redis::cmd("KEYS").arg("tenant:acme:b:*").query(&mut root_con).expect("KEYS");
     assert!(written.len() > 900, "the benchmark's keys are there: {}", written.len());
+
+    // Tenants and quotas changed at run time reach the running gateway.
+    home.ok(&["tenant", "create", "gwc", "gamma"]);
+    let gamma_pw = password(&d, "tenant-gamma");
+    wait_until("a tenant created at run time connects through the gateway", Duration::from_secs(10), || {
+        client(gw, "tenant-gamma", &gamma_pw).is_ok_and(|mut c| run(&mut c, &["SET", "tenant:gamma:k", "v"]).is_ok())
+    });
+    home.ok(&["tenant", "update", "gwc", "gamma", "--connections", "1"]);
+    let _first = tenant(&d, gw, "gamma");
+    wait_until("a lowered connection quota holds", Duration::from_secs(10), || {
+        client(gw, "tenant-gamma", &gamma_pw).is_err()
+    });
 }
 
 /// A TLS connection as `user`, with the deployment's CA and client pair.
