@@ -112,7 +112,7 @@ fn quotas_hold_scan_lists_own_keys_and_cache_rules_set_ttls_through_the_gateway(
     let tenants = "    - id: acme\n      connections: 5\n    - id: beta\n    - id: full\n      memory: 2mb\n    \
                    - id: slow\n      ops_per_second: 2000\n";
     let t = template(&home, "gwq", "standalone", true, tenants);
-    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=24500"]);
+    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=31100"]);
     let gw = gateway_port(&d);
     let node = d.data_nodes()[0].1;
     let mut root_con = admin(&d, node);
@@ -336,7 +336,7 @@ fn redis_py_redis_cli_and_redis_benchmark_work_through_the_gateway() {
     }
     let home = Home::new();
     let t = template(&home, "gwc", "standalone", true, "    - id: acme\n    - id: beta\n");
-    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=24600"]);
+    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=31200"]);
     let gw = gateway_port(&d);
     let pw = password(&d, "tenant-acme");
     let python = root().join(".venv/bin/python");
@@ -466,7 +466,7 @@ fn a_sentinel_failover_moves_a_running_client_without_it_reconnecting() {
         &t,
         &[
             "--set",
-            "network.local_base_port=24700",
+            "network.local_base_port=31300",
             "--set",
             "sentinel.down_after=1s",
             "--set",
@@ -574,8 +574,8 @@ fn hostile_clients_get_an_error_or_are_cut_off_and_others_keep_working() {
     }
     let home = Home::new();
     let t = template(&home, "gwh", "standalone", false, "    - id: acme\n    - id: beta\n");
-    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=24800"]);
-    let gw = 24_890u16;
+    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=31400"]);
+    let gw = 31_490u16;
     let child = home
         .command(
             &[
@@ -680,14 +680,14 @@ fn hostile_clients_get_an_error_or_are_cut_off_and_others_keep_working() {
     // `apply` turns the deployment's own gateway on and off.
     let t = template(&home, "gwh", "standalone", true, "    - id: acme\n    - id: beta\n");
     let applied = home.ok(&["apply", "gwh", &t]);
-    assert!(applied.contains("started the tenant gateway on port 24809"), "{applied}");
-    let mut acme = tenant(&d, 24_809, "acme");
+    assert!(applied.contains("started the tenant gateway on port 31409"), "{applied}");
+    let mut acme = tenant(&d, 31_409, "acme");
     assert!(ping_ms(&mut acme) < 1000);
     assert_eq!(d.status()["gateway"]["up"], true);
     let t = template(&home, "gwh", "standalone", false, "    - id: acme\n    - id: beta\n");
     let applied = home.ok(&["apply", "gwh", &t]);
     assert!(applied.contains("stopped the tenant gateway"), "{applied}");
-    assert!(TcpStream::connect(("127.0.0.1", 24_809)).is_err(), "nothing listens on the gateway port");
+    assert!(TcpStream::connect(("127.0.0.1", 31_409)).is_err(), "nothing listens on the gateway port");
     assert!(d.status()["gateway"].is_null());
 }
 
@@ -698,7 +698,7 @@ fn the_isolation_suite_through_the_gateway_finds_no_escape_and_refuses_nothing_l
     }
     let home = Home::new();
     let t = template(&home, "gwi", "standalone", true, "    - id: acme\n    - id: beta\n");
-    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=24900"]);
+    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=31500"]);
     let gw = gateway_port(&d);
     let mut beta = tenant(&d, gw, "beta");
     for c in [
@@ -793,7 +793,7 @@ fn the_multi_tenant_example_deploys_with_its_gateway() {
         return;
     }
     let home = Home::new();
-    let d = home.deploy(root().join("examples/multi-tenant.yaml"), &["--set", "network.local_base_port=25100"]);
+    let d = home.deploy(root().join("examples/multi-tenant.yaml"), &["--set", "network.local_base_port=31600"]);
     let gw = gateway_port(&d);
     let status = d.status();
     let g = &status["gateway"];
