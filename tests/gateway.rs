@@ -622,6 +622,12 @@ fn hostile_clients_get_an_error_or_are_cut_off_and_others_keep_working() {
         assert!(got.starts_with("-ERR Protocol error"), "{what}: {got:?}");
         assert!(closed, "{what}: the connection is closed after the error");
     }
+    // Commands with missing arguments get Redis's own error, not a hang.
+    for c in [&["SET"][..], &["SET", "tenant:beta:x"], &["HELLO", "3", "AUTH"], &["SCAN"], &["KEYS"], &["AUTH"]] {
+        let e = run(&mut beta, c).expect_err("an error");
+        assert!(e.to_string().to_lowercase().contains("wrong number") || e.to_string().contains("yntax"), "{c:?}: {e}");
+    }
+    assert!(ping_ms(&mut beta) < 1000, "the connection still works");
     // Commands before AUTH are answered, not forwarded.
     let mut s = TcpStream::connect(("127.0.0.1", gw)).expect("connect");
     s.write_all(b"GET tenant:beta:x\r\n*2\r\n$4\r\nAUTH\r\n$5\r\nnopes\r\n").expect("send");

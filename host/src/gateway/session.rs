@@ -115,6 +115,8 @@ impl Session {
         self.release();
     }
 
+    /// Gives back the tenant's connection slot and the buffer budget (also
+    /// when the task unwinds: see `Drop`).
     fn release(&mut self) {
         if let Some(t) = self.tenant.take() {
             t.disconnect();
@@ -367,7 +369,7 @@ impl Session {
         let mut follow: Vec<Vec<u8>> = Vec::new();
         if info.denyoom && !self.shared.rules.is_empty() && !self.subscribed {
             if name == b"set" {
-                let has_expiry = args[3..].iter().any(|a| {
+                let has_expiry = args.get(3..).unwrap_or_default().iter().any(|a| {
                     let a = a.to_ascii_lowercase();
                     matches!(a.as_slice(), b"ex" | b"px" | b"exat" | b"pxat" | b"keepttl")
                 });
@@ -952,6 +954,12 @@ async fn open_upstream(
         return Ok(Err(text));
     }
     Ok(Ok(up))
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Reads one whole reply frame (a handshake's small replies).
