@@ -449,4 +449,43 @@ mod tests {
         assert!(Scanner::default().feed(&deep).is_err());
         assert!(Scanner::default().feed(&b"+".repeat(70_000)).is_err());
     }
+
+    /// Random RESP-like bytes never panic the parser or the scanner, and
+    /// every parse stays inside the buffer.
+    #[test]
+    fn random_input_never_panics() {
+        let alphabet = b"*$+-:_,#(=!>%~|\r\n0123456789-abcAUTH ";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let small = Limits { max_bulk: 64, max_args: 16, max_inline: 128 };
+        for _ in 0..20_000 {
+            let len = (next() % 48) as usize;
+            let input: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let mut at = 0;
+            let mut partial = None;
+            for _ in 0..64 {
+                match parse_resuming(&input, at, &small, &mut partial) {
+                    Parsed::Command(c) => {
+                        assert!(c.raw.end <= input.len() && c.args.iter().all(|r| r.end <= input.len()));
+                        at = c.raw.end;
+                    }
+                    Parsed::Empty(n) => at += n,
+                    Parsed::Incomplete { .. } | Parsed::Error(_) => break,
+                }
+            }
+            let mut scanner = Scanner::default();
+            let mut rest = &input[..];
+            while !rest.is_empty() {
+                match scanner.feed(rest) {
+                    Ok((used, _)) if used > 0 => rest = &rest[used..],
+                    _ => break,
+                }
+            }
+        }
+    }
 }
