@@ -68,7 +68,7 @@ pub async fn masters(record: &Record) -> Result<Vec<(&NodeRecord, Node)>, Failur
                 )));
             };
             for m in masters {
-                let at = crate::backend::node_at(record, &m.host, m.port);
+                let at = crate::backend::node_at(record, m.hostname.as_deref().unwrap_or(&m.host), m.port);
                 if let Some((node, ep)) = at.and_then(|n| data.iter().find(|(d, _)| d.name == n.name)) {
                     out.push((*node, Node::connect(ep).await.map_err(unreachable)?));
                 }

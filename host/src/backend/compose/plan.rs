@@ -64,6 +64,10 @@ pub fn prepare(config: &Config) -> Result<Preparation, BackendError> {
         prep.adjustments
             .push("`network.announce_hostname` on: replicas are known by their service names, not container IPs".into());
     }
+    if config.deployment.mode == Mode::Cluster && !config.cluster.announce_hostnames {
+        prep.sets.push("cluster.announce_hostnames=true".into());
+        prep.adjustments.push("`cluster.announce_hostnames` on: `CLUSTER NODES` names each node's service".into());
+    }
     if config.deployment.mode == Mode::Sentinel && !config.sentinel.announce_hostnames {
         prep.sets.push("sentinel.announce_hostnames=true".into());
         prep.adjustments.push("`sentinel.announce_hostnames` on: sentinels name the master by its service name".into());
