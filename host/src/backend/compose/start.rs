@@ -4,7 +4,8 @@
 //! health check passes, replicas are in sync, sentinels agree on the
 //! master, and — cluster mode — the rendered `cluster-init` service formed
 //! the cluster (it runs once the nodes answer: podman before 4.6 does not
-//! wait for `service_healthy`) and every node reports `cluster_state:ok`.
+//! wait for `service_healthy`), every node reports `cluster_state:ok` and
+//! every replica's link to its master is up.
 
 use super::engine::{Container, Engine};
 use super::{ComposeBackend, plan};
@@ -187,9 +188,24 @@ impl ComposeBackend {
                 })
                 .collect();
             if states.iter().all(|s| s == "ok") {
-                return Ok(());
+                break;
             }
             deadline.check(|| format!("every node to report cluster_state:ok (they say {states:?})"))?;
+        }
+        // The replicas the init service attached must have synced.
+        loop {
+            let down: Vec<&str> = record
+                .data_nodes()
+                .filter(|n| {
+                    let info = self.redis.to(record, n).info("replication").ok();
+                    info.is_some_and(|i| i.get("role") == Some("slave") && i.get("master_link_status") != Some("up"))
+                })
+                .map(|n| n.name.as_str())
+                .collect();
+            if down.is_empty() {
+                return Ok(());
+            }
+            deadline.check(|| format!("the replicas {} to sync with their masters", down.join(", ")))?;
         }
     }
 }
