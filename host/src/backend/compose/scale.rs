@@ -1,7 +1,7 @@
 //! Scaling a Compose deployment's replicas (replication and sentinel mode):
 //! the new render's files written beside the running ones, the added
 //! replicas' services created with `up --no-deps` (the running ones are not
-//! recreated), removed ones' containers and volumes deleted and forgotten by
+//! recreated) and pointed at the current master, removed ones' containers and volumes deleted and forgotten by
 //! the sentinels (`SENTINEL RESET`); then the usual wait until ready.
 
 use super::engine::SHORT;
@@ -69,6 +69,19 @@ impl ComposeBackend {
             let mut args = vec!["up", "-d", "--no-deps"];
             args.extend(names.iter().map(String::as_str));
             engine.compose(&project, &args, Duration::from_secs(300))?;
+            let deadline = ready::Deadline::after(self.timeout_secs);
+            self.wait_up(engine, record, &deadline)?;
+            // Their rendered config follows the first master as deployed; after
+            // a failover they follow the master of now (as the sentinels would
+            // have them), at run time: the mounted config is read-only.
+            if let Some((master, _)) = self.master(record) {
+                let (host, port) = (master.name.clone(), master.ports.first().copied().unwrap_or(master.port));
+                for n in record.data_nodes().skip(have) {
+                    if n.name != host {
+                        self.redis.to(record, n).run(&["REPLICAOF", &host, &port.to_string()], T)?;
+                    }
+                }
+            }
         } else if wanted < have {
             let removed: Vec<String> = record.data_nodes().skip(wanted).map(|n| n.name.clone()).collect();
             progress.step(&format!("removing {}", removed.join(", ")));

@@ -70,7 +70,7 @@ impl ComposeBackend {
     /// Waits until every node answers `INFO` through its published port
     /// with its data loaded; a container that exits fails the wait with the
     /// end of its log.
-    fn wait_up(&self, engine: &Engine, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
+    pub(super) fn wait_up(&self, engine: &Engine, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
         let mut pending: Vec<&NodeRecord> = record.nodes.iter().collect();
         loop {
             pending.retain(|n| self.redis.to(record, n).ready_pid().is_none());
