@@ -51,7 +51,13 @@ fn run(home: &Home, args: &[&str]) -> Output {
 
 fn ok(home: &Home, args: &[&str]) -> String {
     let out = run(home, args);
-    assert!(out.status.success(), "redplate {args:?} failed ({}):\n{}{}", out.status, text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "redplate {args:?} failed ({}):\n{}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -84,7 +90,7 @@ impl Drop for Project<'_> {
 }
 
 impl Project<'_> {
-    fn deploy<'h>(home: &'h Home, template: &PathBuf, name: &str) -> (Project<'h>, Duration) {
+    fn deploy<'h>(home: &'h Home, template: &std::path::Path, name: &str) -> (Project<'h>, Duration) {
         let t = template.display().to_string();
         let started = Instant::now();
         let out = run(home, &["deploy", &t, "--backend", "compose", "--format", "json", "--quiet"]);
@@ -147,7 +153,9 @@ fn roles(status: &Value) -> Vec<(String, String, bool)> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|n| (n["name"].as_str().unwrap_or("").to_owned(), n["role"].as_str().unwrap_or("").to_owned(), n["up"] == true))
+        .map(|n| {
+            (n["name"].as_str().unwrap_or("").to_owned(), n["role"].as_str().unwrap_or("").to_owned(), n["up"] == true)
+        })
         .collect()
 }
 
@@ -171,15 +179,13 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     let t = template(
         home.dir.path(),
         "cmp-sen",
-        &format!(
-            "extends: staging\n\
-             deployment: {{ name: cmp-sen, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }}\n\
-             replication: {{ replicas: 1 }}\n\
-             sentinel: {{ down_after: 2s, failover_timeout: 10s }}\n\
-             security: {{ tls: {{ enabled: false }} }}\n\
-             monitoring: {{ exporter: false, service_monitor: false }}\n\
-             network: {{ local_base_port: 23100 }}\n"
-        ),
+        "extends: staging\n\
+             deployment: { name: cmp-sen, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }\n\
+             replication: { replicas: 1 }\n\
+             sentinel: { down_after: 2s, failover_timeout: 10s }\n\
+             security: { tls: { enabled: false } }\n\
+             monitoring: { exporter: false, service_monitor: false }\n\
+             network: { local_base_port: 23100 }\n",
     );
     let (d, _) = Project::deploy(&home, &t, "cmp-sen");
     assert_eq!(d.record["backend"], "compose", "the backend is recorded");
@@ -210,7 +216,8 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     assert_eq!(s["state"], "running", "{s}");
     assert_eq!(node(&s, "cmp-sen-0")["role"], "master");
     assert_eq!(node(&s, "cmp-sen-1")["role"], "replica");
-    let views: Vec<&str> = s["sentinel_views"].as_array().into_iter().flatten().filter_map(|v| v["master"].as_str()).collect();
+    let views: Vec<&str> =
+        s["sentinel_views"].as_array().into_iter().flatten().filter_map(|v| v["master"].as_str()).collect();
     assert_eq!(views.len(), 3, "{s}");
     assert!(views.iter().all(|v| v.starts_with("cmp-sen-0:")), "{views:?}");
 
@@ -234,14 +241,22 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     assert!(podman(&["kill", &d.container("cmp-sen-0")]).status.success());
     let took = d.wait_for("the replica promoted", Duration::from_secs(60), |s| {
         node(s, "cmp-sen-1")["role"] == "master"
-            && s["sentinel_views"].as_array().into_iter().flatten().all(|v| v["master"].as_str().is_some_and(|m| m.starts_with("cmp-sen-1:")))
+            && s["sentinel_views"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|v| v["master"].as_str().is_some_and(|m| m.starts_with("cmp-sen-1:")))
     });
     report(&format!("compose: master container killed -> replica promoted in {:.1} s", took.as_secs_f64()));
     assert!(killed.elapsed() < Duration::from_secs(60));
     let s = d.status();
     assert_eq!(s["state"], "degraded", "{s}");
     assert_eq!(node(&s, "cmp-sen-0")["up"], false);
-    assert_eq!(ok(&home, &["exec", "cmp-sen", "--", "GET", "order:1"]).trim(), "\"kept\"", "the new master has the data");
+    assert_eq!(
+        ok(&home, &["exec", "cmp-sen", "--", "GET", "order:1"]).trim(),
+        "\"kept\"",
+        "the new master has the data"
+    );
 
     // `start` brings the old master back, as a replica of the new one.
     ok(&home, &["start", "cmp-sen", "--quiet"]);
@@ -259,7 +274,10 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     ok(&home, &["scale", "cmp-sen", "--replicas", "1", "--quiet"]);
     let s = d.status();
     assert_eq!(roles(&s).iter().filter(|r| r.1 != "sentinel").count(), 2, "{s}");
-    assert!(!podman(&["volume", "exists", "cmp-sen_cmp-sen-2-data"]).status.success(), "the removed replica's volume is gone");
+    assert!(
+        !podman(&["volume", "exists", "cmp-sen_cmp-sen-2-data"]).status.success(),
+        "the removed replica's volume is gone"
+    );
 
     // Stop keeps the data (AOF on a named volume); start brings it back.
     ok(&home, &["stop", "cmp-sen", "--quiet"]);
@@ -299,7 +317,8 @@ fn cluster_on_compose_is_formed_by_the_rendered_init_service_and_serves_every_sl
     assert_eq!(s["state"], "running", "{s}");
     let init = d.inspect("cmp-cl-cluster-init", "{{.State.Status}} {{.State.ExitCode}}");
     assert_eq!(init, "exited 0", "the rendered cluster-init service formed the cluster");
-    let slots: Vec<&str> = s["nodes"].as_array().into_iter().flatten().filter_map(|n| n["slots"].as_str()).filter(|s| *s != "-").collect();
+    let slots: Vec<&str> =
+        s["nodes"].as_array().into_iter().flatten().filter_map(|n| n["slots"].as_str()).filter(|s| *s != "-").collect();
     assert_eq!(slots, ["0-5460", "5461-10921", "10922-16383"], "{s}");
     // `exec` reaches the master serving each key's slot.
     for key in ["a", "b", "c", "d", "e"] {

@@ -126,7 +126,10 @@ pub fn detect() -> Result<Engine, BackendError> {
         && tried.is_empty()
     {
         return Err(BackendError::NoEngine {
-            tried: format!("`{ENGINE_ENV}={}` names none of `docker compose`, `podman-compose`, `podman compose`", crate::text::clean(&c, 64)),
+            tried: format!(
+                "`{ENGINE_ENV}={}` names none of `docker compose`, `podman-compose`, `podman compose`",
+                crate::text::clean(&c, 64)
+            ),
         });
     }
     Err(BackendError::NoEngine { tried: format!("{} answered", tried.join(", ")) })
@@ -186,7 +189,10 @@ impl Engine {
         all.extend_from_slice(args);
         let ran = run(self.compose[0], &all, Some(&project.dir), timeout)?;
         if !ran.ok {
-            return Err(BackendError::Engine { command: format!("{} {}", self.name, args.join(" ")), message: ran.tail() });
+            return Err(BackendError::Engine {
+                command: format!("{} {}", self.name, args.join(" ")),
+                message: ran.tail(),
+            });
         }
         Ok(ran.stdout)
     }
@@ -200,7 +206,10 @@ impl Engine {
     pub fn cli_ok(&self, args: &[&str], timeout: Duration) -> Result<String, BackendError> {
         let ran = self.cli(args, timeout)?;
         if !ran.ok {
-            return Err(BackendError::Engine { command: format!("{} {}", self.cli, args.join(" ")), message: ran.tail() });
+            return Err(BackendError::Engine {
+                command: format!("{} {}", self.cli, args.join(" ")),
+                message: ran.tail(),
+            });
         }
         Ok(ran.stdout)
     }

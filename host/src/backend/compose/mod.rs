@@ -196,7 +196,13 @@ impl Backend for ComposeBackend {
         Ok(())
     }
 
-    fn relocate(&self, _: &mut Record, _: &BTreeMap<u16, String>, _: Save, _: &dyn Progress) -> Result<(), BackendError> {
+    fn relocate(
+        &self,
+        _: &mut Record,
+        _: &BTreeMap<u16, String>,
+        _: Save,
+        _: &dyn Progress,
+    ) -> Result<(), BackendError> {
         Err(Self::refuse(
             "move a project to other ports (`start --new-ports`); free the taken port, or destroy and deploy again",
         ))

@@ -61,8 +61,9 @@ pub fn prepare(config: &Config) -> Result<Preparation, BackendError> {
     }
     if config.deployment.mode != Mode::Cluster && !config.network.announce_hostname {
         prep.sets.push("network.announce_hostname=true".into());
-        prep.adjustments
-            .push("`network.announce_hostname` on: replicas are known by their service names, not container IPs".into());
+        prep.adjustments.push(
+            "`network.announce_hostname` on: replicas are known by their service names, not container IPs".into(),
+        );
     }
     if config.deployment.mode == Mode::Cluster && !config.cluster.announce_hostnames {
         prep.sets.push("cluster.announce_hostnames=true".into());
@@ -105,7 +106,11 @@ pub fn host_port(n: &redplate_config::topology::Node) -> Option<u16> {
 
 /// `--set`s placing the deployment on a block of free host ports, from the
 /// template's `network.local_base_port` (or past a placement that failed).
-pub fn place(config: &Config, reserved: &BTreeMap<u16, String>, failed: Option<&Record>) -> Result<Vec<String>, BackendError> {
+pub fn place(
+    config: &Config,
+    reserved: &BTreeMap<u16, String>,
+    failed: Option<&Record>,
+) -> Result<Vec<String>, BackendError> {
     let from = match failed.and_then(|r| r.data_nodes().map(|n| n.port).min()) {
         Some(p) => p.saturating_add(BLOCK),
         None => config.network.local_base_port,
@@ -142,7 +147,7 @@ fn node_records(topology: &Topology) -> Result<Vec<NodeRecord>, BackendError> {
         .nodes
         .iter()
         .map(|n| {
-            let port = host_port(n).ok_or_else(|| BackendError::NoFreePorts { from: 0, count: topology.nodes.len() })?;
+            let port = host_port(n).ok_or(BackendError::NoFreePorts { from: 0, count: topology.nodes.len() })?;
             let p = n.ports;
             Ok(NodeRecord {
                 name: n.name.clone(),

@@ -22,9 +22,9 @@ impl ComposeBackend {
         let running = |name: &str| containers.iter().find(|c: &&Container| c.service == name && c.running);
         let conns: Vec<_> = record.nodes.iter().map(|n| self.redis.to(record, n)).collect();
         let asked = record.nodes.iter().map(|n| running(&n.name).is_some());
-        let infos = self.redis.join(conns.iter().zip(asked).map(|(c, ask)| async move {
-            if ask { c.info_async("").await.ok() } else { None }
-        }))?;
+        let infos = self.redis.join(
+            conns.iter().zip(asked).map(|(c, ask)| async move { if ask { c.info_async("").await.ok() } else { None } }),
+        )?;
         let mut nodes = Vec::new();
         let mut master_offset = None;
         for (node, info) in record.nodes.iter().zip(infos) {
@@ -57,7 +57,9 @@ impl ComposeBackend {
         if let Some(name) = &record.master_name {
             for (s, node) in nodes.iter().zip(&record.nodes).filter(|(_, n)| n.role == Role::Sentinel) {
                 let master = match s.up {
-                    true => sentinel_addr(&self.redis, record, node, name).ok().flatten().map(|(h, p)| format!("{h}:{p}")),
+                    true => {
+                        sentinel_addr(&self.redis, record, node, name).ok().flatten().map(|(h, p)| format!("{h}:{p}"))
+                    }
                     false => None,
                 };
                 sentinel_views.push(SentinelView { sentinel: node.name.clone(), master });
@@ -90,7 +92,11 @@ impl ComposeBackend {
     /// lines are not matched by port.
     fn cluster_slots(&self, record: &Record, nodes: &mut [NodeStatus]) {
         for (s, node) in nodes.iter_mut().zip(&record.nodes).filter(|(s, _)| s.up) {
-            let text = self.redis.to(record, node).query::<String>(&["CLUSTER", "NODES"], Duration::from_secs(2)).unwrap_or_default();
+            let text = self
+                .redis
+                .to(record, node)
+                .query::<String>(&["CLUSTER", "NODES"], Duration::from_secs(2))
+                .unwrap_or_default();
             s.slots = slots_by_myself(&text).into_iter().next().map(|(_, slots)| slots);
         }
     }
