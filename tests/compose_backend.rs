@@ -290,7 +290,7 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     // What the backend cannot do says so, and why.
     let apply = run(&home, &["apply", "cmp-sen", &t.display().to_string()]);
     assert_eq!(apply.status.code(), Some(2));
-    assert!(text(&apply.stderr).contains("compose backend cannot apply"), "{}", text(&apply.stderr));
+    assert!(text(&apply.stderr).contains("compose backend does not apply"), "{}", text(&apply.stderr));
 
     ok(&home, &["destroy", "cmp-sen", "--purge", "--quiet"]);
     nothing_left("cmp-sen");

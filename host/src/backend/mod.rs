@@ -119,6 +119,9 @@ pub enum BackendError {
     /// The registry entry cannot be read.
     #[error("the registry entry `{path}` is unreadable: {message}")]
     Corrupt { path: PathBuf, message: String },
+    /// The backend does not do the operation, for a reason that says what to do instead.
+    #[error("the {backend} backend does not {operation}: {reason}")]
+    Refused { backend: String, operation: &'static str, reason: &'static str },
     /// The backend does not support the operation.
     #[error("the {backend} backend cannot {operation} yet")]
     Unsupported { backend: String, operation: &'static str },

@@ -60,7 +60,7 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
         BackendError::Unknown(_) => "deploy.unknown",
         BackendError::Exists(_) => "deploy.exists",
         BackendError::Corrupt { .. } => "deploy.registry",
-        BackendError::Unsupported { .. } => "deploy.unsupported",
+        BackendError::Unsupported { .. } | BackendError::Refused { .. } => "deploy.unsupported",
         BackendError::CannotScale { .. } => "scale.refused",
         BackendError::CannotMove { .. } => "start.cannot-move",
         BackendError::UnknownNode { .. } => "deploy.unknown-node",

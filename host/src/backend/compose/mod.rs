@@ -68,8 +68,8 @@ impl ComposeBackend {
         Ok(self.engine.get_or_init(|| found))
     }
 
-    fn refuse(operation: &'static str) -> BackendError {
-        BackendError::Unsupported { backend: "compose".into(), operation }
+    fn refuse(operation: &'static str, reason: &'static str) -> BackendError {
+        BackendError::Refused { backend: "compose".into(), operation, reason }
     }
 
     /// Stops the project's containers (`down` with `purge`: the volumes too).
@@ -133,8 +133,9 @@ impl Backend for ComposeBackend {
 
     fn update(&self, _: &mut Record, _: &ArtifactSet, _: &dyn Progress) -> Result<Vec<String>, BackendError> {
         Err(Self::refuse(
-            "apply a changed template to a running project (its containers mount the rendered files read-only); \
-             `redplate destroy <name>` and deploy the new template, or deploy it with `--backend local`",
+            "apply a changed template to a running project",
+            "its containers mount the rendered files read-only; `redplate destroy <name>` and deploy the new \
+             template, or deploy it with `--backend local`",
         ))
     }
 
@@ -158,8 +159,9 @@ impl Backend for ComposeBackend {
 
     fn reshape(&self, _: &mut Record, _: &Topology, _: &ArtifactSet, _: &dyn Progress) -> Result<(), BackendError> {
         Err(Self::refuse(
-            "change the number of cluster shards (slot migration between containers is not built yet); \
-             deploy the new shape beside it, or use `--backend local`",
+            "change the number of cluster shards",
+            "moving slots between containers is not built yet; deploy the new shape beside it, or use \
+             `--backend local`",
         ))
     }
 
@@ -204,7 +206,8 @@ impl Backend for ComposeBackend {
         _: &dyn Progress,
     ) -> Result<(), BackendError> {
         Err(Self::refuse(
-            "move a project to other ports (`start --new-ports`); free the taken port, or destroy and deploy again",
+            "move a project to other ports (`start --new-ports`)",
+            "its ports are in the rendered compose file; free the taken port, or destroy and deploy again",
         ))
     }
 

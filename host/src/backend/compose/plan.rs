@@ -43,10 +43,11 @@ const SENTINEL_OFFSET: u16 = 70;
 /// containers yet.
 pub fn prepare(config: &Config) -> Result<Preparation, BackendError> {
     if config.security.tls.enabled {
-        return Err(BackendError::Unsupported {
+        return Err(BackendError::Refused {
             backend: "compose".into(),
-            operation: "run a template with `security.tls.enabled` (no certificates are made for containers); \
-                        deploy it with `--backend local`, or set `security.tls.enabled=false`",
+            operation: "run a template with `security.tls.enabled`",
+            reason: "no certificates are made for containers yet; deploy it with `--backend local`, or set \
+                     `security.tls.enabled=false`",
         });
     }
     let mut prep = Preparation::default();
