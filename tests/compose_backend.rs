@@ -360,3 +360,45 @@ fn without_an_engine_deploy_names_what_to_install_and_render_still_works() {
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert!(out_dir.join("compose/compose.yaml").is_file(), "the compose file is rendered");
 }
+
+#[test]
+fn tenants_from_the_template_work_on_compose_and_one_made_at_run_time_is_refused_with_the_reason() {
+    if !engine_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "cmp-ten",
+        "extends: staging\n\
+         deployment: { name: cmp-ten, mode: standalone, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }\n\
+         resources: { memory: 1gb }\n\
+         security: { tls: { enabled: false } }\n\
+         monitoring: { exporter: false, service_monitor: false }\n\
+         network: { local_base_port: 23700 }\n\
+         tenancy: { enabled: true, isolation: key_prefix, max_tenants: 4, memory_per_tenant: 64mb, \
+         connections_per_tenant: 20, ops_per_second_per_tenant: 1000, \
+         tenants: [{ id: acme, password: { generate: true } }] }\n",
+    );
+    let (_d, _) = Project::deploy(&home, &t, "cmp-ten");
+    // The tenant's ACL user from the rendered users.acl, bound to its prefix.
+    assert_eq!(ok(&home, &["tenant", "exec", "cmp-ten", "acme", "--", "SET", "tenant:acme:k", "v"]).trim(), "\"OK\"");
+    let other = run(&home, &["tenant", "exec", "cmp-ten", "acme", "--", "GET", "tenant:globex:k"]);
+    assert!(text(&other.stderr).contains("NOPERM"), "{}", text(&other.stderr));
+    let stats = ok(&home, &["tenant", "stats", "cmp-ten", "acme"]);
+    assert!(stats.contains("1 keys"), "{stats}");
+    // A tenant made at run time would need `ACL SAVE` into the read-only users.acl.
+    let create = run(&home, &["tenant", "create", "cmp-ten", "globex"]);
+    assert_eq!(create.status.code(), Some(2));
+    assert!(text(&create.stderr).contains("mount `users.acl` read-only"), "{}", text(&create.stderr));
+    // Flush takes its confirmation token as on any backend.
+    let first = run(&home, &["flush", "cmp-ten"]);
+    let token = text(&first.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "--confirm")
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("a token: {}{}", text(&first.stdout), text(&first.stderr)));
+    ok(&home, &["flush", "cmp-ten", "--confirm", &token]);
+    assert_eq!(ok(&home, &["exec", "cmp-ten", "--", "DBSIZE"]).trim(), "(integer) 0");
+}
