@@ -248,15 +248,16 @@ impl Backend for ComposeBackend {
 
     fn reap(&self, dir: &Path) {
         let Some(name) = dir.file_name().and_then(|n| n.to_str()) else { return };
-        let Ok(engine) = self.engine() else { return };
-        if plan::has_project(dir) {
-            let p = Project {
-                name: name.to_owned(),
-                dir: dir.join("compose"),
-                files: vec![dir.join(plan::COMPOSE_FILE), dir.join(plan::OVERRIDE_FILE)],
-            };
-            let _ = engine.compose(&p, &["down", "-v", "-t", "10"], DOWN);
+        if !plan::has_project(dir) {
+            return;
         }
+        let Ok(engine) = self.engine() else { return };
+        let p = Project {
+            name: name.to_owned(),
+            dir: dir.join("compose"),
+            files: vec![dir.join(plan::COMPOSE_FILE), dir.join(plan::OVERRIDE_FILE)],
+        };
+        let _ = engine.compose(&p, &["down", "-v", "-t", "10"], DOWN);
     }
 
     fn endpoint(&self, record: &Record, node: &NodeRecord) -> Endpoint {
