@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what redplate's build and tests need on a fresh Debian 12 machine:
 # the wasm32-wasip2 Rust target, Redis (server, sentinel, cli), shellcheck and
-# hyperfine from Debian's packages. Idempotent: installs only what is missing.
+# hyperfine from Debian's packages, the validators' virtualenvs, and podman,
+# podman-compose and a local Redis image for the Compose backend's tests.
+# Idempotent: installs only what is missing. Runs as root without sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
