@@ -88,7 +88,8 @@ impl ComposeBackend {
             let containers = engine.containers(&record.name)?;
             for name in &removed {
                 if let Some(c) = containers.iter().find(|c| &c.service == name) {
-                    engine.cli_ok(&["rm", "-f", "-t", "10", &c.id], Duration::from_secs(60))?;
+                    engine.compose(&project, &["stop", "-t", "10", name], Duration::from_secs(60))?;
+                    engine.cli_ok(&["rm", "-f", &c.id], Duration::from_secs(60))?;
                 }
                 // Compose names a project's volumes `<project>_<volume>`.
                 let _ = engine.cli(&["volume", "rm", "-f", &format!("{}_{name}-data", record.name)], SHORT);
