@@ -99,8 +99,13 @@ impl ComposeBackend {
             plan::refresh(engine, record)?;
             if let Some(master) = record.master_name.clone() {
                 progress.step("the sentinels forget the removed replicas");
+                let deadline = ready::Deadline::after(self.timeout_secs);
                 for s in record.sentinels() {
-                    self.redis.to(record, s).run(&["SENTINEL", "RESET", &master], T)?;
+                    // Removing a container rewrites the engine's port
+                    // forwarding: a connection may time out meanwhile.
+                    while let Err(e) = self.redis.to(record, s).run(&["SENTINEL", "RESET", &master], T) {
+                        deadline.check(|| format!("`SENTINEL RESET` on `{}`: {e}", s.name))?;
+                    }
                 }
             }
         }
