@@ -330,7 +330,8 @@ fn cluster(j: &mut Judge, stats: &Stats) {
         // `ip:port@bus[,hostname]`: containers announce their service name.
         let addr = f[1].split('@').next().unwrap_or_default();
         let hostname = f[1].split_once(',').map(|(_, h)| h).filter(|h| !h.is_empty());
-        let node = hostname.and_then(|h| stats.nodes.iter().find(|n| n.name == h)).or_else(|| named(&stats.nodes, addr));
+        let node =
+            hostname.and_then(|h| stats.nodes.iter().find(|n| n.name == h)).or_else(|| named(&stats.nodes, addr));
         if node.is_some_and(|n| !n.up) || f[2].split(',').any(|x| x == "fail") {
             let name = node.map_or(f[1], |n| n.name.as_str());
             let slots: Vec<&str> = f[8..].iter().filter(|s| !s.starts_with('[')).copied().collect();

@@ -124,7 +124,9 @@ pub(crate) fn acl_saved(opened: &Opened, what: &str) -> Result<(), Failure> {
                 record.name
             ),
         )
-        .with_hint("list the tenant in the template's `tenancy.tenants` and deploy it again, or deploy with `--backend local`"),
+        .with_hint(
+            "list the tenant in the template's `tenancy.tenants` and deploy it again, or deploy with `--backend local`",
+        ),
     ))
 }
 
