@@ -84,7 +84,16 @@ impl ComposeBackend {
         } else {
             State::Degraded
         };
-        Ok(Status { name: record.name.clone(), mode: record.mode, state, nodes, sentinel_views, cluster_state })
+        // No tenant gateway on compose: `set_gateway` refuses it.
+        Ok(Status {
+            name: record.name.clone(),
+            mode: record.mode,
+            state,
+            nodes,
+            sentinel_views,
+            cluster_state,
+            gateway: None,
+        })
     }
 
     /// Each cluster node's slots, from its own line of `CLUSTER NODES`
