@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what redplate's build and tests need on a fresh Debian 12 machine:
 # the wasm32-wasip2 Rust target, Redis (server, sentinel, cli), shellcheck and
-# hyperfine from Debian's packages. Idempotent: installs only what is missing.
+# hyperfine from Debian's packages, the validators' virtualenvs, and podman,
+# podman-compose and a local Redis image for the Compose backend's tests.
+# Idempotent: installs only what is missing. Runs as root without sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -78,3 +80,34 @@ tool "$venv-st" schemathesis schemathesis 4.32.5
 "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null || "$venv/bin/pip" install -q prometheus_client==0.26.0
 # redis-py is one of the real clients the tenant gateway is tested with (tests/gateway.rs).
 "$venv/bin/python" -c 'import redis' 2>/dev/null || "$venv/bin/pip" install -q redis==5.2.1
+
+# The Compose backend's tests (tests/compose_backend.rs) run real containers
+# with podman: Debian's podman with runc (crun, the default, fails on this
+# machine's hybrid cgroups) and the cgroupfs manager (no systemd), written
+# into containers.conf once; podman-compose from PyPI; and a local Redis
+# image (no registry is reachable), built by scripts/compose-image.sh.
+need_apt=()
+for pair in podman:podman runc:runc /bin/busybox:busybox-static getent:libc-bin; do
+  bin=${pair%%:*}; pkg=${pair##*:}
+  command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} from Debian's packages"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+conf=/etc/containers/containers.conf
+if ! grep -qs '^runtime *= *"runc"' "$conf"; then
+  echo "setup: podman uses runc and cgroupfs ($conf)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO mkdir -p /etc/containers
+  if grep -qs '^\[engine\]' "$conf"; then
+    $SUDO sed -i '/^\[engine\]/a runtime = "runc"\ncgroup_manager = "cgroupfs"' "$conf"
+  else
+    printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n' | $SUDO tee -a "$conf" >/dev/null
+  fi
+fi
+tool "$venv-pc" podman-compose podman-compose 1.6.0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO scripts/compose-image.sh localhost/redplate-redis:test

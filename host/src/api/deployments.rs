@@ -76,7 +76,7 @@ pub async fn create(
     let preset = template.preset;
     let st = state.clone();
     let op = state.jobs.start("deploy", Some(&name), caller.id(), move |job| {
-        let request = ops::deploy::DeployRequest { template: path.clone(), name: None, preset, sets };
+        let request = ops::deploy::DeployRequest { template: path.clone(), name: None, preset, sets, backend: None };
         let result = ops::deploy::deploy(&context(&st, job), &request);
         let _ = std::fs::remove_file(&path);
         to_json(&result?)

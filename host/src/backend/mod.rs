@@ -5,8 +5,10 @@
 //! ([`crate::registry`]), since the API and the gateway share it too.
 //!
 //! Backends never render and never parse templates: `ops` renders and hands
-//! them the artifacts and the registry [`Record`]. Only [`local`] exists so far.
+//! them the artifacts and the registry [`Record`]: [`local`] runs processes,
+//! [`compose`] a Compose project with docker or podman.
 
+pub mod compose;
 pub mod local;
 
 use crate::artifact::ArtifactSet;
@@ -25,6 +27,7 @@ pub const DEFAULT: &str = "local";
 pub fn named(kind: &str) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         "local" => Ok(Box::new(local::LocalBackend::default())),
+        "compose" => Ok(Box::new(compose::ComposeBackend::default())),
         other => Err(BackendError::Unsupported { backend: other.to_owned(), operation: "run deployments" }),
     }
 }
@@ -44,6 +47,14 @@ pub fn endpoint(record: &Record, node: &NodeRecord) -> Endpoint {
     }
 }
 
+/// The node of `record` that a sentinel or a cluster names as `host:port`.
+pub fn node_at<'r>(record: &'r Record, host: &str, port: u16) -> Option<&'r NodeRecord> {
+    match of(record) {
+        Ok(backend) => backend.node_at(record, host, port),
+        Err(_) => record.nodes.iter().find(|n| n.port == port),
+    }
+}
+
 /// Why a backend could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -54,6 +65,12 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+    /// No container engine with a compose front end answers (Compose backend).
+    #[error("no container engine found for the compose backend: {tried}")]
+    NoEngine { tried: String },
+    /// The container engine refused a command; `message` is the end of what it printed.
+    #[error("`{command}` failed: {message}")]
+    Engine { command: String, message: String },
     /// A file or folder of the deployment could not be read or written.
     #[error("cannot {action} `{path}`: {source}")]
     Io {
@@ -102,6 +119,9 @@ pub enum BackendError {
     /// The registry entry cannot be read.
     #[error("the registry entry `{path}` is unreadable: {message}")]
     Corrupt { path: PathBuf, message: String },
+    /// The backend does not do the operation, for a reason that says what to do instead.
+    #[error("the {backend} backend does not {operation}: {reason}")]
+    Refused { backend: String, operation: &'static str, reason: &'static str },
     /// The backend does not support the operation.
     #[error("the {backend} backend cannot {operation} yet")]
     Unsupported { backend: String, operation: &'static str },
@@ -288,6 +308,13 @@ pub trait Backend {
     fn set_gateway(&self, record: &mut Record, on: bool) -> Result<String, BackendError> {
         let _ = (record, on);
         Err(BackendError::Unsupported { backend: self.kind().to_owned(), operation: "run the tenant gateway" })
+    }
+
+    /// The node a sentinel or a cluster names as `host:port` (local nodes
+    /// differ by port; containers by name).
+    fn node_at<'r>(&self, record: &'r Record, host: &str, port: u16) -> Option<&'r NodeRecord> {
+        let _ = host;
+        record.nodes.iter().find(|n| n.port == port)
     }
 }
 

@@ -29,8 +29,9 @@ macro_rules! out {
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
-    /// Deploy a template with the local backend: render it for `local`,
-    /// start every node on free ports and wait until it is ready.
+    /// Deploy a template: render it for its backend (`local` processes, or a
+    /// `compose` project run by docker or podman), start every node on free
+    /// ports and wait until it is ready.
     Deploy {
         /// The template (YAML, JSON or TOML).
         template: PathBuf,
@@ -43,6 +44,10 @@ pub enum DeployCommand {
         /// Set a value: `--set sentinel.down_after=2s` (repeatable; typed).
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
+        /// Where it runs: `local` processes, or a `compose` project (docker
+        /// compose or podman-compose); recorded, and used by every later command.
+        #[arg(long, value_parser = ["local", "compose"], default_value = "local")]
+        backend: String,
         /// Print the connection info as text or JSON (the registry record).
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -140,7 +145,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
     };
     let started = Instant::now();
     match command {
-        DeployCommand::Deploy { template, name, preset, sets, format } => {
+        DeployCommand::Deploy { template, name, preset, sets, backend, format } => {
             let host = host(global)?;
             let ctx = ops::Context { home, host: &host, plugin_dirs: &global.plugin_dir, progress };
             let req = ops::DeployRequest {
@@ -148,6 +153,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
                 name: name.clone(),
                 preset: *preset,
                 sets: sets.clone(),
+                backend: Some(backend.clone()),
             };
             let record = ops::deploy(&ctx, &req)?;
             drop(spinner);

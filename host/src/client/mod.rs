@@ -365,6 +365,8 @@ pub async fn sentinel_master(sentinels: &[Endpoint], master_name: &str) -> Resul
 pub struct ClusterMaster {
     pub id: String,
     pub host: String,
+    /// The name it announces (`cluster-announce-hostname`), if any.
+    pub hostname: Option<String>,
     pub port: u16,
     pub slots: Vec<(u16, u16)>,
 }
@@ -396,7 +398,8 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterMaster> {
             })
             .collect();
         if !slots.is_empty() {
-            out.push(ClusterMaster { id: fields[0].to_owned(), host: host.to_owned(), port, slots });
+            let hostname = fields[1].split_once(',').map(|(_, h)| h.to_owned()).filter(|h| !h.is_empty());
+            out.push(ClusterMaster { id: fields[0].to_owned(), host: host.to_owned(), hostname, port, slots });
         }
     }
     out

@@ -34,14 +34,14 @@ pub fn unreachable(e: ClientError) -> Failure {
 /// mode, the node whose `INFO replication` says `role:master` otherwise.
 pub async fn masters(record: &Record) -> Result<Vec<(&NodeRecord, Node)>, Failure> {
     let data = data_endpoints(record);
-    let by_port = |port: u16| data.iter().find(|(n, _)| n.port == port);
     let mut out = Vec::new();
     match record.mode {
         Mode::Sentinel => {
             let sentinels: Vec<Endpoint> = record.sentinels().map(|n| endpoint(record, n)).collect();
             let name = record.master_name.clone().unwrap_or_else(|| "mymaster".into());
             let found = crate::client::sentinel_master(&sentinels, &name).await.map_err(unreachable)?;
-            let Some((node, ep)) = found.and_then(|(_, port)| by_port(port)) else {
+            let at = found.and_then(|(host, port)| crate::backend::node_at(record, &host, port));
+            let Some((node, ep)) = at.and_then(|n| data.iter().find(|(d, _)| d.name == n.name)) else {
                 return Err(Failure::could_not_run(Diagnostic::error(
                     "redis.no-master",
                     "",
@@ -68,7 +68,8 @@ pub async fn masters(record: &Record) -> Result<Vec<(&NodeRecord, Node)>, Failur
                 )));
             };
             for m in masters {
-                if let Some((node, ep)) = by_port(m.port) {
+                let at = crate::backend::node_at(record, m.hostname.as_deref().unwrap_or(&m.host), m.port);
+                if let Some((node, ep)) = at.and_then(|n| data.iter().find(|(d, _)| d.name == n.name)) {
                     out.push((*node, Node::connect(ep).await.map_err(unreachable)?));
                 }
             }

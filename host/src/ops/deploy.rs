@@ -26,6 +26,8 @@ pub struct DeployRequest {
     pub name: Option<String>,
     pub preset: Option<Environment>,
     pub sets: Vec<String>,
+    /// The backend to run it with (`local`, `compose`); `None`: [`backend::DEFAULT`].
+    pub backend: Option<String>,
 }
 
 /// What deploy and apply need besides the request.
@@ -45,6 +47,8 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
     let e = e.into();
     let code = match &e {
         BackendError::MissingProgram { .. } => "deploy.missing-program",
+        BackendError::NoEngine { .. } => "deploy.no-engine",
+        BackendError::Engine { .. } => "deploy.engine",
         BackendError::Io { .. } => "deploy.io",
         BackendError::Runtime { .. } => "deploy.runtime",
         BackendError::Redis(_) => "deploy.redis",
@@ -56,7 +60,7 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
         BackendError::Unknown(_) => "deploy.unknown",
         BackendError::Exists(_) => "deploy.exists",
         BackendError::Corrupt { .. } => "deploy.registry",
-        BackendError::Unsupported { .. } => "deploy.unsupported",
+        BackendError::Unsupported { .. } | BackendError::Refused { .. } => "deploy.unsupported",
         BackendError::CannotScale { .. } => "scale.refused",
         BackendError::CannotMove { .. } => "start.cannot-move",
         BackendError::UnknownNode { .. } => "deploy.unknown-node",
@@ -70,6 +74,7 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
         BackendError::MissingProgram { .. } => {
             Some("install Redis (`apt-get install redis-server redis-sentinel`)".to_owned())
         }
+        BackendError::NoEngine { .. } => Some(backend::compose::engine::INSTALL_HINT.to_owned()),
         _ => None,
     };
     let mut d = Diagnostic::error(code, "", e.to_string());
@@ -173,7 +178,7 @@ pub fn deploy(ctx: &Context, req: &DeployRequest) -> Result<Record, Failure> {
     // Rendering creates it; one an earlier `render` of this name made stays.
     let secrets = SecretStore::new(&ctx.home).file(&name);
     let had_secrets = secrets.exists();
-    let backend = backend::named(backend::DEFAULT).map_err(failure)?;
+    let backend = backend::named(req.backend.as_deref().unwrap_or(backend::DEFAULT)).map_err(failure)?;
     let mut record: Option<Record> = None;
     let job = Job { ctx, req, template: &template, sets: &sets, registry: &registry, dir: &dir };
     let deployed = job.run(&first.config, backend.as_ref(), &mut record).and_then(|()| {

@@ -209,7 +209,9 @@ async fn target(record: &Record, request: &ExecRequest) -> Result<Node, Failure>
             let slot: u16 = found[0].1.query(&[b"CLUSTER".as_slice(), b"KEYSLOT", key]).await.map_err(unreachable)?;
             let masters = crate::client::cluster_masters(&found[0].1).await.map_err(unreachable)?;
             if let Some(owner) = masters.iter().find(|m| m.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
-                && let Some(i) = found.iter().position(|(n, _)| n.port == owner.port)
+                && let Some(at) =
+                    crate::backend::node_at(record, owner.hostname.as_deref().unwrap_or(&owner.host), owner.port)
+                && let Some(i) = found.iter().position(|(n, _)| n.name == at.name)
             {
                 return Ok(found.swap_remove(i).1);
             }

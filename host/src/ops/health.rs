@@ -130,6 +130,18 @@ impl Judge {
 }
 
 /// What to do when `check` fails.
+/// The node a sentinel or a replica names as `host:port`: by name where
+/// nodes announce their name (containers, which all listen on one port),
+/// else by port (local nodes, on loopback).
+pub(super) fn named<'s>(nodes: &'s [NodeStats], addr: &str) -> Option<&'s NodeStats> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok();
+    // A container's address (its IP on the project's network) names no node:
+    // the port in it is the container's, not the one redplate connects to.
+    let local = matches!(host, "127.0.0.1" | "localhost" | "::1");
+    nodes.iter().find(|n| n.name == host).or_else(|| nodes.iter().find(|n| local && Some(n.port) == port))
+}
+
 fn hint(check: &str, d: &str, node: Option<&str>) -> String {
     let logs = match node {
         Some(n) => format!("`redplate logs {d} --node {n}`"),
@@ -246,8 +258,7 @@ fn sentinels(j: &mut Judge, stats: &Stats) {
         j.fail("master", Verdict::Down, None, "no sentinel knows a master".into());
         return;
     };
-    let port = addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
-    match stats.nodes.iter().find(|n| Some(n.port) == port) {
+    match named(&stats.nodes, addr) {
         Some(n) if n.live.as_ref().is_some_and(|l| l.role == "master") => {}
         Some(n) if n.up => j.fail(
             "master",
@@ -316,9 +327,11 @@ fn cluster(j: &mut Judge, stats: &Stats) {
         if f.len() < 9 || !f[2].split(',').any(|x| x == "master") {
             continue;
         }
-        let port =
-            f[1].split(['@', ',']).next().and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| p.parse::<u16>().ok());
-        let node = stats.nodes.iter().find(|n| Some(n.port) == port);
+        // `ip:port@bus[,hostname]`: containers announce their service name.
+        let addr = f[1].split('@').next().unwrap_or_default();
+        let hostname = f[1].split_once(',').map(|(_, h)| h).filter(|h| !h.is_empty());
+        let node =
+            hostname.and_then(|h| stats.nodes.iter().find(|n| n.name == h)).or_else(|| named(&stats.nodes, addr));
         if node.is_some_and(|n| !n.up) || f[2].split(',').any(|x| x == "fail") {
             let name = node.map_or(f[1], |n| n.name.as_str());
             let slots: Vec<&str> = f[8..].iter().filter(|s| !s.starts_with('[')).copied().collect();

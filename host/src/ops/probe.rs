@@ -185,9 +185,11 @@ pub(super) async fn measure_lag(nodes: &mut [NodeStats], conns: &[Option<(Node, 
     let mut polls = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         let Some(l) = n.live.as_ref().filter(|l| l.role == "replica") else { continue };
-        let port = l.replication.master.as_deref().and_then(|m| m.rsplit_once(':')).and_then(|(_, p)| p.parse().ok());
-        let Some(m) =
-            nodes.iter().position(|m| Some(m.port) == port && m.live.as_ref().is_some_and(|l| l.role == "master"))
+        let named =
+            l.replication.master.as_deref().and_then(|m| super::health::named(nodes, m)).map(|m| m.name.clone());
+        let Some(m) = nodes
+            .iter()
+            .position(|m| Some(&m.name) == named.as_ref() && m.live.as_ref().is_some_and(|l| l.role == "master"))
         else {
             continue;
         };

@@ -72,7 +72,17 @@ pub fn deploy(ctx: &Context, parent: &Record, config: &Config, tenant: &Tenant) 
     let text = redplate_config::export(&template(config, tenant, &name));
     crate::ops::config::write_file(&file, text.as_bytes())?;
     ctx.progress.step(&format!("deploying `{name}`, the instance of tenant `{}`", tenant.id));
-    crate::ops::deploy::deploy(ctx, &DeployRequest { template: file, name: None, preset: None, sets: Vec::new() })
+    crate::ops::deploy::deploy(
+        ctx,
+        &DeployRequest {
+            template: file,
+            name: None,
+            preset: None,
+            sets: Vec::new(),
+            // An instance runs where its parent runs.
+            backend: Some(parent.backend.clone()),
+        },
+    )
 }
 
 /// Deploys tenant `tenant`'s instance and then records the tenant in the

@@ -1,0 +1,404 @@
+//! The Compose backend against real containers (podman and podman-compose,
+//! the local image `scripts/compose-image.sh` builds): `deploy --backend
+//! compose` until ready, the rendered hardening checked on the running
+//! containers (user, read-only root, secrets, network), status, operations,
+//! a failover after the master's container is killed, stop/start, scale,
+//! logs, destroy leaving nothing behind — and a machine without an engine.
+//!
+//! Each test gets its own `REDPLATE_HOME` and base port; a guard removes
+//! the project's containers, volumes and network when the test ends, on a
+//! failure too.
+
+mod support;
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{Home, report, root, template, text};
+
+/// The image the test templates name (`deployment.image` + `image_tag`).
+const IMAGE: &str = "localhost/redplate-redis:test";
+
+/// `PATH` with the virtualenv's `podman-compose` first.
+fn path() -> String {
+    format!("{}:{}", root().join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// Whether podman, podman-compose and the image are here; in CI their absence fails the test.
+fn engine_present() -> bool {
+    let podman = Command::new("podman").args(["image", "exists", IMAGE]).status().is_ok_and(|s| s.success());
+    let compose = root().join(".venv/bin/podman-compose").is_file();
+    if !(podman && compose) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "podman, podman-compose and the image {IMAGE} are needed in CI (scripts/setup.sh installs them)"
+        );
+        report("SKIPPED: podman, podman-compose or the image is missing (run scripts/setup.sh)");
+    }
+    podman && compose
+}
+
+fn podman(args: &[&str]) -> Output {
+    Command::new("podman").args(args).stdin(Stdio::null()).output().expect("run podman")
+}
+
+/// Runs redplate with the engine on `PATH`.
+fn run(home: &Home, args: &[&str]) -> Output {
+    let p = path();
+    home.run_env(args, &[("PATH", p.as_str())])
+}
+
+fn ok(home: &Home, args: &[&str]) -> String {
+    let out = run(home, args);
+    assert!(
+        out.status.success(),
+        "redplate {args:?} failed ({}):\n{}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn json(home: &Home, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(home, args)).unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"))
+}
+
+/// A Compose deployment; on drop it is destroyed with `--purge`, and whatever
+/// of its project is left (containers, volumes, network) removed.
+struct Project<'h> {
+    home: &'h Home,
+    name: String,
+    record: Value,
+}
+
+impl Drop for Project<'_> {
+    fn drop(&mut self) {
+        let _ = run(self.home, &["destroy", &self.name, "--purge", "--quiet"]);
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        let ids = text(&podman(&["ps", "-a", "-q", "--filter", &filter]).stdout);
+        for id in ids.split_whitespace() {
+            let _ = podman(&["rm", "-f", "-t", "0", id]);
+        }
+        let volumes = text(&podman(&["volume", "ls", "-q", "--filter", &filter]).stdout);
+        for v in volumes.split_whitespace() {
+            let _ = podman(&["volume", "rm", "-f", v]);
+        }
+        let _ = podman(&["network", "rm", "-f", &format!("{}_default", self.name)]);
+    }
+}
+
+impl Project<'_> {
+    fn deploy<'h>(home: &'h Home, template: &std::path::Path, name: &str) -> (Project<'h>, Duration) {
+        let t = template.display().to_string();
+        let started = Instant::now();
+        let out = run(home, &["deploy", &t, "--backend", "compose", "--format", "json", "--quiet"]);
+        let took = started.elapsed();
+        let record: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let p = Project { home, name: name.to_owned(), record };
+        assert!(out.status.success(), "deploy failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        report(&format!("compose: deployed `{name}` ({}) to ready in {:.1} s", p.record["mode"], took.as_secs_f64()));
+        (p, took)
+    }
+
+    fn status(&self) -> Value {
+        json(self.home, &["status", &self.name, "--format", "json"])
+    }
+
+    /// The container of `service`, by compose's labels.
+    fn container(&self, service: &str) -> String {
+        let out = podman(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ]);
+        let id = text(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned();
+        assert!(!id.is_empty(), "no container for {service}");
+        id
+    }
+
+    fn inspect(&self, service: &str, format: &str) -> String {
+        text(&podman(&["inspect", "--format", format, &self.container(service)]).stdout).trim().to_owned()
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        PathBuf::from(self.record["state_dir"].as_str().expect("state_dir"))
+    }
+
+    /// Polls `status` until `done` holds; how long it took.
+    fn wait_for(&self, what: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Duration {
+        let started = Instant::now();
+        loop {
+            let s = self.status();
+            if done(&s) {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < limit, "{what}: not within {limit:?}; last status {s}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn node<'v>(status: &'v Value, name: &str) -> &'v Value {
+    status["nodes"].as_array().into_iter().flatten().find(|n| n["name"] == name).unwrap_or(&Value::Null)
+}
+
+fn roles(status: &Value) -> Vec<(String, String, bool)> {
+    status["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            (n["name"].as_str().unwrap_or("").to_owned(), n["role"].as_str().unwrap_or("").to_owned(), n["up"] == true)
+        })
+        .collect()
+}
+
+/// Nothing of project `name` is left on the engine.
+fn nothing_left(name: &str) {
+    let filter = format!("label=com.docker.compose.project={name}");
+    assert_eq!(text(&podman(&["ps", "-a", "-q", "--filter", &filter]).stdout).trim(), "", "containers left");
+    let volumes = text(&podman(&["volume", "ls", "-q"]).stdout);
+    assert!(!volumes.lines().any(|v| v.starts_with(&format!("{name}_"))), "volumes left: {volumes}");
+    assert!(!podman(&["network", "exists", &format!("{name}_default")]).status.success(), "network left");
+}
+
+#[test]
+fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_destroyed() {
+    if !engine_present() {
+        return;
+    }
+    let home = Home::new();
+    // The staging preset: ACL users, the `default` user off, passwords as
+    // Compose secrets, persistence; TLS is refused on compose (see README).
+    let t = template(
+        home.dir.path(),
+        "cmp-sen",
+        "extends: staging\n\
+             deployment: { name: cmp-sen, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }\n\
+             replication: { replicas: 1 }\n\
+             sentinel: { down_after: 2s, failover_timeout: 10s }\n\
+             security: { tls: { enabled: false } }\n\
+             monitoring: { exporter: false, service_monitor: false }\n\
+             network: { local_base_port: 23100 }\n",
+    );
+    let (d, _) = Project::deploy(&home, &t, "cmp-sen");
+    assert_eq!(d.record["backend"], "compose", "the backend is recorded");
+    assert_eq!(d.record["nodes"].as_array().map(Vec::len), Some(5));
+
+    // The rendered hardening, on the running containers.
+    assert_eq!(d.inspect("cmp-sen-0", "{{.Config.User}}"), "999:999");
+    assert_eq!(d.inspect("cmp-sen-0", "{{.HostConfig.ReadonlyRootfs}}"), "true");
+    let id = d.container("cmp-sen-0");
+    assert_eq!(text(&podman(&["exec", &id, "id", "-u"]).stdout).trim(), "999", "Redis runs as uid 999");
+    let write_root = podman(&["exec", &id, "sh", "-c", "echo x > /etc/x"]);
+    assert!(!write_root.status.success(), "the root filesystem is read-only");
+    let secrets = text(&podman(&["exec", &id, "ls", "/run/secrets"]).stdout);
+    assert!(secrets.contains("probe-password"), "the probe's password is a secret: {secrets}");
+    // A secret file stays 0600 on the host, owned by the containers' user.
+    let probe = d.state_dir().join("secrets/probe.password");
+    let meta = std::fs::metadata(&probe).expect("probe password");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, 999), "{}", probe.display());
+    // The health check the compose file renders passes (podman runs it on demand here: no systemd).
+    assert!(podman(&["healthcheck", "run", &id]).status.success(), "the rendered health check passes");
+    // The nodes find each other by service name on the project's network.
+    let net = d.inspect("cmp-sen-1", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}");
+    assert_eq!(net, "cmp-sen_default");
+
+    // Status: one master, one replica in sync, the sentinels agreeing.
+    let s = d.status();
+    assert_eq!(s["state"], "running", "{s}");
+    assert_eq!(node(&s, "cmp-sen-0")["role"], "master");
+    assert_eq!(node(&s, "cmp-sen-1")["role"], "replica");
+    let views: Vec<&str> =
+        s["sentinel_views"].as_array().into_iter().flatten().filter_map(|v| v["master"].as_str()).collect();
+    assert_eq!(views.len(), 3, "{s}");
+    assert!(views.iter().all(|v| v.starts_with("cmp-sen-0:")), "{views:?}");
+
+    // Operations through the published ports.
+    assert_eq!(ok(&home, &["exec", "cmp-sen", "--", "SET", "order:1", "kept"]).trim(), "\"OK\"");
+    let health = json(&home, &["health", "cmp-sen", "--format", "json"]);
+    assert_eq!(health["verdict"], "healthy", "{health}");
+    let stats = json(&home, &["stats", "cmp-sen", "--format", "json"]);
+    assert_eq!(stats["nodes"].as_array().map(Vec::len), Some(2), "{stats}");
+    let metrics = ok(&home, &["metrics", "cmp-sen"]);
+    assert!(metrics.contains("redis_up"), "{metrics}");
+    let logs = ok(&home, &["logs", "cmp-sen", "--node", "cmp-sen-0", "-n", "200"]);
+    assert!(logs.contains("Ready to accept connections"), "{logs}");
+    // Backups run the rendered scripts where the data is: refused here, with the reason.
+    let backup = run(&home, &["backup", "cmp-sen"]);
+    assert_eq!(backup.status.code(), Some(2));
+    assert!(text(&backup.stderr).contains("local backend only"), "{}", text(&backup.stderr));
+
+    // Failover: the master's container is killed; the sentinels promote the replica.
+    let killed = Instant::now();
+    assert!(podman(&["kill", &d.container("cmp-sen-0")]).status.success());
+    let took = d.wait_for("the replica promoted", Duration::from_secs(60), |s| {
+        node(s, "cmp-sen-1")["role"] == "master"
+            && s["sentinel_views"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|v| v["master"].as_str().is_some_and(|m| m.starts_with("cmp-sen-1:")))
+    });
+    report(&format!("compose: master container killed -> replica promoted in {:.1} s", took.as_secs_f64()));
+    assert!(killed.elapsed() < Duration::from_secs(60));
+    let s = d.status();
+    assert_eq!(s["state"], "degraded", "{s}");
+    assert_eq!(node(&s, "cmp-sen-0")["up"], false);
+    assert_eq!(
+        ok(&home, &["exec", "cmp-sen", "--", "GET", "order:1"]).trim(),
+        "\"kept\"",
+        "the new master has the data"
+    );
+
+    // `start` brings the old master back, as a replica of the new one.
+    ok(&home, &["start", "cmp-sen", "--quiet"]);
+    let s = d.status();
+    assert_eq!(s["state"], "running", "{s}");
+    assert_eq!(node(&s, "cmp-sen-0")["role"], "replica", "{s}");
+
+    // Scale to 2 replicas and back.
+    ok(&home, &["scale", "cmp-sen", "--replicas", "2", "--quiet"]);
+    let s = d.status();
+    assert_eq!(roles(&s).iter().filter(|r| r.1 != "sentinel" && r.2).count(), 3, "{s}");
+    assert_eq!(node(&s, "cmp-sen-2")["role"], "replica", "{s}");
+    let views = json(&home, &["health", "cmp-sen", "--format", "json"]);
+    assert_eq!(views["verdict"], "healthy", "{views}");
+    ok(&home, &["scale", "cmp-sen", "--replicas", "1", "--quiet"]);
+    let s = d.status();
+    assert_eq!(roles(&s).iter().filter(|r| r.1 != "sentinel").count(), 2, "{s}");
+    assert!(
+        !podman(&["volume", "exists", "cmp-sen_cmp-sen-2-data"]).status.success(),
+        "the removed replica's volume is gone"
+    );
+
+    // Stop keeps the data (AOF on a named volume); start brings it back.
+    ok(&home, &["stop", "cmp-sen", "--quiet"]);
+    assert_eq!(d.status()["state"], "stopped");
+    let started = Instant::now();
+    ok(&home, &["start", "cmp-sen", "--quiet"]);
+    report(&format!("compose: start after stop to ready in {:.1} s", started.elapsed().as_secs_f64()));
+    assert_eq!(ok(&home, &["exec", "cmp-sen", "--", "GET", "order:1"]).trim(), "\"kept\"");
+
+    // What the backend cannot do says so, and why.
+    let apply = run(&home, &["apply", "cmp-sen", &t.display().to_string()]);
+    assert_eq!(apply.status.code(), Some(2));
+    assert!(text(&apply.stderr).contains("compose backend does not apply"), "{}", text(&apply.stderr));
+
+    ok(&home, &["destroy", "cmp-sen", "--purge", "--quiet"]);
+    nothing_left("cmp-sen");
+    assert!(!d.state_dir().exists(), "the state folder is removed");
+}
+
+#[test]
+fn cluster_on_compose_is_formed_by_the_rendered_init_service_and_serves_every_slot() {
+    if !engine_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "cmp-cl",
+        "extends: development\n\
+         deployment: { name: cmp-cl, mode: cluster, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }\n\
+         cluster: { shards: 3, replicas_per_shard: 1 }\n\
+         network: { local_base_port: 23300 }\n",
+    );
+    let (d, _) = Project::deploy(&home, &t, "cmp-cl");
+    let s = d.status();
+    assert_eq!(s["cluster_state"], "ok", "{s}");
+    assert_eq!(s["state"], "running", "{s}");
+    let init = d.inspect("cmp-cl-cluster-init", "{{.State.Status}} {{.State.ExitCode}}");
+    assert_eq!(init, "exited 0", "the rendered cluster-init service formed the cluster");
+    let slots: Vec<&str> =
+        s["nodes"].as_array().into_iter().flatten().filter_map(|n| n["slots"].as_str()).filter(|s| *s != "-").collect();
+    assert_eq!(slots, ["0-5460", "5461-10921", "10922-16383"], "{s}");
+    // `exec` reaches the master serving each key's slot.
+    for key in ["a", "b", "c", "d", "e"] {
+        assert_eq!(ok(&home, &["exec", "cmp-cl", "--", "SET", key, "1"]).trim(), "\"OK\"", "{key}");
+    }
+    let health = json(&home, &["health", "cmp-cl", "--format", "json"]);
+    assert_eq!(health["verdict"], "healthy", "{health}");
+    let scale = run(&home, &["scale", "cmp-cl", "--replicas", "2"]);
+    assert_eq!(scale.status.code(), Some(1), "refused: {}", text(&scale.stderr));
+    assert!(text(&scale.stderr).contains("does not scale a cluster"), "{}", text(&scale.stderr));
+    ok(&home, &["destroy", "cmp-cl", "--purge", "--quiet"]);
+    nothing_left("cmp-cl");
+}
+
+#[test]
+fn without_an_engine_deploy_names_what_to_install_and_render_still_works() {
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "no-engine",
+        "extends: development\ndeployment: { name: no-engine }\nnetwork: { local_base_port: 23500 }\n",
+    );
+    let t = t.display().to_string();
+    // A `PATH` with neither docker nor podman.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let bare = empty.path().display().to_string();
+    let out = home.run_env(&["deploy", &t, "--backend", "compose"], &[("PATH", bare.as_str())]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no container engine found"), "{err}");
+    assert!(err.contains("`docker compose`") && err.contains("`podman-compose`"), "names what it tried: {err}");
+    assert!(err.contains("apt-get install podman runc") && err.contains("pip install podman-compose"), "{err}");
+    assert!(home.records().is_empty(), "nothing registered");
+    assert!(!home.dir.path().join("deployments/no-engine").exists(), "no state folder left");
+    // The render needs no engine.
+    let out_dir = home.dir.path().join("out");
+    let o = out_dir.display().to_string();
+    let r = home.run_env(&["render", &t, "--target", "compose", "--out", &o], &[("PATH", bare.as_str())]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(out_dir.join("compose/compose.yaml").is_file(), "the compose file is rendered");
+}
+
+#[test]
+fn tenants_from_the_template_work_on_compose_and_one_made_at_run_time_is_refused_with_the_reason() {
+    if !engine_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "cmp-ten",
+        "extends: staging\n\
+         deployment: { name: cmp-ten, mode: standalone, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }\n\
+         resources: { memory: 1gb }\n\
+         security: { tls: { enabled: false } }\n\
+         monitoring: { exporter: false, service_monitor: false }\n\
+         network: { local_base_port: 23700 }\n\
+         tenancy: { enabled: true, isolation: key_prefix, max_tenants: 4, memory_per_tenant: 64mb, \
+         connections_per_tenant: 20, ops_per_second_per_tenant: 1000, \
+         tenants: [{ id: acme, password: { generate: true } }] }\n",
+    );
+    let (_d, _) = Project::deploy(&home, &t, "cmp-ten");
+    // The tenant's ACL user from the rendered users.acl, bound to its prefix.
+    assert_eq!(ok(&home, &["tenant", "exec", "cmp-ten", "acme", "--", "SET", "tenant:acme:k", "v"]).trim(), "\"OK\"");
+    let other = run(&home, &["tenant", "exec", "cmp-ten", "acme", "--", "GET", "tenant:globex:k"]);
+    assert!(text(&other.stderr).contains("NOPERM"), "{}", text(&other.stderr));
+    let stats = ok(&home, &["tenant", "stats", "cmp-ten", "acme"]);
+    assert!(stats.contains("1 keys"), "{stats}");
+    // A tenant made at run time would need `ACL SAVE` into the read-only users.acl.
+    let create = run(&home, &["tenant", "create", "cmp-ten", "globex"]);
+    assert_eq!(create.status.code(), Some(2));
+    assert!(text(&create.stderr).contains("mount `users.acl` read-only"), "{}", text(&create.stderr));
+    // Flush takes its confirmation token as on any backend.
+    let first = run(&home, &["flush", "cmp-ten"]);
+    let token = text(&first.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "--confirm")
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("a token: {}{}", text(&first.stdout), text(&first.stderr)));
+    ok(&home, &["flush", "cmp-ten", "--confirm", &token]);
+    assert_eq!(ok(&home, &["exec", "cmp-ten", "--", "DBSIZE"]).trim(), "(integer) 0");
+}
