@@ -93,7 +93,9 @@ impl Upstream {
         if *current == found {
             return false;
         }
-        tracing::info!(from = %format!("{}:{}", current.0, current.1), to = %format!("{}:{}", found.0, found.1), "the master moved");
+        // The address is Sentinel's text: cleaned before it reaches the log.
+        let to = crate::text::clean(&format!("{}:{}", found.0, found.1), 300);
+        tracing::info!(from = %crate::text::clean(&format!("{}:{}", current.0, current.1), 300), to = %to, "the master moved");
         *current = found;
         self.generation.fetch_add(1, Ordering::AcqRel);
         true
