@@ -138,7 +138,21 @@ impl Project<'_> {
             if done(&s) {
                 return started.elapsed();
             }
-            assert!(started.elapsed() < limit, "{what}: not within {limit:?}; last status {s}");
+            if started.elapsed() >= limit {
+                // What the sentinels said, for the failure message.
+                let logs: Vec<String> = ["sentinel-0", "sentinel-1", "sentinel-2"]
+                    .iter()
+                    .map(|n| format!("{}-{n}", self.name))
+                    .filter(|service| {
+                        self.record["nodes"].as_array().into_iter().flatten().any(|x| x["name"] == *service)
+                    })
+                    .map(|service| {
+                        let out = podman(&["logs", "--tail", "25", &self.container(&service)]);
+                        format!("--- {service}:\n{}{}", text(&out.stdout), text(&out.stderr))
+                    })
+                    .collect();
+                panic!("{what}: not within {limit:?}; last status {s}\n{}", logs.join("\n"));
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -239,7 +253,8 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     // Failover: the master's container is killed; the sentinels promote the replica.
     let killed = Instant::now();
     assert!(podman(&["kill", &d.container("cmp-sen-0")]).status.success());
-    let took = d.wait_for("the replica promoted", Duration::from_secs(60), |s| {
+    // Generous: under load Sentinel may enter TILT mode (30 s without acting).
+    let took = d.wait_for("the replica promoted", Duration::from_secs(150), |s| {
         node(s, "cmp-sen-1")["role"] == "master"
             && s["sentinel_views"]
                 .as_array()
