@@ -14,7 +14,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::isolation::{ATTACKS, OWN};
+use support::isolation::{ATTACKS, own_work};
 use support::{Deployed, Home, redis_present, report, root, text};
 
 /// A template with tenancy and the gateway on; `tenants` is YAML list items.
@@ -756,42 +756,8 @@ fn the_isolation_suite_through_the_gateway_finds_no_escape_and_refuses_nothing_l
     assert_eq!(run(&mut beta, &["GET", "tenant:beta:s"]).ok(), Some(redis::Value::BulkString(b"secret".to_vec())));
     assert_eq!(dbsize(&d), before, "no key was added or removed");
 
-    let own: Vec<Vec<&str>> =
-        OWN.iter().map(|c| c.iter().map(|a| if *a == "$SHA" { sha.as_str() } else { *a }).collect()).collect();
-    let mut refused = Vec::new();
-    for c in &own {
-        if let Err(e) = run(&mut acme, c) {
-            refused.push(format!("{c:?}: {e}"));
-        }
-    }
-    let mut legit = own.len();
-    legit += 1;
-    let _: () = redis::cmd("WATCH").arg("tenant:acme:n").query(&mut acme).expect("WATCH");
-    let tx: redis::RedisResult<(i64, String)> =
-        redis::pipe().atomic().incr("tenant:acme:n", 1).get("tenant:acme:s").query(&mut acme);
-    if let Err(e) = tx {
-        refused.push(format!("MULTI/EXEC: {e}"));
-    }
-    legit += 1;
-    let mut pipe = redis::pipe();
-    for i in 0..100 {
-        pipe.set(format!("tenant:acme:p{i}"), i).ignore();
-    }
-    if let Err(e) = pipe.query::<()>(&mut acme) {
-        refused.push(format!("pipeline: {e}"));
-    }
-    legit += 1;
-    let mut sub_con = client(gw, "tenant-acme", &acme_pw).expect("connect");
-    let mut sub = sub_con.as_pubsub();
-    match sub.subscribe("tenant:acme:news") {
-        Err(e) => refused.push(format!("SUBSCRIBE own channel: {e}")),
-        Ok(()) => {
-            run(&mut acme, &["PUBLISH", "tenant:acme:news", "hello"]).expect("publish");
-            sub.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-            let msg = sub.get_message().expect("a message on its own channel");
-            assert_eq!(msg.get_payload::<String>().ok().as_deref(), Some("hello"));
-        }
-    }
+    let subscriber = client(gw, "tenant-acme", &acme_pw).expect("connect");
+    let (legit, refused) = own_work(&mut acme, subscriber, &sha);
     report(&format!("through the gateway: legitimate operations {legit}, refused {}", refused.len()));
     assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
 }

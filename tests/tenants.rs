@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::isolation::{ATTACKS, OWN};
+use support::isolation::{ATTACKS, own_work};
 use support::{Deployed, Home, redis_present, text};
 
 /// A standalone deployment with auth and tenancy, and one declared tenant `beta`.
@@ -260,54 +260,7 @@ fn a_runtime_tenant_reaches_no_other_tenant_and_does_all_its_own_work() {
     assert_eq!(admin(&d, port, &["DBSIZE"]), keys_before, "no key was added or removed");
 
     // Everything an application does with its own keys.
-    let own: Vec<Vec<&str>> =
-        OWN.iter().map(|c| c.iter().map(|a| if *a == "$SHA" { sha.as_str() } else { *a }).collect()).collect();
-    let mut refused = Vec::new();
-    for c in &own {
-        if let Err(e) = run(&mut acme, c) {
-            refused.push(format!("{c:?}: {e}"));
-        }
-    }
-    let mut legit = own.len();
-    // Scripts loaded once and run by their hash, on declared keys.
-    let own_sha: String =
-        redis::cmd("SCRIPT").arg("LOAD").arg("return redis.call('get', KEYS[1])").query(&mut acme).expect("load");
-    for c in [["EVALSHA", &own_sha, "1", "tenant:acme:e"], ["EVALSHA_RO", &own_sha, "1", "tenant:acme:e"]] {
-        legit += 1;
-        if let Err(e) = run(&mut acme, &c) {
-            refused.push(format!("{c:?}: {e}"));
-        }
-    }
-    // A transaction, with WATCH.
-    legit += 1;
-    let _: () = redis::cmd("WATCH").arg("tenant:acme:n").query(&mut acme).expect("WATCH");
-    let tx: redis::RedisResult<(i64, String)> =
-        redis::pipe().atomic().incr("tenant:acme:n", 1).get("tenant:acme:s").query(&mut acme);
-    if let Err(e) = tx {
-        refused.push(format!("MULTI/EXEC: {e}"));
-    }
-    // A pipeline of 100 commands.
-    legit += 1;
-    let mut pipe = redis::pipe();
-    for i in 0..100 {
-        pipe.set(format!("tenant:acme:p{i}"), i).ignore();
-    }
-    if let Err(e) = pipe.query::<()>(&mut acme) {
-        refused.push(format!("pipeline: {e}"));
-    }
-    // Pub/sub on its own channel: a message from another connection arrives.
-    legit += 1;
-    let mut sub_con = connect(port, "tenant-acme", &acme_pw);
-    let mut sub = sub_con.as_pubsub();
-    match sub.subscribe("tenant:acme:news") {
-        Err(e) => refused.push(format!("SUBSCRIBE own channel: {e}")),
-        Ok(()) => {
-            run(&mut acme, &["PUBLISH", "tenant:acme:news", "hello"]).expect("publish");
-            sub.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-            let msg = sub.get_message().expect("a message on its own channel");
-            assert_eq!(msg.get_payload::<String>().ok().as_deref(), Some("hello"));
-        }
-    }
+    let (legit, refused) = own_work(&mut acme, connect(port, "tenant-acme", &acme_pw), &sha);
     eprintln!("legitimate operations: {legit}, refused: {}", refused.len());
     assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
 }

@@ -157,3 +157,66 @@ pub const OWN: &[&[&str]] = &[
     &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "tenant:acme:e"],
     &["SCRIPT", "EXISTS", "$SHA"],
 ];
+
+/// Runs everything an application does with its own keys as `acme` (the
+/// `OWN` commands, its own scripts by hash, a transaction with WATCH, a
+/// pipeline of 100, pub/sub on its own channel with `subscriber`, a second
+/// connection of its own); how many operations ran and which were refused.
+/// `sha` is a script `acme` loaded itself.
+pub fn own_work(acme: &mut redis::Connection, mut subscriber: redis::Connection, sha: &str) -> (usize, Vec<String>) {
+    let run = |con: &mut redis::Connection, args: &[&str]| -> redis::RedisResult<redis::Value> {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(con)
+    };
+    let own: Vec<Vec<&str>> =
+        OWN.iter().map(|c| c.iter().map(|a| if *a == "$SHA" { sha } else { *a }).collect()).collect();
+    let mut refused = Vec::new();
+    for c in &own {
+        if let Err(e) = run(acme, c) {
+            refused.push(format!("{c:?}: {e}"));
+        }
+    }
+    let mut legit = own.len();
+    // Scripts loaded once and run by their hash, on declared keys.
+    let own_sha: String =
+        redis::cmd("SCRIPT").arg("LOAD").arg("return redis.call('get', KEYS[1])").query(acme).expect("load");
+    for c in [["EVALSHA", &own_sha, "1", "tenant:acme:e"], ["EVALSHA_RO", &own_sha, "1", "tenant:acme:e"]] {
+        legit += 1;
+        if let Err(e) = run(acme, &c) {
+            refused.push(format!("{c:?}: {e}"));
+        }
+    }
+    // A transaction, with WATCH.
+    legit += 1;
+    let _: () = redis::cmd("WATCH").arg("tenant:acme:n").query(acme).expect("WATCH");
+    let tx: redis::RedisResult<(i64, String)> =
+        redis::pipe().atomic().incr("tenant:acme:n", 1).get("tenant:acme:s").query(acme);
+    if let Err(e) = tx {
+        refused.push(format!("MULTI/EXEC: {e}"));
+    }
+    // A pipeline of 100 commands.
+    legit += 1;
+    let mut pipe = redis::pipe();
+    for i in 0..100 {
+        pipe.set(format!("tenant:acme:p{i}"), i).ignore();
+    }
+    if let Err(e) = pipe.query::<()>(acme) {
+        refused.push(format!("pipeline: {e}"));
+    }
+    // Pub/sub on its own channel: a message from another connection arrives.
+    legit += 1;
+    let mut sub = subscriber.as_pubsub();
+    match sub.subscribe("tenant:acme:news") {
+        Err(e) => refused.push(format!("SUBSCRIBE own channel: {e}")),
+        Ok(()) => {
+            run(acme, &["PUBLISH", "tenant:acme:news", "hello"]).expect("publish");
+            sub.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+            let msg = sub.get_message().expect("a message on its own channel");
+            assert_eq!(msg.get_payload::<String>().ok().as_deref(), Some("hello"));
+        }
+    }
+    (legit, refused)
+}
