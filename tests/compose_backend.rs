@@ -147,7 +147,7 @@ impl Project<'_> {
                         self.record["nodes"].as_array().into_iter().flatten().any(|x| x["name"] == *service)
                     })
                     .map(|service| {
-                        let out = podman(&["logs", "--tail", "25", &self.container(&service)]);
+                        let out = podman(&["logs", "--tail", "60", &self.container(&service)]);
                         format!("--- {service}:\n{}{}", text(&out.stdout), text(&out.stderr))
                     })
                     .collect();
@@ -251,10 +251,15 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     assert!(text(&backup.stderr).contains("local backend only"), "{}", text(&backup.stderr));
 
     // Failover: the master's container is killed; the sentinels promote the replica.
-    let killed = Instant::now();
     assert!(podman(&["kill", &d.container("cmp-sen-0")]).status.success());
+    // The killed master's name still resolves in the sentinels' containers
+    // (the backend pins the addresses; the engine's DNS forgets a stopped
+    // container, and Sentinel 7.0 then may never fail over).
+    let sentinel = d.container("cmp-sen-sentinel-0");
+    let resolved = text(&podman(&["exec", &sentinel, "getent", "hosts", "cmp-sen-0"]).stdout);
+    assert!(resolved.starts_with("172.30."), "the stopped master's pinned address: {resolved:?}");
     // Generous: under load Sentinel may enter TILT mode (30 s without acting).
-    let took = d.wait_for("the replica promoted", Duration::from_secs(150), |s| {
+    let took = d.wait_for("the replica promoted", Duration::from_secs(90), |s| {
         node(s, "cmp-sen-1")["role"] == "master"
             && s["sentinel_views"]
                 .as_array()
@@ -263,7 +268,6 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
                 .all(|v| v["master"].as_str().is_some_and(|m| m.starts_with("cmp-sen-1:")))
     });
     report(&format!("compose: master container killed -> replica promoted in {:.1} s", took.as_secs_f64()));
-    assert!(killed.elapsed() < Duration::from_secs(60));
     let s = d.status();
     assert_eq!(s["state"], "degraded", "{s}");
     assert_eq!(node(&s, "cmp-sen-0")["up"], false);

@@ -55,6 +55,18 @@ pub fn node_at<'r>(record: &'r Record, host: &str, port: u16) -> Option<&'r Node
     }
 }
 
+/// Where `node`'s data folder is on this machine, from what the node's
+/// `CONFIG GET dir` says (the backup scripts read and write it there).
+pub fn host_data_dir(record: &Record, node: &NodeRecord, dir: &str) -> Result<PathBuf, BackendError> {
+    of(record)?.host_data_dir(record, node, dir)
+}
+
+/// After a restore placed files in `node`'s data folder `path`: hands them
+/// to the user the node's server runs as.
+pub fn data_placed(record: &Record, node: &NodeRecord, path: &Path) -> Result<(), BackendError> {
+    of(record)?.data_placed(record, node, path)
+}
+
 /// Why a backend could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -315,6 +327,21 @@ pub trait Backend {
     fn node_at<'r>(&self, record: &'r Record, host: &str, port: u16) -> Option<&'r NodeRecord> {
         let _ = host;
         record.nodes.iter().find(|n| n.port == port)
+    }
+
+    /// Where `node`'s data folder `dir` (as the node names it) is on this
+    /// machine: local nodes name it themselves, relative to the state folder.
+    fn host_data_dir(&self, record: &Record, node: &NodeRecord, dir: &str) -> Result<PathBuf, BackendError> {
+        let _ = node;
+        let p = PathBuf::from(dir);
+        Ok(if p.is_absolute() { p } else { record.state_dir.join(p) })
+    }
+
+    /// Files placed in `node`'s data folder `path` by a restore are handed to
+    /// the user its server runs as (local nodes: this process's).
+    fn data_placed(&self, record: &Record, node: &NodeRecord, path: &Path) -> Result<(), BackendError> {
+        let _ = (record, node, path);
+        Ok(())
     }
 }
 

@@ -247,7 +247,11 @@ impl Ctx<'_> {
         m.build()
     }
 
-    /// A master or replica.
+    /// A master or replica. Like a Sentinel's, its config is seeded onto
+    /// the data volume and run from there: Sentinel persists a failover with
+    /// `CONFIG REWRITE` (`replicaof`), which a read-only file would lose, so
+    /// after a restart of the whole project the nodes would come back in
+    /// their rendered roles and fight the sentinels. 0600: it holds passwords.
     pub fn data_service(&self, node: &Node, masters: &[String]) -> Yaml {
         let mut volumes = vec![format!("../redis/{}/redis.conf:{CONF_DIR}/redis.conf:ro", node.name)];
         if uses_acl_file(self.input) {
@@ -264,10 +268,11 @@ impl Ctx<'_> {
             Some(m) if masters.contains(m) => Some(Self::healthy([m.clone()])),
             _ => None,
         };
-        let m = MapBuilder::new()
-            .put("image", Yaml::s(self.redis_image()))
-            .put("hostname", Yaml::s(&node.hostname))
-            .put("command", Yaml::strs(["redis-server", &format!("{CONF_DIR}/redis.conf")]));
+        let m =
+            MapBuilder::new().put("image", Yaml::s(self.redis_image())).put("hostname", Yaml::s(&node.hostname)).put(
+                "command",
+                Yaml::strs(["sh", "-c", &seeded(&format!("{CONF_DIR}/redis.conf"), &self.data_dir(node), "redis")]),
+            );
         let m = self
             .harden(m, REDIS_USER)
             .put("restart", self.restart())
@@ -290,9 +295,7 @@ impl Ctx<'_> {
     pub fn sentinel_service(&self, node: &Node, masters: &[String]) -> Yaml {
         let dir = self.data_dir(node);
         let seed = format!("{CONF_DIR}/sentinel.conf");
-        let script = format!(
-            "if ! cmp -s {seed} {dir}/sentinel.seed.conf; then cp {seed} {dir}/sentinel.conf && cp {seed} {dir}/sentinel.seed.conf; fi; exec redis-sentinel {dir}/sentinel.conf"
-        );
+        let script = seeded(&seed, &dir, "sentinel");
         let mut volumes = vec![format!("../sentinel/{}/sentinel.conf:{seed}:ro", node.name), self.data_volume(node)];
         if let Some(t) = self.tls_for(node) {
             volumes.extend(t.mounts());
@@ -427,4 +430,14 @@ pub fn size(v: &serde_json::Value) -> Option<Yaml> {
 
 fn cpus(millis: u32) -> Option<Yaml> {
     (millis > 0).then(|| Yaml::Float(f64::from(millis) / 1000.0))
+}
+
+/// The shell command that copies the rendered config `seed` to
+/// `<dir>/<kind>.conf` (0600) when it differs from the last one copied, then
+/// runs `redis-<kind>` on the copy, which the server may rewrite.
+fn seeded(seed: &str, dir: &str, kind: &str) -> String {
+    let server = if kind == "sentinel" { "redis-sentinel" } else { "redis-server" };
+    format!(
+        "umask 077; if ! cmp -s {seed} {dir}/{kind}.seed.conf; then cp {seed} {dir}/{kind}.conf && cp {seed} {dir}/{kind}.seed.conf; fi; exec {server} {dir}/{kind}.conf"
+    )
 }

@@ -204,7 +204,14 @@ fn services_follow_the_topology_and_are_hardened() {
                 assert!(
                     vols.contains(&format!("../redis/{name}/redis.conf:/usr/local/etc/redis/redis.conf:ro").as_str())
                 );
-                assert_eq!(s["command"], serde_json::json!(["redis-server", "/usr/local/etc/redis/redis.conf"]));
+                // Seeded onto the data volume, run from there (Sentinel's CONFIG REWRITE persists).
+                let command = s["command"][2].as_str().unwrap_or("");
+                assert_eq!((&s["command"][0], &s["command"][1]), (&serde_json::json!("sh"), &serde_json::json!("-c")));
+                assert!(
+                    command.contains("cp /usr/local/etc/redis/redis.conf /data/redis.conf")
+                        && command.ends_with("exec redis-server /data/redis.conf"),
+                    "{name}: {command}"
+                );
                 if config["security"]["auth_enabled"].as_bool() == Some(true) {
                     assert!(health.starts_with("REDISCLI_AUTH=\"$$(cat /run/secrets/"), "{name}: {health}");
                     assert!(vols.contains(&"../redis/users.acl:/etc/redis/users.acl:ro"), "{name}");

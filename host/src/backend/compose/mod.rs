@@ -10,10 +10,11 @@
 //! remove them. Must not render or read templates (that is `ops`), and runs
 //! no `redis-cli`.
 //!
-//! What it refuses, with the reason in the error: TLS (no certificates for
-//! containers yet), `apply`, cluster reshaping and scaling, `start --new-ports`.
+//! What it refuses, with the reason in the error: `apply`, cluster
+//! reshaping and scaling, `start --new-ports`.
 
 pub mod engine;
+mod network;
 pub mod plan;
 mod scale;
 mod start;
@@ -27,7 +28,7 @@ use crate::registry::{DeployState, NodeRecord, Record};
 use engine::{Engine, Project};
 use redplate_config::{Config, Target, Topology};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -93,10 +94,10 @@ impl Backend for ComposeBackend {
         Target::Compose
     }
 
-    fn prepare(&self, config: &Config, _dir: &Path, progress: &dyn Progress) -> Result<Preparation, BackendError> {
+    fn prepare(&self, config: &Config, dir: &Path, progress: &dyn Progress) -> Result<Preparation, BackendError> {
         progress.step("looking for a container engine");
         self.engine()?;
-        plan::prepare(config)
+        plan::prepare(config, dir, progress)
     }
 
     fn place(
@@ -267,6 +268,31 @@ impl Backend for ComposeBackend {
     fn node_at<'r>(&self, record: &'r Record, host: &str, _port: u16) -> Option<&'r NodeRecord> {
         // Every container listens on the same port: nodes announce their service name.
         record.nodes.iter().find(|n| n.name == host)
+    }
+
+    /// The node's named volume (`<project>_<node>-data`), where the engine
+    /// keeps it on this machine; readable by root (or podman's own user).
+    fn host_data_dir(&self, record: &Record, node: &NodeRecord, dir: &str) -> Result<PathBuf, BackendError> {
+        let engine = self.engine()?;
+        let volume = format!("{}_{}-data", record.name, node.name);
+        let path = engine.cli_ok(&["volume", "inspect", &volume, "--format", "{{.Mountpoint}}"], engine::SHORT)?;
+        let path = PathBuf::from(path.trim());
+        if std::fs::read_dir(&path).is_err() {
+            return Err(BackendError::Engine {
+                command: format!("{} volume inspect {volume}", engine.cli),
+                message: format!(
+                    "`{}`'s data folder `{dir}` is the volume `{volume}` at `{}`, which this user cannot read; \
+                     run redplate as root, or as the user the engine runs as",
+                    node.name,
+                    path.display()
+                ),
+            });
+        }
+        Ok(path)
+    }
+
+    fn data_placed(&self, _record: &Record, _node: &NodeRecord, path: &Path) -> Result<(), BackendError> {
+        plan::give(self.engine()?, &[path.to_path_buf()])
     }
 }
 

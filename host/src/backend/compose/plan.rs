@@ -14,10 +14,11 @@
 //! the host). redplate's own admin password stays the caller's.
 
 use super::engine::Engine;
+use super::network;
 use crate::artifact::ArtifactSet;
-use crate::backend::local::{plan as local_plan, process};
-use crate::backend::{BackendError, Preparation};
-use crate::registry::{NodeRecord, Record};
+use crate::backend::local::{plan as local_plan, process, tls as local_tls};
+use crate::backend::{BackendError, Preparation, Progress};
+use crate::registry::{NodeRecord, Record, TlsFiles};
 use redplate_config::model::Mode;
 use redplate_config::{Config, Role, Target, Topology};
 use serde_json::{Map, Value, json};
@@ -30,6 +31,8 @@ pub const COMPOSE_FILE: &str = "compose/compose.yaml";
 pub const OVERRIDE_FILE: &str = "compose/redplate.override.yaml";
 /// The user the rendered services run as (`services.rs`'s `REDIS_USER`).
 pub const CONTAINER_UID: u32 = 999;
+/// redplate's own copy of the node key, in `tls/`.
+const OWN_KEY: &str = "redplate.key";
 /// Ports between two placements tried: data nodes from the base port,
 /// sentinels from base + [`SENTINEL_OFFSET`], TLS container ports from base + 90.
 const BLOCK: u16 = 100;
@@ -37,20 +40,15 @@ const SENTINEL_OFFSET: u16 = 70;
 
 /// What must change in `config` to run as a Compose project redplate
 /// manages: ports published (redplate talks to the containers through
-/// them), and the nodes announcing their service names, so a sentinel names
-/// a master the way redplate finds it (every container listens on the same
-/// port). TLS is refused: the local CA's certificates do not name the
-/// containers yet.
-pub fn prepare(config: &Config) -> Result<Preparation, BackendError> {
-    if config.security.tls.enabled {
-        return Err(BackendError::Refused {
-            backend: "compose".into(),
-            operation: "run a template with `security.tls.enabled`",
-            reason: "no certificates are made for containers yet; deploy it with `--backend local`, or set \
-                     `security.tls.enabled=false`",
-        });
-    }
+/// them), the nodes announcing their service names, so a sentinel names a
+/// master the way redplate finds it (every container listens on the same
+/// port), and — with TLS and no certificate files — certificates from a
+/// local CA in `dir/tls`, naming the services ([`tls`]).
+pub fn prepare(config: &Config, dir: &Path, progress: &dyn Progress) -> Result<Preparation, BackendError> {
     let mut prep = Preparation::default();
+    if config.security.tls.enabled {
+        tls(config, dir, progress, &mut prep)?;
+    }
     let c = &config.compose;
     if !c.publish_ports {
         prep.sets.push("compose.publish_ports=true".into());
@@ -75,6 +73,51 @@ pub fn prepare(config: &Config) -> Result<Preparation, BackendError> {
         prep.adjustments.push("`sentinel.announce_hostnames` on: sentinels name the master by its service name".into());
     }
     Ok(prep)
+}
+
+/// TLS for the containers. Without certificate files, a local CA (as the
+/// local backend makes) signs one node certificate that also names every
+/// service, mounted from `tls/` as the compose file expects; with files,
+/// they are copied there. The containers' user gets `tls/tls.key`;
+/// redplate's own connections use `tls/redplate.key`, the same key kept by
+/// the caller (with rootless podman the containers' copy is not theirs).
+fn tls(config: &Config, dir: &Path, progress: &dyn Progress, prep: &mut Preparation) -> Result<(), BackendError> {
+    let tls_dir = dir.join("tls");
+    let copy = |from: &Path, to: &Path| -> Result<(), BackendError> {
+        let bytes = std::fs::read(from).map_err(BackendError::io("read", from))?;
+        crate::registry::write_atomic(to, &bytes, true).map_err(BackendError::from)
+    };
+    if local_plan::needs_local_certs(config) {
+        progress.step("making a local certificate authority for the containers");
+        let names: Vec<String> =
+            Topology::derive(config, Target::Compose).nodes.iter().map(|n| n.name.clone()).collect();
+        let t = local_tls::ensure_for(&tls_dir, &names)?;
+        let own = tls_dir.join(OWN_KEY);
+        copy(&t.key_file, &own)?;
+        prep.adjustments.push(format!(
+            "`security.tls` certificates made by a local CA in `{}`, naming the services (local use only)",
+            tls_dir.display()
+        ));
+        prep.sets.push("security.tls.cert_source=files".into());
+        prep.sets.push("security.tls.cert_file=tls/tls.crt".into());
+        prep.sets.push("security.tls.key_file=tls/tls.key".into());
+        prep.sets.push("security.tls.ca_file=tls/ca.crt".into());
+        prep.tls = Some(TlsFiles { cert_file: t.cert_file, key_file: own, ca_file: t.ca_file });
+        return Ok(());
+    }
+    // The template's own files: the compose file mounts `../tls/<file name>`.
+    let t = &config.security.tls;
+    for f in [&t.cert_file, &t.key_file, &t.ca_file] {
+        let from = Path::new(f.as_str());
+        let name = from.file_name().map(Path::new).unwrap_or(from);
+        copy(from, &tls_dir.join(name))?;
+    }
+    prep.tls = Some(TlsFiles {
+        cert_file: t.cert_file.clone().into(),
+        key_file: t.key_file.clone().into(),
+        ca_file: t.ca_file.clone().into(),
+    });
+    Ok(())
 }
 
 /// The host ports the nodes of `config` publish with `base` as the client port.
@@ -137,24 +180,26 @@ pub fn install(
     topology: &Topology,
 ) -> Result<(), BackendError> {
     local_plan::install(record, artifacts, topology)?;
-    record.nodes = node_records(topology)?;
-    write_override(record)?;
+    record.nodes = node_records(topology, &record.state_dir)?;
+    write_override(engine, record)?;
     hand_to_containers(engine, record)
 }
 
 /// One record per topology node: its host port (what redplate connects to).
-fn node_records(topology: &Topology) -> Result<Vec<NodeRecord>, BackendError> {
+/// A node is reached with TLS when its rendered config opens no plain port.
+fn node_records(topology: &Topology, dir: &Path) -> Result<Vec<NodeRecord>, BackendError> {
     topology
         .nodes
         .iter()
         .map(|n| {
             let port = host_port(n).ok_or(BackendError::NoFreePorts { from: 0, count: topology.nodes.len() })?;
             let p = n.ports;
+            let (plain, tls) = local_plan::conf_ports(&dir.join(local_plan::conf_path(n)))?;
             Ok(NodeRecord {
                 name: n.name.clone(),
                 role: n.role,
                 port,
-                tls: false,
+                tls: plain.is_none() && tls.is_some(),
                 // The ports it listens on in its container (what `scale`
                 // compares with a new render); `port` is the published one.
                 ports: [p.client, p.tls, p.cluster_bus, p.sentinel].into_iter().flatten().collect(),
@@ -182,7 +227,7 @@ pub fn services(record: &Record) -> Vec<String> {
 /// After the node list changed (a scale): the override file for the
 /// services rendered now, and their files handed to the containers' user.
 pub fn refresh(engine: &Engine, record: &Record) -> Result<(), BackendError> {
-    write_override(record)?;
+    write_override(engine, record)?;
     hand_to_containers(engine, record)
 }
 
@@ -203,13 +248,19 @@ fn ulimits() -> Value {
     json!({ "nofile": { "soft": nofile, "hard": nofile }, "nproc": { "soft": nproc, "hard": nproc } })
 }
 
-/// Writes [`OVERRIDE_FILE`]: the rendered file stays as rendered.
-fn write_override(record: &Record) -> Result<(), BackendError> {
+/// Writes [`OVERRIDE_FILE`]: the rendered file stays as rendered. It adds
+/// the limits, and pins the network's addresses ([`network`]).
+fn write_override(engine: &Engine, record: &Record) -> Result<(), BackendError> {
+    let existing: Option<Value> =
+        std::fs::read_to_string(record.path(OVERRIDE_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let prefix = network::subnet(engine, record, existing.as_ref())?;
+    let services = services(record);
     let mut each = Map::new();
-    for s in services(record) {
-        each.insert(s, json!({ "ulimits": ulimits() }));
+    for s in &services {
+        each.insert(s.clone(), json!({ "ulimits": ulimits() }));
     }
-    let text = serde_json::to_string_pretty(&json!({ "services": each })).unwrap_or_default();
+    let networks = network::pin(record, prefix, &services, &mut each)?;
+    let text = serde_json::to_string_pretty(&json!({ "services": each, "networks": networks })).unwrap_or_default();
     Ok(crate::registry::write_atomic(&record.path(OVERRIDE_FILE), text.as_bytes(), false)?)
 }
 
@@ -218,6 +269,7 @@ fn write_override(record: &Record) -> Result<(), BackendError> {
 fn container_files(record: &Record) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = record.nodes.iter().map(|n| record.path(&n.conf)).collect();
     out.push(record.path("redis/users.acl"));
+    out.push(record.path("tls/tls.key"));
     let admin = record.admin_password_file.as_deref().map(|f| record.path(f));
     for e in std::fs::read_dir(record.path("secrets")).into_iter().flatten().flatten() {
         let p = e.path();
@@ -231,11 +283,24 @@ fn container_files(record: &Record) -> Vec<PathBuf> {
 
 /// Gives the containers' user the files it reads (mode stays 0600).
 fn hand_to_containers(engine: &Engine, record: &Record) -> Result<(), BackendError> {
-    let files = container_files(record);
+    give(engine, &container_files(record))
+}
+
+/// Hands `paths` (folders with all they hold) to the containers' user.
+pub fn give(engine: &Engine, files: &[PathBuf]) -> Result<(), BackendError> {
     if rustix::process::geteuid().is_root() {
-        for f in &files {
-            std::os::unix::fs::chown(f, Some(CONTAINER_UID), Some(CONTAINER_UID))
+        fn chown_all(f: &Path) -> Result<(), BackendError> {
+            std::os::unix::fs::lchown(f, Some(CONTAINER_UID), Some(CONTAINER_UID))
                 .map_err(BackendError::io("hand to the containers' user (uid 999)", f))?;
+            if f.is_dir() && !f.is_symlink() {
+                for e in std::fs::read_dir(f).map_err(BackendError::io("list", f))? {
+                    chown_all(&e.map_err(BackendError::io("list", f))?.path())?;
+                }
+            }
+            Ok(())
+        }
+        for f in files {
+            chown_all(f)?;
         }
         return Ok(());
     }
@@ -249,7 +314,8 @@ fn hand_to_containers(engine: &Engine, record: &Record) -> Result<(), BackendErr
             ),
         });
     }
-    let mut args: Vec<String> = vec!["unshare".into(), "chown".into(), format!("{CONTAINER_UID}:{CONTAINER_UID}")];
+    let mut args: Vec<String> =
+        vec!["unshare".into(), "chown".into(), "-R".into(), format!("{CONTAINER_UID}:{CONTAINER_UID}")];
     args.extend(files.iter().map(|f| f.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     engine.cli_ok(&args, super::engine::SHORT).map(|_| ())

@@ -132,7 +132,7 @@ fn new_replica(record: &Record, first: &NodeRecord, ordinal: u16) -> NodeRecord 
         name,
         role: Role::Replica,
         port: first.port.saturating_add(ordinal),
-        tls: false,
+        tls: first.tls,
         ports: first.ports.clone(),
         pid: None,
         replica_of: Some(first.name.clone()),

@@ -180,7 +180,7 @@ pub fn replica_record(name: &str, shards: u16, ordinal: u16, dir: &Path) -> Resu
 }
 
 /// The plain and TLS ports a rendered config opens (`port 0` is none).
-fn conf_ports(path: &Path) -> Result<(Option<u16>, Option<u16>), BackendError> {
+pub(crate) fn conf_ports(path: &Path) -> Result<(Option<u16>, Option<u16>), BackendError> {
     if !path.is_file() {
         return Err(BackendError::Io {
             action: "find the rendered config",

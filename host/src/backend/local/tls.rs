@@ -17,6 +17,12 @@ const VALID_DAYS: i64 = 825;
 
 /// Makes (or reuses) `dir/{ca.crt,ca.key,tls.crt,tls.key}`; keys are 0600.
 pub fn ensure(dir: &Path) -> Result<TlsFiles, BackendError> {
+    ensure_for(dir, &[])
+}
+
+/// [`ensure`], with the node certificate also naming `hosts` (the Compose
+/// backend's service names, which the containers reach each other by).
+pub fn ensure_for(dir: &Path, hosts: &[String]) -> Result<TlsFiles, BackendError> {
     let files = TlsFiles { cert_file: dir.join("tls.crt"), key_file: dir.join("tls.key"), ca_file: dir.join("ca.crt") };
     if files.cert_file.exists() && files.key_file.exists() && files.ca_file.exists() {
         return Ok(files);
@@ -40,8 +46,10 @@ pub fn ensure(dir: &Path) -> Result<TlsFiles, BackendError> {
     let issuer = Issuer::new(ca, ca_key);
 
     let node_key = KeyPair::generate().map_err(certificate)?;
-    // SAN IP:127.0.0.1 and DNS:localhost.
-    let mut node = CertificateParams::new(["127.0.0.1".to_owned(), "localhost".to_owned()]).map_err(certificate)?;
+    // SAN IP:127.0.0.1 and DNS:localhost (and the hosts asked for).
+    let mut names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    names.extend(hosts.iter().cloned());
+    let mut node = CertificateParams::new(names).map_err(certificate)?;
     node.distinguished_name.push(DnType::CommonName, "127.0.0.1");
     node.is_ca = IsCa::ExplicitNoCa;
     node.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];

@@ -191,20 +191,27 @@ pub fn list(record: &Record) -> Result<Listing, Failure> {
     Ok(Listing { deployment: record.name.clone(), destination, backups })
 }
 
-/// Backup and restore run the rendered scripts on this machine: the data
-/// folders must be here.
-fn local_only(record: &Record, what: &str) -> Result<(), Failure> {
-    if record.backend == "local" {
-        return Ok(());
-    }
-    Err(Failure::could_not_run(
-        Diagnostic::error(
-            "backup.unsupported",
+/// Where `node`'s data folder is on this machine: what its `CONFIG GET dir`
+/// says, as its backend maps it (a container's volume).
+async fn data_dir(
+    record: &Record,
+    node: &crate::registry::NodeRecord,
+    conn: &crate::client::Node,
+) -> Result<PathBuf, Failure> {
+    let pair: Vec<String> = conn.query(&["CONFIG", "GET", "dir"]).await.map_err(|e| {
+        Failure::could_not_run(Diagnostic::error(
+            "backup.unreachable",
             "",
-            format!("`redplate {what}` runs on the local backend only; `{}` runs on `{}`", record.name, record.backend),
+            format!("`{}` did not say where its data is: {}", node.name, crate::text::clean(&e.to_string(), 300)),
+        ))
+    })?;
+    let dir = pair.get(1).cloned().unwrap_or_default();
+    crate::backend::host_data_dir(record, node, &dir).map_err(|e| {
+        Failure::could_not_run(
+            Diagnostic::error("backup.data-dir", "", e.to_string())
+                .with_hint("the backup scripts read the nodes' data folders on this machine"),
         )
-        .with_hint("run the rendered `backup/backup.sh` / `backup/restore.sh` where the nodes' data is"),
-    ))
+    })
 }
 
 /// Runs `backup/<script>` of the deployment with `args` and `env`;

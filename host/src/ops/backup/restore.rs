@@ -13,7 +13,7 @@ use super::decode::{decode_all, files_args, run_blocking};
 use super::scratch::Contents;
 pub use super::verify::Check;
 use super::verify::{check, replicas_in_sync};
-use super::{Backup, io_failure, local_only, node_env, pitr};
+use super::{Backup, io_failure, node_env, pitr};
 use crate::backend::Silent;
 use crate::client::Node;
 use crate::exit::Failure;
@@ -23,7 +23,7 @@ use crate::registry::Record;
 use redplate_config::Diagnostic;
 use redplate_config::model::Mode;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// One master the restore replaces.
@@ -111,7 +111,6 @@ pub async fn restore(
     token: Option<&str>,
     actor: &str,
 ) -> Result<RestoreReport, Failure> {
-    local_only(record, "restore")?;
     let started = Instant::now();
     let (_, backup) = super::find(record, id)?;
     if to_time.is_some() && !backup.point_in_time() {
@@ -370,8 +369,7 @@ async fn replace(
     for target in targets {
         let Some(node) = record.node(&target.node) else { continue };
         let mut env = node_env(record, node);
-        let data_dir = PathBuf::from(&target.data_dir);
-        let data_dir = if data_dir.is_absolute() { data_dir } else { record.state_dir.join(data_dir) };
+        let data_dir = crate::backend::host_data_dir(record, node, &target.data_dir).map_err(backend_failure)?;
         env.extend([
             ("REDIS_DATA_DIR".to_owned(), data_dir.display().to_string()),
             ("RDB_FILENAME".to_owned(), target.rdb_filename.clone()),
@@ -382,9 +380,15 @@ async fn replace(
         let mut args = files_args(backup, target.shard, to_time);
         args.extend(["--offline".to_owned(), "--yes".to_owned()]);
         run_blocking(record, args, env).await?;
+        // The node's server may run as another user (a container's).
+        crate::backend::data_placed(record, node, &data_dir).map_err(backend_failure)?;
     }
     let (h, name) = (home.to_path_buf(), record.name.clone());
     join(tokio::task::spawn_blocking(move || lifecycle::start(&h, &name, false, &Silent).map(drop)).await)
+}
+
+fn backend_failure(e: crate::backend::BackendError) -> Failure {
+    io_failure("restore.backend", e.to_string(), std::io::Error::other("backend"))
 }
 
 fn join(r: Result<Result<(), Failure>, tokio::task::JoinError>) -> Result<(), Failure> {

@@ -4,7 +4,7 @@
 //! under one id. Compression, encryption, checksums, the AOF copy and
 //! retention are the script's.
 
-use super::{Backup, Destination, Part, io_failure, local_only, manifest_path, node_env, pitr, run_script};
+use super::{Backup, Destination, Part, io_failure, manifest_path, node_env, pitr, run_script};
 use crate::client::Node;
 use crate::exit::Failure;
 use crate::ops::connect::{data_endpoints, masters, unreachable};
@@ -22,12 +22,17 @@ pub struct Taken {
 }
 
 /// The online replicas of a master, from its `INFO replication` (`slaveN:ip=…,port=…,state=online,…`).
-fn online_replica_ports(info: &crate::client::Info) -> Vec<u16> {
+fn online_replicas<'r>(record: &'r Record, info: &crate::client::Info) -> Vec<&'r NodeRecord> {
     info.0
         .iter()
         .filter(|(k, _)| k.starts_with("slave") && k[5..].bytes().all(|b| b.is_ascii_digit()))
         .filter(|(_, v)| v.split(',').any(|f| f == "state=online"))
-        .filter_map(|(_, v)| v.split(',').find_map(|f| f.strip_prefix("port=")).and_then(|p| p.parse().ok()))
+        .filter_map(|(_, v)| {
+            let field = |name: &str| v.split(',').find_map(|f| f.strip_prefix(name));
+            let port = field("port=")?.parse().ok()?;
+            // By address, as the backend knows its nodes (containers share a port).
+            crate::backend::node_at(record, field("ip=").unwrap_or_default(), port)
+        })
         .collect()
 }
 
@@ -51,7 +56,6 @@ async fn caught_up(ep: &crate::client::Endpoint, offset: u64) -> bool {
 
 /// Backs up every shard of `record`.
 pub async fn take(record: &Record) -> Result<Taken, Failure> {
-    local_only(record, "backup")?;
     let started = std::time::Instant::now();
     let config = crate::ops::stored::load(record)?.config;
     let destination = super::destination(record, &config.backup.destination);
@@ -73,10 +77,10 @@ pub async fn take(record: &Record) -> Result<Taken, Failure> {
     for (shard, (master, conn)) in shards.iter().enumerate() {
         let source: &NodeRecord = if config.backup.from_replica {
             let info = conn.info("replication").await.map_err(unreachable)?;
-            let ports = online_replica_ports(&info);
+            let online = online_replicas(record, &info);
             let offset = info.uint("master_repl_offset").unwrap_or(0);
             let mut chosen = *master;
-            for (n, ep) in data.iter().filter(|(n, _)| ports.contains(&n.port)) {
+            for (n, ep) in data.iter().filter(|(n, _)| online.iter().any(|o| o.name == n.name)) {
                 // A replica that is behind would give a snapshot without the
                 // latest writes: it must first have what the master had.
                 if caught_up(ep, offset).await {
@@ -91,6 +95,8 @@ pub async fn take(record: &Record) -> Result<Taken, Failure> {
         let prefix =
             if record.mode == Mode::Cluster { format!("{}-shard{shard}", record.name) } else { record.name.clone() };
         let mut env = node_env(record, source);
+        let source_conn = Node::connect(&crate::ops::connect::endpoint(record, source)).await.map_err(unreachable)?;
+        env.push(("REDIS_DATA_DIR".into(), super::data_dir(record, source, &source_conn).await?.display().to_string()));
         env.push(("BACKUP_DIR".into(), destination.dir.display().to_string()));
         env.push(("BACKUP_PREFIX".into(), prefix));
         // The template's bucket is for the scheduled jobs of other targets;
