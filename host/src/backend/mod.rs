@@ -61,6 +61,12 @@ pub fn host_data_dir(record: &Record, node: &NodeRecord, dir: &str) -> Result<Pa
     of(record)?.host_data_dir(record, node, dir)
 }
 
+/// Where the other nodes of a cluster reach `node` (`CLUSTER MEET`'s
+/// address, port and bus port).
+pub fn meet_address(record: &Record, node: &NodeRecord) -> Result<(String, u16, u16), BackendError> {
+    of(record)?.meet_address(record, node)
+}
+
 /// After a restore placed files in `node`'s data folder `path`: hands them
 /// to the user the node's server runs as.
 pub fn data_placed(record: &Record, node: &NodeRecord, path: &Path) -> Result<(), BackendError> {
@@ -327,6 +333,11 @@ pub trait Backend {
     fn node_at<'r>(&self, record: &'r Record, host: &str, port: u16) -> Option<&'r NodeRecord> {
         let _ = host;
         record.nodes.iter().find(|n| n.port == port)
+    }
+
+    /// Where the other nodes of a cluster reach `node`: loopback and its ports.
+    fn meet_address(&self, record: &Record, node: &NodeRecord) -> Result<(String, u16, u16), BackendError> {
+        Ok(local::cluster::local_meet_address(record, node))
     }
 
     /// Where `node`'s data folder `dir` (as the node names it) is on this

@@ -291,6 +291,23 @@ impl Backend for ComposeBackend {
         Ok(path)
     }
 
+    /// Its pinned address on the project network and the ports it listens
+    /// on in its container.
+    fn meet_address(&self, record: &Record, node: &NodeRecord) -> Result<(String, u16, u16), BackendError> {
+        let conf = record.path(&node.conf);
+        let (plain, tls) = super::local::plan::conf_ports(&conf)?;
+        let port = plain.or(tls).unwrap_or(node.port);
+        let bus = super::local::files::conf_value(&conf, "cluster-port")
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p != 0)
+            .unwrap_or_else(|| port.saturating_add(10000));
+        let address = plan::pinned_address(record, &node.name).ok_or_else(|| BackendError::Engine {
+            command: "compose".into(),
+            message: format!("`{}` has no pinned address in `{}`", node.name, plan::OVERRIDE_FILE),
+        })?;
+        Ok((address, port, bus))
+    }
+
     fn data_placed(&self, _record: &Record, _node: &NodeRecord, path: &Path) -> Result<(), BackendError> {
         plan::give(self.engine()?, &[path.to_path_buf()])
     }

@@ -248,6 +248,14 @@ fn ulimits() -> Value {
     json!({ "nofile": { "soft": nofile, "hard": nofile }, "nproc": { "soft": nproc, "hard": nproc } })
 }
 
+/// The address [`write_override`] pinned `service` to.
+pub fn pinned_address(record: &Record, service: &str) -> Option<String> {
+    let text = std::fs::read_to_string(record.path(OVERRIDE_FILE)).ok()?;
+    let doc: Value = serde_json::from_str(&text).ok()?;
+    let pointer = format!("/services/{}/networks/default/ipv4_address", service.replace('~', "~0").replace('/', "~1"));
+    doc.pointer(&pointer)?.as_str().map(str::to_owned)
+}
+
 /// Writes [`OVERRIDE_FILE`]: the rendered file stays as rendered. It adds
 /// the limits, and pins the network's addresses ([`network`]).
 fn write_override(engine: &Engine, record: &Record) -> Result<(), BackendError> {

@@ -144,17 +144,16 @@ impl ComposeBackend {
 
     /// Runs the rendered `cluster-init` service (it does nothing when the
     /// cluster is formed), waits for it to exit 0, then until every node
-    /// reports `cluster_state:ok`.
+    /// reports `cluster_state:ok`. Without that service (no admin user in
+    /// the template) redplate forms the cluster itself.
     fn form_cluster(&self, engine: &Engine, record: &Record, deadline: &Deadline) -> Result<(), BackendError> {
         let init = plan::init_service(record);
         if !plan::services(record).contains(&init) {
-            return Err(BackendError::Command {
-                node: record.name.clone(),
-                command: "cluster-init".into(),
-                message: "the rendered compose file has no cluster-init service (auth is on and no admin password \
-                          is known); add a user with `role: admin`"
-                    .into(),
-            });
+            // The template names no admin user for the rendered service to
+            // run `redis-cli --cluster create` as: redplate forms it as its
+            // own admin user, as on the local backend, the nodes meeting at
+            // their pinned addresses.
+            return crate::backend::local::cluster::form(&self.redis, record, deadline);
         }
         let project = super::project(record);
         let ran_before = engine.containers(&record.name)?.iter().any(|c| c.service == init);

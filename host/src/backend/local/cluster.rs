@@ -115,11 +115,18 @@ fn assign_slots(
     }
 }
 
-/// `CLUSTER MEET`: `node` meets `other` on its client and bus ports.
+/// `CLUSTER MEET`: `node` meets `other` on its client and bus ports, at
+/// the address the nodes reach each other by (the backend's).
 fn meet(redis: &Redis, record: &Record, node: &NodeRecord, other: &NodeRecord) -> Result<(), BackendError> {
-    let (port, bus) = (other.port.to_string(), bus_port(record, other).to_string());
-    redis.to(record, node).run(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], T)?;
+    let (host, port, bus) = crate::backend::meet_address(record, other)?;
+    let (port, bus) = (port.to_string(), bus.to_string());
+    redis.to(record, node).run(&["CLUSTER", "MEET", &host, &port, &bus], T)?;
     Ok(())
+}
+
+/// Where local nodes meet `node`: loopback, its port and bus port.
+pub fn local_meet_address(record: &Record, node: &NodeRecord) -> (String, u16, u16) {
+    ("127.0.0.1".to_owned(), node.port, bus_port(record, node))
 }
 
 /// Joins every replica that is not part of the cluster yet (new, or never
