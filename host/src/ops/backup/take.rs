@@ -23,15 +23,22 @@ pub struct Taken {
 
 /// The online replicas of a master, from its `INFO replication` (`slaveN:ip=…,port=…,state=online,…`).
 fn online_replicas<'r>(record: &'r Record, info: &crate::client::Info) -> Vec<&'r NodeRecord> {
+    // By address, as the backend knows its nodes (containers share a port).
+    online_replica_addresses(info)
+        .into_iter()
+        .filter_map(|(ip, port)| crate::backend::node_at(record, &ip, port))
+        .collect()
+}
+
+/// The `ip` and `port` of the master's online replicas, from its INFO.
+fn online_replica_addresses(info: &crate::client::Info) -> Vec<(String, u16)> {
     info.0
         .iter()
         .filter(|(k, _)| k.starts_with("slave") && k[5..].bytes().all(|b| b.is_ascii_digit()))
         .filter(|(_, v)| v.split(',').any(|f| f == "state=online"))
         .filter_map(|(_, v)| {
             let field = |name: &str| v.split(',').find_map(|f| f.strip_prefix(name));
-            let port = field("port=")?.parse().ok()?;
-            // By address, as the backend knows its nodes (containers share a port).
-            crate::backend::node_at(record, field("ip=").unwrap_or_default(), port)
+            Some((field("ip=").unwrap_or_default().to_owned(), field("port=")?.parse().ok()?))
         })
         .collect()
 }
@@ -201,6 +208,6 @@ mod tests {
         info.0.insert("slave0".into(), "ip=127.0.0.1,port=7010,state=online,offset=10,lag=0".into());
         info.0.insert("slave1".into(), "ip=127.0.0.1,port=7020,state=wait_bgsave,offset=0,lag=0".into());
         info.0.insert("slave_read_repl_offset".into(), "10".into());
-        assert_eq!(online_replica_ports(&info), vec![7010]);
+        assert_eq!(online_replica_addresses(&info), [("127.0.0.1".to_owned(), 7010)]);
     }
 }
