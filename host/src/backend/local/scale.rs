@@ -25,6 +25,7 @@ use redplate_config::model::Mode;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 impl LocalBackend {
     /// Refuses a scale that cannot work: a standalone deployment, or one
@@ -105,6 +106,10 @@ impl LocalBackend {
             added.push(plan::replica_record(&record.name, shards, ordinal, &record.state_dir)?);
         }
         progress.step("checking that the new ports are free");
+        for n in &added {
+            // Started by a run that was killed before it recorded them.
+            process::stop_strays(&record.path(&format!("data/{}", n.name)), &record.state_dir, Duration::from_secs(5));
+        }
         for n in &added {
             if let Some(port) = n.ports.iter().copied().find(|p| !process::port_free(*p)) {
                 return Err(BackendError::PortTaken { node: n.name.clone(), port });
