@@ -12,6 +12,8 @@ use std::collections::HashMap;
 pub struct Info {
     pub write: bool,
     pub denyoom: bool,
+    /// It may wait for data (`blocking`): it needs an upstream connection of its own.
+    pub blocking: bool,
     pub first: i64,
     pub last: i64,
     pub step: i64,
@@ -57,7 +59,14 @@ impl Table {
             let has = |flag: &str| flags.iter().any(|f| f.eq_ignore_ascii_case(flag));
             by_name.insert(
                 name.to_ascii_lowercase().into_bytes(),
-                Info { write: has("write"), denyoom: has("denyoom"), first: int(3), last: int(4), step: int(5) },
+                Info {
+                    write: has("write"),
+                    denyoom: has("denyoom"),
+                    blocking: has("blocking"),
+                    first: int(3),
+                    last: int(4),
+                    step: int(5),
+                },
             );
         }
         Table { by_name }
@@ -98,9 +107,9 @@ mod tests {
 
     #[test]
     fn key_positions_follow_first_last_step() {
-        let mset = Info { write: true, denyoom: true, first: 1, last: -1, step: 2 };
+        let mset = Info { write: true, denyoom: true, blocking: false, first: 1, last: -1, step: 2 };
         assert_eq!(mset.keys(5).collect::<Vec<_>>(), [1, 3]);
-        let set = Info { write: true, denyoom: true, first: 1, last: 1, step: 1 };
+        let set = Info { write: true, denyoom: true, blocking: false, first: 1, last: 1, step: 1 };
         assert_eq!(set.keys(3).collect::<Vec<_>>(), [1]);
         assert_eq!(set.keys(1).count(), 0, "no key argument given");
         let ping = Info::default();
