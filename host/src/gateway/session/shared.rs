@@ -11,7 +11,8 @@ use std::sync::atomic::Ordering;
 /// session that sends one moves to an upstream connection of its own, for
 /// good. Beside these, a command Redis's `COMMAND` flags `blocking`
 /// (`BLPOP`, `BLMOVE`, `BZPOPMIN`…, and `XREAD`/`XREADGROUP` when they say
-/// `BLOCK`) pins, since it would hold every other session's replies up;
+/// `BLOCK`) pins, since it would hold every other session's replies up, and
+/// so does one flagged `no-multi` (`SYNC`, `PSYNC`: a replication stream);
 /// `HELLO` pins when it names the connection (`SETNAME`); `CLIENT SETINFO`
 /// does not. `AUTH`, `HELLO` without a name, `RESET`, `SCAN`, `KEYS` and
 /// `QUIT` are the gateway's own.
@@ -28,6 +29,7 @@ const PINNING: &[&[u8]] = &[
     b"client",
     b"wait",
     b"waitaof",
+    b"replconf",
     b"monitor",
     b"subscribe",
     b"psubscribe",
@@ -56,7 +58,7 @@ impl Session {
         if name.eq_ignore_ascii_case(b"xread") || name.eq_ignore_ascii_case(b"xreadgroup") {
             return (1..cmd.args.len()).any(|i| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(b"block")));
         }
-        self.shared.commands.get(name).is_some_and(|i| i.blocking)
+        self.shared.commands.get(name).is_some_and(|i| i.own_connection)
     }
 
     /// The shared connections of the session's tenant and protocol.
