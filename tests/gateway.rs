@@ -983,7 +983,7 @@ fn clients_sharing_upstream_connections_each_get_their_own_replies() {
     stop.store(true, std::sync::atomic::Ordering::Release);
     let rounds: Vec<u64> = clients.into_iter().map(|c| c.join().expect("a client's replies were all right")).collect();
     report(&format!(
-        "20 clients over shared upstream connections: {} pipelines, every reply right",
+        "20 clients over {shared} shared upstream connection(s): {} pipelines, every reply right",
         rounds.iter().sum::<u64>()
     ));
 }

@@ -83,6 +83,8 @@ pub struct Session {
     /// Buffers handed back by the shared connection, reused for the next batch.
     spare: (Vec<u8>, Vec<bool>),
     in_multi: bool,
+    /// When the batch being planned was read (its commands' ops/s tokens are taken at it).
+    batch_at: Instant,
     subscribed: bool,
     closing: bool,
     /// Bytes of the global buffer budget this connection holds.
@@ -110,6 +112,7 @@ impl Session {
             pool: None,
             spare: (Vec::new(), Vec::new()),
             in_multi: false,
+            batch_at: Instant::now(),
             subscribed: false,
             closing: false,
             budget: 0,
@@ -142,6 +145,8 @@ impl Session {
             let mut entries: Vec<Entry> = Vec::new();
             let mut upout: Vec<u8> = std::mem::take(&mut self.spare.0);
             let mut delay = Duration::ZERO;
+            // One clock reading per batch: its commands arrived together.
+            self.batch_at = Instant::now();
             let mut barrier = None;
             let mut need_more = false;
             while entries.len() < BATCH && barrier.is_none() && !self.closing {
@@ -288,9 +293,22 @@ impl Session {
     ) -> Option<Barrier> {
         let inbuf = &self.inbuf;
         let args: Vec<&[u8]> = cmd.args.iter().map(|r| &inbuf[r.clone()]).collect();
-        let name = args[0].to_ascii_lowercase();
+        // Lowercased on the stack: this runs for every command.
+        let mut lower = [0u8; 32];
+        let long;
+        let name: &[u8] = match lower.get_mut(..args[0].len()) {
+            Some(l) => {
+                l.copy_from_slice(args[0]);
+                l.make_ascii_lowercase();
+                l
+            }
+            None => {
+                long = args[0].to_ascii_lowercase();
+                &long
+            }
+        };
         // Connection commands, answered before and after AUTH.
-        match name.as_slice() {
+        match name {
             b"auth" => {
                 return match args.len() {
                     3 => Some(Barrier::Auth { user: args[1].to_vec(), password: args[2].to_vec() }),
@@ -315,7 +333,7 @@ impl Session {
             entries.push(Entry::Local(resp::error("NOAUTH Authentication required.")));
             return None;
         };
-        match tenant.take_token(Instant::now(), self.shared.options.max_delay) {
+        match tenant.take_token(self.batch_at, self.shared.options.max_delay) {
             Some(wait) => *delay = (*delay).max(wait),
             None => {
                 tenant.rejected(Reason::Ops);
@@ -327,7 +345,7 @@ impl Session {
                 return None;
             }
         }
-        match name.as_slice() {
+        match name {
             b"scan" | b"keys" if self.in_multi => {
                 entries.push(Entry::Local(resp::error(
                     "ERR SCAN and KEYS cannot be queued in a transaction through the tenant gateway",
@@ -359,7 +377,7 @@ impl Session {
             b"exec" | b"discard" => self.in_multi = false,
             _ => {}
         }
-        let info = self.shared.commands.get(&name).copied().unwrap_or_default();
+        let info = self.shared.commands.get(name).copied().unwrap_or_default();
         if info.denyoom {
             let keys = info.keys(args.len()).count().max(1) as u64;
             // What Redis allocates for it: each argument as an sds in its
@@ -403,7 +421,7 @@ impl Session {
                     entries.push(Entry::Forward);
                     return None;
                 }
-            } else if !self.in_multi && !matches!(name.as_slice(), b"setex" | b"psetex" | b"restore" | b"getex") {
+            } else if !self.in_multi && !matches!(name, b"setex" | b"psetex" | b"restore" | b"getex") {
                 for p in info.keys(args.len()).take(16) {
                     if let Some(ttl) = self.shared.ttl_for(args[p], &tenant.id) {
                         follow.push(pexpire(args[p], ttl));

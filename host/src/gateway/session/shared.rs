@@ -105,8 +105,11 @@ impl Session {
             bytes: Vec::new(),
             keep: Vec::new(),
         });
-        bytes.clear();
-        self.spare = (bytes, keep);
+        // Kept for the next batch unless a big one grew them.
+        if bytes.capacity() <= 64 << 10 && keep.capacity() <= 4096 {
+            bytes.clear();
+            self.spare = (bytes, keep);
+        }
         if let Some(t) = &self.tenant {
             t.bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);
         }
