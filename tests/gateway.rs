@@ -800,3 +800,190 @@ fn the_multi_tenant_example_deploys_with_its_gateway() {
     let listed: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut acme).expect("KEYS");
     assert_eq!(listed.len(), 2, "{listed:?}");
 }
+
+/// A raw RESP connection through the gateway, authenticated as `user`.
+fn raw(port: u16, user: &str, password: &str) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the gateway");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(&resp(&[&["AUTH", user, password]])).expect("AUTH");
+    expect_reply(&mut s, b"+OK\r\n", "AUTH");
+    s
+}
+
+/// Commands in RESP, one after another (a pipeline).
+fn resp(commands: &[&[&str]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in commands {
+        out.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+        for a in *c {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    out
+}
+
+/// Reads exactly `want.len()` bytes and asserts they are `want`.
+fn expect_reply(s: &mut TcpStream, want: &[u8], what: &str) {
+    let mut got = vec![0u8; want.len()];
+    s.read_exact(&mut got).unwrap_or_else(|e| panic!("{what}: reading {} bytes of replies: {e}", want.len()));
+    assert!(got == want, "{what}: replies differ\n got: {:.300}\nwant: {:.300}", text(&got), text(want));
+}
+
+fn bulk(v: &str) -> String {
+    format!("${}\r\n{v}\r\n", v.len())
+}
+
+/// The tenant's connections to the node, from redplate's admin connection.
+fn upstream_connections(root_con: &mut redis::Connection, user: &str) -> usize {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(root_con).expect("CLIENT LIST");
+    list.lines().filter(|l| l.split(' ').any(|f| f == format!("user={user}"))).count()
+}
+
+#[test]
+fn clients_sharing_upstream_connections_each_get_their_own_replies() {
+    if !redis_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(&home, "gwm", "standalone", true, "    - id: acme\n      memory: 160mb\n    - id: beta\n");
+    let d = home.deploy(t.as_str(), &["--set", "network.local_base_port=31700"]);
+    let gw = gateway_port(&d);
+    let pw = password(&d, "tenant-acme");
+    let mut root_con = admin(&d, d.data_nodes()[0].1);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    // Twenty clients, each with its own keys and values, pipelines of 1 to
+    // 50 commands (some values of 70 KB, so replies cross reads), errors
+    // and missing keys among them: every reply is checked byte for byte.
+    let clients: Vec<_> = (0..20)
+        .map(|c| {
+            let pw = pw.clone();
+            let stop = std::sync::Arc::clone(&stop);
+            let started = std::sync::Arc::clone(&started);
+            std::thread::spawn(move || {
+                let mut s = raw(gw, "tenant-acme", &pw);
+                let mut rounds = 0u64;
+                let mut counter = 0u64;
+                let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (c as u64 + 1);
+                while rounds < 40 || (rounds < 300 && !stop.load(std::sync::atomic::Ordering::Acquire)) {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let n = 1 + (rng % 10) as usize;
+                    let (mut cmds, mut want): (Vec<Vec<String>>, String) = (Vec::new(), String::new());
+                    for i in 0..n {
+                        let key = format!("tenant:acme:mux:{c}:{i}");
+                        let size = if (rng >> (i % 32)) & 31 == 0 { 70_000 } else { 8 + i };
+                        let value = format!("{c}-{rounds}-{i}-").repeat(size / 8 + 1);
+                        counter += 1;
+                        cmds.push(vec!["SET".into(), key.clone(), value.clone()]);
+                        cmds.push(vec!["GET".into(), key.clone()]);
+                        cmds.push(vec!["INCR".into(), format!("tenant:acme:mux:{c}:n")]);
+                        cmds.push(vec!["HGET".into(), key.clone(), "f".into()]);
+                        cmds.push(vec!["GET".into(), format!("tenant:acme:mux:{c}:missing")]);
+                        want += &format!("+OK\r\n{}:{counter}\r\n", bulk(&value));
+                        want += "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n$-1\r\n";
+                    }
+                    let refs: Vec<Vec<&str>> = cmds.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
+                    let refs: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+                    s.write_all(&resp(&refs)).expect("send a pipeline");
+                    expect_reply(&mut s, want.as_bytes(), &format!("client {c}, round {rounds}"));
+                    rounds += 1;
+                    if rounds == 1 {
+                        started.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                rounds
+            })
+        })
+        .collect();
+    wait_until("every client has its first replies", Duration::from_secs(20), || {
+        started.load(std::sync::atomic::Ordering::Acquire) == 20
+    });
+    // The connections that proved the clients' passwords at AUTH are closed.
+    std::thread::sleep(Duration::from_millis(300));
+    let shared = upstream_connections(&mut root_con, "tenant-acme");
+    assert!(shared <= 2, "20 clients share the tenant's upstream connections, not one each: {shared} at the node");
+
+    // A client that turns stateful after plain commands, in one write.
+    let mut tx = raw(gw, "tenant-acme", &pw);
+    let k = "tenant:acme:mux:tx";
+    let pipeline =
+        resp(&[&["SET", k, "1"], &["GET", k], &["MULTI"], &["INCR", k], &["GET", k], &["EXEC"], &["GET", k]]);
+    tx.write_all(&pipeline).expect("send");
+    let want = format!("+OK\r\n{}+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:2\r\n{}{}", bulk("1"), bulk("2"), bulk("2"));
+    expect_reply(&mut tx, want.as_bytes(), "plain commands, then a transaction");
+    tx.write_all(&resp(&[&["WATCH", k], &["GET", k]])).expect("send");
+    expect_reply(&mut tx, format!("+OK\r\n{}", bulk("2")).as_bytes(), "WATCH on the session's own connection");
+    assert_eq!(upstream_connections(&mut root_con, "tenant-acme"), shared + 1, "the stateful client has its own");
+
+    // A blocking command waits on its own connection: the others go on.
+    let blocked = std::thread::spawn({
+        let pw = pw.clone();
+        move || {
+            let mut b = raw(gw, "tenant-acme", &pw);
+            b.write_all(&resp(&[&["GET", "tenant:acme:mux:q0"], &["BLPOP", "tenant:acme:mux:q", "10"]])).expect("send");
+            let started = Instant::now();
+            expect_reply(
+                &mut b,
+                format!("$-1\r\n*2\r\n{}{}", bulk("tenant:acme:mux:q"), bulk("x")).as_bytes(),
+                "BLPOP",
+            );
+            started.elapsed()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut other = raw(gw, "tenant-acme", &pw);
+    let started = Instant::now();
+    for i in 0..50 {
+        other.write_all(&resp(&[&["PING", &i.to_string()]])).expect("send");
+        expect_reply(&mut other, bulk(&i.to_string()).as_bytes(), "PING while another client blocks");
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "50 PINGs beside a BLPOP took {:?}", started.elapsed());
+    other.write_all(&resp(&[&["RPUSH", "tenant:acme:mux:q", "x"]])).expect("send");
+    expect_reply(&mut other, b":1\r\n", "RPUSH");
+    let waited = blocked.join().expect("the blocked client");
+    assert!(waited >= Duration::from_millis(400), "BLPOP waited for the push: {waited:?}");
+
+    // Clients that leave with replies in flight (5 MB each, unread), and
+    // one of another tenant: the others' replies stay whole and theirs.
+    let big = "x".repeat(500_000);
+    let mut seed = raw(gw, "tenant-acme", &pw);
+    seed.write_all(&resp(&[&["SET", "tenant:acme:mux:big", &big]])).expect("send");
+    expect_reply(&mut seed, b"+OK\r\n", "SET big");
+    for _ in 0..5 {
+        let mut gone = raw(gw, "tenant-acme", &pw);
+        let gets: Vec<&[&str]> = (0..10).map(|_| &["GET", "tenant:acme:mux:big"][..]).collect();
+        gone.write_all(&resp(&gets)).expect("send");
+        drop(gone);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let beta_pw = password(&d, "tenant-beta");
+    let mut beta = raw(gw, "tenant-beta", &beta_pw);
+    beta.write_all(&resp(&[
+        &["SET", "tenant:beta:k", "b"],
+        &["GET", "tenant:acme:mux:0:0"],
+        &["GET", "tenant:beta:k"],
+    ]))
+    .expect("send");
+    let mut head = [0u8; 5];
+    beta.read_exact(&mut head).expect("beta's SET");
+    assert_eq!(&head, b"+OK\r\n");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        beta.read_exact(&mut byte).expect("beta's GET of acme's key");
+        line.push(byte[0]);
+    }
+    assert!(line.starts_with(b"-NOPERM"), "another tenant's key is refused by Redis's ACL: {}", text(&line));
+    expect_reply(&mut beta, bulk("b").as_bytes(), "beta's own key");
+
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let rounds: Vec<u64> = clients.into_iter().map(|c| c.join().expect("a client's replies were all right")).collect();
+    report(&format!(
+        "20 clients over {shared} shared upstream connection(s): {} pipelines, every reply right",
+        rounds.iter().sum::<u64>()
+    ));
+}

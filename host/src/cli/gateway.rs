@@ -42,6 +42,12 @@ pub struct GatewayArgs {
     /// How long a command waits for the master during a failover, in seconds.
     #[arg(long, default_value_t = 30, value_name = "S")]
     pub failover_wait_s: u64,
+    /// Upstream connections each tenant's sessions share, per protocol;
+    /// a session that needs connection state (`MULTI`, `WATCH`, `SELECT`,
+    /// blocking commands, `SUBSCRIBE`, `CLIENT`…) gets one of its own.
+    /// 0: every session has one of its own.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub shared_upstreams: usize,
     /// Worker threads [default: one per core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -75,6 +81,7 @@ pub fn run(args: &GatewayArgs, host: impl FnOnce() -> Result<PluginHost, Failure
     options.max_bulk = args.max_bulk_mib.clamp(1, 512) << 20;
     options.sample_interval = Duration::from_millis(args.sample_interval_ms.max(100));
     options.failover_wait = Duration::from_secs(args.failover_wait_s);
+    options.shared_upstreams = args.shared_upstreams.min(64);
     let host = host()?;
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(false).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

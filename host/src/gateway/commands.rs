@@ -12,6 +12,10 @@ use std::collections::HashMap;
 pub struct Info {
     pub write: bool,
     pub denyoom: bool,
+    /// It may wait for data (`blocking`: `BLPOP`, `XREAD`…) or cannot be
+    /// queued in a transaction (`no-multi`: `SYNC`, `PSYNC`…): a session
+    /// that sends it needs an upstream connection of its own.
+    pub own_connection: bool,
     pub first: i64,
     pub last: i64,
     pub step: i64,
@@ -57,7 +61,14 @@ impl Table {
             let has = |flag: &str| flags.iter().any(|f| f.eq_ignore_ascii_case(flag));
             by_name.insert(
                 name.to_ascii_lowercase().into_bytes(),
-                Info { write: has("write"), denyoom: has("denyoom"), first: int(3), last: int(4), step: int(5) },
+                Info {
+                    write: has("write"),
+                    denyoom: has("denyoom"),
+                    own_connection: has("blocking") || has("no_multi") || has("no-multi"),
+                    first: int(3),
+                    last: int(4),
+                    step: int(5),
+                },
             );
         }
         Table { by_name }
@@ -98,9 +109,9 @@ mod tests {
 
     #[test]
     fn key_positions_follow_first_last_step() {
-        let mset = Info { write: true, denyoom: true, first: 1, last: -1, step: 2 };
+        let mset = Info { write: true, denyoom: true, own_connection: false, first: 1, last: -1, step: 2 };
         assert_eq!(mset.keys(5).collect::<Vec<_>>(), [1, 3]);
-        let set = Info { write: true, denyoom: true, first: 1, last: 1, step: 1 };
+        let set = Info { write: true, denyoom: true, own_connection: false, first: 1, last: 1, step: 1 };
         assert_eq!(set.keys(3).collect::<Vec<_>>(), [1]);
         assert_eq!(set.keys(1).count(), 0, "no key argument given");
         let ping = Info::default();
@@ -110,16 +121,30 @@ mod tests {
     #[test]
     fn the_table_is_read_from_a_command_reply() {
         let s = |t: &str| Value::SimpleString(t.into());
-        let reply = Value::Array(vec![Value::Array(vec![
-            Value::BulkString(b"set".to_vec()),
-            Value::Int(-3),
-            Value::Set(vec![s("write"), s("denyoom")]),
-            Value::Int(1),
-            Value::Int(1),
-            Value::Int(1),
-        ])]);
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::BulkString(b"set".to_vec()),
+                Value::Int(-3),
+                Value::Set(vec![s("write"), s("denyoom")]),
+                Value::Int(1),
+                Value::Int(1),
+                Value::Int(1),
+            ]),
+            Value::Array(vec![
+                Value::BulkString(b"blpop".to_vec()),
+                Value::Int(-3),
+                Value::Set(vec![s("write"), s("blocking")]),
+                Value::Int(1),
+                Value::Int(-2),
+                Value::Int(1),
+            ]),
+        ]);
         let t = Table::parse(&reply);
-        assert_eq!(t.get(b"SET").map(|i| (i.write, i.denyoom, i.first)), Some((true, true, 1)));
+        assert_eq!(
+            t.get(b"SET").map(|i| (i.write, i.denyoom, i.first, i.own_connection)),
+            Some((true, true, 1, false))
+        );
+        assert_eq!(t.get(b"BLPOP").map(|i| (i.denyoom, i.own_connection)), Some((false, true)));
         assert!(t.get(b"get").is_none());
     }
 }

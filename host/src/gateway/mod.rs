@@ -12,6 +12,8 @@
 //! isolated by key prefix. Not (yet): cluster mode, `isolation: instance`.
 
 mod commands;
+mod link;
+mod mux;
 pub mod quota;
 pub mod resp;
 mod session;
@@ -55,6 +57,9 @@ pub struct Options {
     pub sample_interval: Duration,
     /// How long a command waits for a master to come back (a failover).
     pub failover_wait: Duration,
+    /// Upstream connections each tenant's stateless sessions share, per
+    /// protocol (0: every session has a connection of its own).
+    pub shared_upstreams: usize,
 }
 
 impl Options {
@@ -70,6 +75,7 @@ impl Options {
             buffer_budget: 512 << 20,
             sample_interval: Duration::from_secs(5),
             failover_wait: Duration::from_secs(30),
+            shared_upstreams: 1,
         }
     }
 }
@@ -87,6 +93,7 @@ pub struct Shared {
     seed: u64,
     open: AtomicUsize,
     buffered: AtomicUsize,
+    pools: mux::Pools,
     /// Kept alive for the deciders (its epoch ticker bounds each `decide`).
     _host: Option<PluginHost>,
 }
@@ -280,6 +287,7 @@ pub async fn run(home: &Path, deployment: &str, options: Options, host: Option<P
         seed,
         open: AtomicUsize::new(0),
         buffered: AtomicUsize::new(0),
+        pools: mux::Pools::default(),
         _host: host,
     });
     sync_tenants(&shared, config, &record);

@@ -8,6 +8,8 @@
 //! client that never reads holds one batch of memory, then is cut off.
 
 use super::Shared;
+use super::link::{self, Link};
+use super::mux;
 use super::quota::{Reason, Tenant};
 use super::resp::{self, Frame, Parsed, Scanner};
 use super::upstream::Stream;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod shared;
 
 /// The most commands in one batch.
 const BATCH: usize = 1024;
@@ -57,15 +61,6 @@ enum Barrier {
     EndBatch,
 }
 
-struct Upstream {
-    stream: Stream,
-    generation: u64,
-    buf: Vec<u8>,
-    pos: usize,
-    /// A reply said the node is a replica now: reconnect before the next batch.
-    stale: bool,
-}
-
 pub struct Session {
     shared: Arc<Shared>,
     client: Stream,
@@ -76,8 +71,20 @@ pub struct Session {
     tenant: Option<Arc<Tenant>>,
     credentials: Option<(Vec<u8>, Vec<u8>)>,
     proto: Option<Vec<u8>>,
-    upstream: Option<Upstream>,
+    /// The session's own upstream connection (opened at AUTH, which it
+    /// proves to Redis; used once the session is pinned).
+    upstream: Option<Link>,
+    /// The session holds connection state: its batches go over its own
+    /// upstream connection from now on, not a shared one.
+    pinned: bool,
+    /// The shared connections of its tenant and protocol, and which of them it uses.
+    pool: Option<(Arc<mux::Pool>, String, u8)>,
+    mux_index: usize,
+    /// Buffers handed back by the shared connection, reused for the next batch.
+    spare: (Vec<u8>, Vec<bool>),
     in_multi: bool,
+    /// When the batch being planned was read (its commands' ops/s tokens are taken at it).
+    batch_at: Instant,
     subscribed: bool,
     closing: bool,
     /// Bytes of the global buffer budget this connection holds.
@@ -90,6 +97,8 @@ type End = String;
 impl Session {
     pub fn new(shared: Arc<Shared>, client: Stream) -> Session {
         Session {
+            pinned: shared.options.shared_upstreams == 0,
+            mux_index: shared.pools.next_index(),
             shared,
             client,
             inbuf: Vec::with_capacity(16 << 10),
@@ -100,7 +109,10 @@ impl Session {
             credentials: None,
             proto: None,
             upstream: None,
+            pool: None,
+            spare: (Vec::new(), Vec::new()),
             in_multi: false,
+            batch_at: Instant::now(),
             subscribed: false,
             closing: false,
             budget: 0,
@@ -131,13 +143,23 @@ impl Session {
         loop {
             // Parse what is buffered into one batch.
             let mut entries: Vec<Entry> = Vec::new();
-            let mut upout: Vec<u8> = Vec::new();
+            let mut upout: Vec<u8> = std::mem::take(&mut self.spare.0);
             let mut delay = Duration::ZERO;
+            // One clock reading per batch: its commands arrived together.
+            self.batch_at = Instant::now();
             let mut barrier = None;
             let mut need_more = false;
             while entries.len() < BATCH && barrier.is_none() && !self.closing {
                 match resp::parse_resuming(&self.inbuf, self.start, &self.shared.limits, &mut self.partial) {
                     Parsed::Command(cmd) => {
+                        if !self.pinned && self.tenant.is_some() && self.pins(&cmd) {
+                            if entries.iter().any(|e| !matches!(e, Entry::Local(_))) {
+                                // The commands before it still go over the
+                                // shared connection; this one starts the next batch.
+                                break;
+                            }
+                            self.pinned = true;
+                        }
                         self.start = cmd.raw.end;
                         let size = (cmd.raw.end - cmd.raw.start) as u64;
                         if let Some(t) = &self.tenant {
@@ -169,7 +191,8 @@ impl Session {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                self.execute(entries, upout).await?;
+                let dedicated = self.pinned;
+                self.execute(entries, upout, dedicated).await?;
             }
             if let Some(b) = barrier {
                 self.barrier(b).await?;
@@ -270,9 +293,22 @@ impl Session {
     ) -> Option<Barrier> {
         let inbuf = &self.inbuf;
         let args: Vec<&[u8]> = cmd.args.iter().map(|r| &inbuf[r.clone()]).collect();
-        let name = args[0].to_ascii_lowercase();
+        // Lowercased on the stack: this runs for every command.
+        let mut lower = [0u8; 32];
+        let long;
+        let name: &[u8] = match lower.get_mut(..args[0].len()) {
+            Some(l) => {
+                l.copy_from_slice(args[0]);
+                l.make_ascii_lowercase();
+                l
+            }
+            None => {
+                long = args[0].to_ascii_lowercase();
+                &long
+            }
+        };
         // Connection commands, answered before and after AUTH.
-        match name.as_slice() {
+        match name {
             b"auth" => {
                 return match args.len() {
                     3 => Some(Barrier::Auth { user: args[1].to_vec(), password: args[2].to_vec() }),
@@ -297,7 +333,7 @@ impl Session {
             entries.push(Entry::Local(resp::error("NOAUTH Authentication required.")));
             return None;
         };
-        match tenant.take_token(Instant::now(), self.shared.options.max_delay) {
+        match tenant.take_token(self.batch_at, self.shared.options.max_delay) {
             Some(wait) => *delay = (*delay).max(wait),
             None => {
                 tenant.rejected(Reason::Ops);
@@ -309,7 +345,7 @@ impl Session {
                 return None;
             }
         }
-        match name.as_slice() {
+        match name {
             b"scan" | b"keys" if self.in_multi => {
                 entries.push(Entry::Local(resp::error(
                     "ERR SCAN and KEYS cannot be queued in a transaction through the tenant gateway",
@@ -341,7 +377,7 @@ impl Session {
             b"exec" | b"discard" => self.in_multi = false,
             _ => {}
         }
-        let info = self.shared.commands.get(&name).copied().unwrap_or_default();
+        let info = self.shared.commands.get(name).copied().unwrap_or_default();
         if info.denyoom {
             let keys = info.keys(args.len()).count().max(1) as u64;
             // What Redis allocates for it: each argument as an sds in its
@@ -385,7 +421,7 @@ impl Session {
                     entries.push(Entry::Forward);
                     return None;
                 }
-            } else if !self.in_multi && !matches!(name.as_slice(), b"setex" | b"psetex" | b"restore" | b"getex") {
+            } else if !self.in_multi && !matches!(name, b"setex" | b"psetex" | b"restore" | b"getex") {
                 for p in info.keys(args.len()).take(16) {
                     if let Some(ttl) = self.shared.ttl_for(args[p], &tenant.id) {
                         follow.push(pexpire(args[p], ttl));
@@ -403,8 +439,11 @@ impl Session {
     }
 
     /// Sends the batch's forwarded commands and answers every entry in order.
-    async fn execute(&mut self, entries: Vec<Entry>, upout: Vec<u8>) -> Result<(), End> {
+    async fn execute(&mut self, entries: Vec<Entry>, upout: Vec<u8>, dedicated: bool) -> Result<(), End> {
         let forwarded = entries.iter().any(|e| !matches!(e, Entry::Local(_)));
+        if forwarded && !dedicated {
+            return self.execute_shared(entries, upout).await;
+        }
         if forwarded {
             if let Err(why) = self.ensure_upstream().await {
                 let msg = resp::error(&format!("TRYAGAIN the master cannot be reached: {why}"));
@@ -481,7 +520,7 @@ impl Session {
         r
     }
 
-    async fn pass_reply_from(&mut self, up: &mut Upstream, keep: bool, push_answers: bool) -> Result<bool, String> {
+    async fn pass_reply_from(&mut self, up: &mut Link, keep: bool, push_answers: bool) -> Result<bool, String> {
         let tenant = self.tenant.clone();
         let mut scanner = Scanner::default();
         let mut first = true;
@@ -562,7 +601,7 @@ impl Session {
         let deadline = Instant::now() + self.shared.options.failover_wait;
         let mut last;
         loop {
-            match open_upstream(&self.shared, self.proto.as_deref(), &user, &password).await {
+            match link::open(&self.shared, self.proto.as_deref(), &user, &password).await {
                 Ok(Ok(up)) => {
                     self.upstream = Some(up);
                     return Ok(());
@@ -603,6 +642,16 @@ impl Session {
         let old_tenant = if same { None } else { self.tenant.replace(Arc::clone(&tenant)) };
         match self.ensure_upstream().await {
             Ok(()) => {
+                if let Some((user, password)) = &self.credentials
+                    && let Ok(user) = std::str::from_utf8(user)
+                {
+                    self.shared.pools.verified(user, password);
+                }
+                if !self.pinned {
+                    // It proved the password; the session's commands go
+                    // over the shared connections until it needs one of its own.
+                    self.upstream = None;
+                }
                 if let Some(old) = old_tenant {
                     old.disconnect();
                 }
@@ -636,6 +685,7 @@ impl Session {
             }
             Barrier::Reset => {
                 self.upstream = None;
+                self.pinned = self.shared.options.shared_upstreams == 0;
                 self.in_multi = false;
                 self.proto = None;
                 self.out.extend_from_slice(b"+RESET\r\n");
@@ -666,7 +716,14 @@ impl Session {
                 }
                 let mut upout = Vec::new();
                 resp::encode(&mut upout, &args);
-                self.execute(vec![Entry::Forward], upout).await?;
+                if setname.is_some() {
+                    self.pinned = true;
+                }
+                // A pinned session's own connection follows the client's
+                // protocol; otherwise the shared connections of the new
+                // protocol answer (they are per protocol).
+                let dedicated = self.pinned;
+                self.execute(vec![Entry::Forward], upout, dedicated).await?;
             }
             Barrier::Scan(args) => {
                 let reply = self.scan(&args).await;
@@ -922,72 +979,9 @@ fn hello(args: &[&[u8]], authenticated: bool, entries: &mut Vec<Entry>) -> Optio
     Some(Barrier::Hello { proto, auth, setname })
 }
 
-/// Opens and authenticates an upstream connection: `Err` when the
-/// master cannot be reached (worth retrying), `Ok(Err)` when it
-/// answered with an error (the error reply's text).
-async fn open_upstream(
-    shared: &Shared,
-    proto: Option<&[u8]>,
-    user: &[u8],
-    password: &[u8],
-) -> Result<Result<Upstream, String>, String> {
-    let (addr, generation) = shared.upstream.current();
-    let stream = shared.upstream.open(&addr).await.map_err(|e| format!("{}:{}: {e}", addr.0, addr.1))?;
-    let mut up = Upstream { stream, generation, buf: Vec::with_capacity(16 << 10), pos: 0, stale: false };
-    let mut hello = Vec::new();
-    resp::encode(&mut hello, &[b"AUTH", user, password]);
-    let mut expected = 1;
-    if let Some(p) = proto {
-        resp::encode(&mut hello, &[b"HELLO", p]);
-        expected += 1;
-    }
-    up.stream.write_all(&hello).await.map_err(|e| e.to_string())?;
-    let mut replies = Vec::new();
-    for _ in 0..expected {
-        replies.push(read_frame(&mut up).await?);
-    }
-    if let Some(err) = replies.iter().find(|r| r.starts_with(b"-")) {
-        let text = String::from_utf8_lossy(&err[1..]).trim_end().to_owned();
-        if text.starts_with("READONLY") || text.starts_with("LOADING") {
-            return Err(text);
-        }
-        return Ok(Err(text));
-    }
-    Ok(Ok(up))
-}
-
 impl Drop for Session {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-/// Reads one whole reply frame (a handshake's small replies).
-async fn read_frame(up: &mut Upstream) -> Result<Vec<u8>, String> {
-    let mut scanner = Scanner::default();
-    let mut frame = Vec::new();
-    loop {
-        if up.pos == up.buf.len() {
-            up.buf.clear();
-            up.pos = 0;
-            up.buf.reserve(16 << 10);
-            let n = tokio::time::timeout(Duration::from_secs(5), up.stream.read_buf(&mut up.buf))
-                .await
-                .map_err(|_| "no answer from the master within 5 s".to_owned())?
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("the master closed the connection".into());
-            }
-        }
-        let (used, done) = scanner.feed(&up.buf[up.pos..])?;
-        frame.extend_from_slice(&up.buf[up.pos..up.pos + used]);
-        up.pos += used;
-        if frame.len() > 1 << 20 {
-            return Err("a handshake reply over 1 MiB".into());
-        }
-        if done.is_some() {
-            return Ok(frame);
-        }
     }
 }
 
