@@ -440,9 +440,32 @@ fn tenants_from_the_template_work_on_compose_and_one_made_at_run_time_is_refused
     assert_eq!(ok(&home, &["exec", "cmp-ten", "--", "DBSIZE"]).trim(), "(integer) 0");
 }
 
-/// The example as it is, but for what this machine lacks (no
-/// registry: the local image of Redis 7.0, no exporter image; Debian's
-/// Redis has no active defragmentation) and a short `down_after`.
+/// The `--set`s that run an example here as it is, but for what this
+/// machine lacks (no registry: the local image of Redis 7.0, no exporter
+/// image; Debian's Redis has no active defragmentation), under `name` from
+/// `base`, with `more`.
+fn example_sets(name: &str, base: u16, more: &[&str]) -> Vec<String> {
+    let mut sets = vec![format!("deployment.name={name}"), format!("network.local_base_port={base}")];
+    sets.extend(
+        [
+            "deployment.redis_version=7.0",
+            "deployment.image=localhost/redplate-redis",
+            "deployment.image_tag=test",
+            "deployment.image_digest=",
+            "resources.memory=1gb",
+            "memory.active_defrag=false",
+            "monitoring.exporter=false",
+            "monitoring.service_monitor=false",
+            "monitoring.alerts.enabled=false",
+        ]
+        .iter()
+        .chain(more)
+        .map(|s| (*s).to_owned()),
+    );
+    sets
+}
+
+/// `examples/sentinel-production.yaml` with [`example_sets`] and a short `down_after`.
 #[test]
 fn the_sentinel_production_example_runs_on_compose_with_tls_backs_up_restores_and_keeps_roles_across_restarts() {
     if !engine_present() {
@@ -450,20 +473,8 @@ fn the_sentinel_production_example_runs_on_compose_with_tls_backs_up_restores_an
     }
     let home = Home::new();
     let example = root().join("examples/sentinel-production.yaml");
-    let sets = [
-        "deployment.name=cmp-prod",
-        "deployment.redis_version=7.0",
-        "deployment.image=localhost/redplate-redis",
-        "deployment.image_tag=test",
-        "deployment.image_digest=",
-        "network.local_base_port=23900",
-        "resources.memory=1gb",
-        "memory.active_defrag=false",
-        "monitoring.exporter=false",
-        "monitoring.service_monitor=false",
-        "monitoring.alerts.enabled=false",
-        "sentinel.down_after=2s",
-    ];
+    let sets = example_sets("cmp-prod", 23900, &["sentinel.down_after=2s"]);
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
     let (d, _) = Project::deploy_with(&home, &example, "cmp-prod", &sets);
     let nodes = d.record["nodes"].as_array().cloned().unwrap_or_default();
     assert_eq!(nodes.len(), 6, "3 data nodes, 3 sentinels");
@@ -547,20 +558,8 @@ fn the_cluster_production_example_is_formed_over_tls_on_compose_and_fails_over()
     }
     let home = Home::new();
     let example = root().join("examples/cluster-production.yaml");
-    let sets = [
-        "deployment.name=cmp-cprod",
-        "deployment.redis_version=7.0",
-        "deployment.image=localhost/redplate-redis",
-        "deployment.image_tag=test",
-        "deployment.image_digest=",
-        "network.local_base_port=24100",
-        "resources.memory=1gb",
-        "memory.active_defrag=false",
-        "monitoring.exporter=false",
-        "monitoring.service_monitor=false",
-        "monitoring.alerts.enabled=false",
-        "cluster.node_timeout=2s",
-    ];
+    let sets = example_sets("cmp-cprod", 24100, &["cluster.node_timeout=2s"]);
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
     let (d, _) = Project::deploy_with(&home, &example, "cmp-cprod", &sets);
     let s = d.status();
     assert_eq!((s["state"].as_str(), s["cluster_state"].as_str()), (Some("running"), Some("ok")), "{s}");
