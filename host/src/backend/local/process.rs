@@ -168,20 +168,6 @@ pub fn stop(pid: u32, state_dir: &Path, grace: Duration) {
     }
 }
 
-/// Stops every process whose working directory is `dir` (inside
-/// `state_dir`): a node a crashed run started and never recorded (Redis
-/// moves into its `data/<node>`), which would hold the node's ports.
-pub fn stop_strays(dir: &Path, state_dir: &Path, grace: Duration) {
-    let Ok(dir) = dir.canonicalize() else { return };
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
-            stop(pid, state_dir, grace);
-        }
-    }
-}
-
 /// Waits until `pid` is gone; false on timeout.
 pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;

@@ -25,7 +25,6 @@ use redplate_config::model::Mode;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 impl LocalBackend {
     /// Refuses a scale that cannot work: a standalone deployment, or one
@@ -108,7 +107,8 @@ impl LocalBackend {
         progress.step("checking that the new ports are free");
         for n in &added {
             // Started by a run that was killed before it recorded them.
-            process::stop_strays(&record.path(&format!("data/{}", n.name)), &record.state_dir, Duration::from_secs(5));
+            let strays = super::orphans(&record.path(&format!("data/{}", n.name)));
+            super::start::stop_all(&strays, &record.state_dir);
         }
         for n in &added {
             if let Some(port) = n.ports.iter().copied().find(|p| !process::port_free(*p)) {
