@@ -188,6 +188,8 @@ fn a_cluster_analysis_reads_every_master() {
             "--set",
             "network.local_base_port=26930",
             "--set",
+            "network.cluster_bus_port_offset=3000",
+            "--set",
             "deployment.mode=cluster",
             "--set",
             "cluster.shards=3",

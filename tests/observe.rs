@@ -566,7 +566,7 @@ fn health_of_a_cluster_sees_open_slots_and_a_lost_master() {
     let d = home.deploy(
         "clu",
         "extends: development\ndeployment: { name: clu, mode: cluster }\ncluster: { shards: 3, replicas_per_shard: 0 }\n",
-        &["--set", "network.local_base_port=25300"],
+        &["--set", "network.local_base_port=25300", "--set", "network.cluster_bus_port_offset=5000"],
     );
     let s = home.json(&["stats", "clu", "--format", "json"], 0);
     let c = &node(&s, "clu-0")["cluster"];

@@ -230,7 +230,8 @@ fn production_cluster_goes_3_4_3_shards_keeping_every_key_while_a_client_writes(
     }
     let home = Home::new();
     let example = root().join("examples/cluster-production.yaml");
-    let mut d = home.deploy(&example, &["--set", "network.local_base_port=28400"]);
+    let mut d = home
+        .deploy(&example, &["--set", "network.local_base_port=28400", "--set", "network.cluster_bus_port_offset=1000"]);
     let mut c = Cluster::new(&home, "catalog");
     let keys = 20_000;
     let started = Instant::now();
@@ -290,7 +291,7 @@ fn an_interrupted_run_and_slots_left_open_by_hand_are_finished_by_the_next_run()
         home.dir.path(),
         "mig",
         "extends: development\ndeployment: { name: mig, mode: cluster }\n\
-         cluster: { shards: 3, replicas_per_shard: 0 }\nnetwork: { local_base_port: 28600 }\n",
+         cluster: { shards: 3, replicas_per_shard: 0 }\nnetwork: { local_base_port: 28600, cluster_bus_port_offset: 1000 }\n",
     );
     let mut d = home.deploy(&t, &[]);
     let mut c = Cluster::new(&home, "mig");
@@ -374,7 +375,7 @@ fn a_run_killed_while_nodes_start_is_finished_by_the_next_run() {
         home.dir.path(),
         "kill",
         "extends: development\ndeployment: { name: kill, mode: cluster }\n\
-         cluster: { shards: 3, replicas_per_shard: 1 }\nnetwork: { local_base_port: 28200 }\n",
+         cluster: { shards: 3, replicas_per_shard: 1 }\nnetwork: { local_base_port: 28200, cluster_bus_port_offset: 1000 }\n",
     );
     let mut d = home.deploy(&t, &[]);
     let mut c = Cluster::new(&home, "kill");

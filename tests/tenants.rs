@@ -314,6 +314,8 @@ fn a_cluster_tenant_spans_every_master_and_its_removal_empties_each() {
             "--set",
             "network.local_base_port=24300",
             "--set",
+            "network.cluster_bus_port_offset=6500",
+            "--set",
             "tenancy.enabled=true",
             "--set",
             "tenancy.allow_scripts=true",

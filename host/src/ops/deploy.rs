@@ -75,6 +75,7 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
             Some("install Redis (`apt-get install redis-server redis-sentinel`)".to_owned())
         }
         BackendError::NoEngine { .. } => Some(backend::compose::engine::INSTALL_HINT.to_owned()),
+        BackendError::PortTaken { port, .. } => backend::local::process::ephemeral_hint(*port),
         _ => None,
     };
     let mut d = Diagnostic::error(code, "", e.to_string());

@@ -91,10 +91,14 @@ pub fn start(home: &Path, name: &str, new_ports: bool, progress: &dyn Progress) 
     registry.save(&record).map_err(failure)?;
     result.map_err(|e| {
         let hint = match &e {
-            BackendError::PortTaken { port, .. } => Some(format!(
-                "another program listens on port {port}: stop it, or move `{name}` to free ports with \
-                 `redplate start {name} --new-ports`"
-            )),
+            BackendError::PortTaken { port, .. } => {
+                Some(crate::backend::local::process::ephemeral_hint(*port).unwrap_or_else(|| {
+                    format!(
+                        "another program listens on port {port}: stop it, or move `{name}` to free ports with \
+                         `redplate start {name} --new-ports`"
+                    )
+                }))
+            }
             _ => None,
         };
         let mut f = failure(e);

@@ -185,6 +185,26 @@ pub fn port_free(port: u16) -> bool {
     TcpListener::bind(("0.0.0.0", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
+/// This machine's ephemeral port range (`net.ipv4.ip_local_port_range`),
+/// from which the kernel picks the local port of every outgoing
+/// connection: a node whose port lies in it can find it held for a moment
+/// by any client's connection.
+pub fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    Some((it.next()??, it.next()??))
+}
+
+/// Advice for a taken `port` that lies in the ephemeral range, else `None`.
+pub fn ephemeral_hint(port: u16) -> Option<String> {
+    let (low, high) = ephemeral_range().filter(|(low, high)| (*low..=*high).contains(&port))?;
+    Some(format!(
+        "port {port} is in this machine's ephemeral port range {low}-{high}, where the kernel gives outgoing \
+         connections their ports, so it can be taken for a moment by any client: keep every port below {low} \
+         (`network.local_base_port`; for a cluster's bus ports, `network.cluster_bus_port_offset` as well)"
+    ))
+}
+
 /// The first base port from `from` (stepping by `step`) for which every
 /// port `ports(base)` returns is free and not `reserved` (the ports other
 /// deployments keep while stopped).

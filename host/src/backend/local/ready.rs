@@ -89,6 +89,15 @@ pub fn log_excerpt(log: &Path) -> String {
     crate::text::clean_lines(&tail(log, LOG_LINES), LOG_BYTES)
 }
 
+/// The port Redis could not bind, from its log line `Could not create
+/// server TCP listening socket 127.0.0.1:38260: bind: Address already in
+/// use` (the cluster bus port as well as the client port).
+fn port_in_use(log: &str) -> Option<u16> {
+    let line = log.lines().rev().find(|l| l.contains("Address already in use"))?;
+    let (address, _) = line.split_once(": bind")?;
+    address.rsplit(':').next()?.trim().parse().ok()
+}
+
 /// Waits until each of `nodes` answers (`INFO server` from its own pid). A process that exits meanwhile
 /// fails the wait with the end of its log (a taken port is told apart); one that answered is watched by
 /// `deadline` from then on, so the waits that follow fail as soon as it dies.
@@ -114,7 +123,8 @@ pub fn wait_up(
             {
                 let log = log_excerpt(&record.log_file(&node.name));
                 if log.contains("Address already in use") {
-                    return Err(BackendError::PortTaken { node: node.name.clone(), port: node.port });
+                    let port = port_in_use(&log).unwrap_or(node.port);
+                    return Err(BackendError::PortTaken { node: node.name.clone(), port });
                 }
                 return Err(BackendError::NodeExited { node: node.name.clone(), status: status.to_string(), log });
             }
@@ -248,6 +258,18 @@ pub fn wait_sentinels(redis: &Redis, record: &Record, deadline: &Deadline) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_port_redis_could_not_bind_is_read_from_its_log() {
+        let log = "1:M 05 Dec 2026 09:00:00.000 # Warning: Could not create server TCP listening socket \
+                   127.0.0.1:38260: bind: Address already in use\n1:M # Failed listening on port 38260 (cluster), aborting.";
+        assert_eq!(port_in_use(log), Some(38260));
+        assert_eq!(
+            port_in_use("Could not create server TCP listening socket *:7000: bind: Address already in use"),
+            Some(7000)
+        );
+        assert_eq!(port_in_use("no such line"), None);
+    }
 
     #[test]
     fn a_log_excerpt_is_the_end_of_the_log_escaped_and_capped() {
