@@ -48,7 +48,8 @@ pub struct GatewayArgs {
     /// 0: every session has one of its own.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub shared_upstreams: usize,
-    /// Worker threads [default: one per core].
+    /// Worker threads [default: one per core, less one for Redis; with
+    /// one, every connection is served on that thread alone].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -84,17 +85,26 @@ pub fn run(args: &GatewayArgs, host: impl FnOnce() -> Result<PluginHost, Failure
     options.shared_upstreams = args.shared_upstreams.min(64);
     let host = host()?;
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(false).try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.unwrap_or_else(crate::ops::batch::default_threads).max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Failure::could_not_run(Diagnostic::error(
-                "runtime.start",
-                "",
-                format!("cannot start the async runtime: {e}"),
-            ))
-        })?;
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    // One thread: every task on it, none handed between threads (no
+    // cross-thread wake-ups, no work stealing).
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if threads > 1 {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder.enable_all().build().map_err(|e| {
+        Failure::could_not_run(Diagnostic::error("runtime.start", "", format!("cannot start the async runtime: {e}")))
+    })?;
     runtime.block_on(crate::gateway::run(&home, &args.deployment, options, Some(host)))?;
     Ok(ExitStatus::Ok)
+}
+
+/// One worker thread per core, less one for the `redis-server` beside the
+/// gateway (Redis runs its commands on one thread): on 2 cores, one thread.
+fn default_threads() -> usize {
+    crate::ops::batch::default_threads().saturating_sub(1).max(1)
 }

@@ -425,12 +425,14 @@ fn spawn_housekeeping(shared: Arc<Shared>, home: PathBuf, deployment: String, tl
             }
         }
     });
-    tokio::spawn(async move {
+    // File work (the registry, the stored template, a synced snapshot):
+    // on a thread of its own, so it never holds up the sessions' runtime.
+    let spawned = std::thread::Builder::new().name("gateway-files".into()).spawn(move || {
         let registry = Registry::new(&home);
         let mut tick = 0u64;
         loop {
             if tick > 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                std::thread::sleep(Duration::from_secs(1));
             }
             tick += 1;
             let Ok(record) = registry.load(&deployment) else { continue };
@@ -462,6 +464,9 @@ fn spawn_housekeeping(shared: Arc<Shared>, home: PathBuf, deployment: String, tl
             }
         }
     });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the thread that writes the metrics snapshot; tenants' quotas are not reloaded");
+    }
 }
 
 /// Measures one tenant's keys (a paced `SCAN MATCH` and `MEMORY USAGE` of
