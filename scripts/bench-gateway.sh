@@ -131,7 +131,7 @@ bench:
 CFG
   nutcracker -c "$work/nutcracker.yml" -d -p "$work/nutcracker.pid" -o "$work/nutcracker.log"
   sleep 0.5
-  echo "twemproxy (nutcracker $(nutcracker -V 2>&1 | awk '{print $NF}')) in front of a plain redis-server (no ACL users):"
+  echo "twemproxy (nutcracker $(nutcracker -V 2>&1 | head -1 | awk '{print $NF}')) in front of a plain redis-server (no ACL users):"
   AUTH="" compare 26990 26961 twemproxy SET GET
 else
   echo "nutcracker (twemproxy) is not installed: no side-by-side with it"

@@ -407,5 +407,15 @@ fn schemathesis_finds_no_failure_in_any_operation() {
         .collect::<Vec<_>>()
         .join("\n");
     support::report(&format!("schemathesis: {summary}"));
+    // What its deploys started (a template without a name deploys `redis`
+    // on the default ports) goes with the test, not after it.
+    server.stop();
+    let made: Vec<String> = home.records().iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect();
+    for name in &made {
+        home.ok(&["destroy", name, "--purge"]);
+    }
+    support::report(&format!("destroyed what schemathesis deployed: {made:?}"));
+    let left = support::processes_in(home.dir.path());
+    assert!(left.is_empty(), "processes left in the test's home: {left:?}");
     assert!(out.status.success(), "schemathesis found failures:\n{log}");
 }
