@@ -446,6 +446,10 @@ fn instance_tenants_get_a_redis_server_of_their_own_under_every_mode() {
         let base = format!("network.local_base_port={port}");
         let mut args = vec!["--name", name, "--set", &base, "--set", extra];
         args.extend_from_slice(&instance);
+        if name == "insc" {
+            // The cluster bus ports below the ephemeral range (32768-), where a client's connection can hold one.
+            args.extend_from_slice(&["--set", "network.cluster_bus_port_offset=5500"]);
+        }
         let d = home.deploy(template, &args);
         let parent_ports: Vec<u16> = d.data_nodes().iter().map(|(_, p)| *p).collect();
         if name == "ins" {
