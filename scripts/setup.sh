@@ -42,7 +42,8 @@ checkov_version=3.3.30
 kv_version=1.37.0
 if [ ! -x "$venv/bin/docker-compose" ]; then
   echo "setup: creating the docker-compose virtualenv in $venv"
-  python3 -m venv "$venv"
+  # --clear: a setup interrupted here left a virtualenv without pip.
+  python3 -m venv --clear "$venv"
   "$venv/bin/pip" install -q --upgrade pip wheel "cython<3"
   "$venv/bin/pip" install -q --no-build-isolation pyyaml==5.4.1
   "$venv/bin/pip" install -q docker-compose==1.29.2
