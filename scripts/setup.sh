@@ -63,7 +63,7 @@ tool() {
   installed=$("$dir/bin/pip" show "$package" 2>/dev/null | sed -n 's/^Version: //p') || true
   if [ "$installed" != "$version" ]; then
     echo "setup: installing $package $version in $dir"
-    python3 -m venv "$dir"
+    python3 -m venv --clear "$dir"
     "$dir/bin/pip" install -q --upgrade pip
     "$dir/bin/pip" install -q "$package==$version"
   fi
