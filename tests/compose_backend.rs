@@ -398,6 +398,40 @@ fn without_an_engine_deploy_names_what_to_install_and_render_still_works() {
     assert!(out_dir.join("compose/compose.yaml").is_file(), "the compose file is rendered");
 }
 
+/// An image the engine cannot pull (no registry is reachable here) stops
+/// the deploy before any container is made, naming the image and the keys
+/// that choose it.
+#[test]
+fn an_image_that_cannot_be_pulled_is_named_before_anything_is_created() {
+    if !engine_present() {
+        return;
+    }
+    let home = Home::new();
+    let t = template(
+        home.dir.path(),
+        "cmp-img",
+        "extends: development
+\
+         deployment: { name: cmp-img, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }
+\
+         monitoring: { exporter: true, exporter_image: \"localhost/no-such-exporter:v0\" }
+\
+         network: { local_base_port: 23800 }
+",
+    );
+    let started = Instant::now();
+    let out = run(&home, &["deploy", &t.display().to_string(), "--backend", "compose"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("error[deploy.image-unavailable]"), "{err}");
+    assert!(err.contains("image `localhost/no-such-exporter:v0` is not on this machine"), "{err}");
+    assert!(err.contains("monitoring.exporter_image"), "the hint names the key: {err}");
+    report(&format!("an unpullable image refused in {:.1} s", started.elapsed().as_secs_f64()));
+    assert!(started.elapsed() < Duration::from_secs(60), "told at once, not after a wait");
+    assert!(home.records().is_empty(), "nothing registered");
+    nothing_left("cmp-img");
+}
+
 #[test]
 fn tenants_from_the_template_work_on_compose_and_one_made_at_run_time_is_refused_with_the_reason() {
     if !engine_present() {

@@ -89,6 +89,10 @@ pub enum BackendError {
     /// The container engine refused a command; `message` is the end of what it printed.
     #[error("`{command}` failed: {message}")]
     Engine { command: String, message: String },
+    /// An image the project runs is not on this machine and the engine
+    /// could not pull it (Compose backend).
+    #[error("image `{image}` is not on this machine and `{command}` failed: {message}")]
+    ImageUnavailable { image: String, command: String, message: String },
     /// A file or folder of the deployment could not be read or written.
     #[error("cannot {action} `{path}`: {source}")]
     Io {

@@ -49,6 +49,7 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
         BackendError::MissingProgram { .. } => "deploy.missing-program",
         BackendError::NoEngine { .. } => "deploy.no-engine",
         BackendError::Engine { .. } => "deploy.engine",
+        BackendError::ImageUnavailable { .. } => "deploy.image-unavailable",
         BackendError::Io { .. } => "deploy.io",
         BackendError::Runtime { .. } => "deploy.runtime",
         BackendError::Redis(_) => "deploy.redis",
@@ -75,6 +76,13 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
             Some("install Redis (`apt-get install redis-server redis-sentinel`)".to_owned())
         }
         BackendError::NoEngine { .. } => Some(backend::compose::engine::INSTALL_HINT.to_owned()),
+        BackendError::ImageUnavailable { .. } => Some(
+            "load it into the engine (`podman load` / `docker load`), or name images this machine has or can pull: \
+             `deployment.image`, `deployment.image_tag` and `compose.image_registry` for Redis, \
+             `monitoring.exporter_image` (or `monitoring.exporter: false`) for the exporter; podman needs a \
+             fully qualified name (`docker.io/…`) unless `/etc/containers/registries.conf` names a search registry"
+                .to_owned(),
+        ),
         BackendError::PortTaken { port, .. } => backend::local::process::ephemeral_hint(*port),
         _ => None,
     };

@@ -214,6 +214,27 @@ impl Engine {
         Ok(ran.stdout)
     }
 
+    /// Makes sure `image` is on this machine: pulled when it is not, and an
+    /// [`BackendError::ImageUnavailable`] naming it when the pull fails (a
+    /// compose `up` would fail on it halfway, with the other services made).
+    pub fn ensure_image(&self, image: &str, timeout: Duration) -> Result<bool, BackendError> {
+        // `podman image exists` / `docker image inspect`: exit 0 when it is here.
+        let probe: [&str; 3] =
+            if self.cli == "podman" { ["image", "exists", image] } else { ["image", "inspect", image] };
+        if self.cli(&probe, SHORT)?.ok {
+            return Ok(false);
+        }
+        let pulled = self.cli(&["pull", image], timeout)?;
+        if !pulled.ok {
+            return Err(BackendError::ImageUnavailable {
+                image: image.to_owned(),
+                command: format!("{} pull {image}", self.cli),
+                message: pulled.tail(),
+            });
+        }
+        Ok(true)
+    }
+
     /// Every container of `project` (running or not), by compose's own label.
     pub fn containers(&self, project: &str) -> Result<Vec<Container>, BackendError> {
         let filter = format!("label=com.docker.compose.project={project}");

@@ -224,6 +224,19 @@ pub fn services(record: &Record) -> Vec<String> {
     out
 }
 
+/// The images the rendered file runs, each once, in the order it names them.
+pub fn images(record: &Record) -> Vec<String> {
+    let text = std::fs::read_to_string(record.path(COMPOSE_FILE)).unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for value in text.lines().filter_map(|l| l.strip_prefix("    image:")) {
+        let image = value.trim().trim_matches('"').to_owned();
+        if !image.is_empty() && !out.contains(&image) {
+            out.push(image);
+        }
+    }
+    out
+}
+
 /// After the node list changed (a scale): the override file for the
 /// services rendered now, and their files handed to the containers' user.
 pub fn refresh(engine: &Engine, record: &Record) -> Result<(), BackendError> {

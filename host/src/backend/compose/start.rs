@@ -28,6 +28,12 @@ impl ComposeBackend {
         let init = plan::init_service(record);
         let services: Vec<String> = plan::services(record).into_iter().filter(|s| *s != init).collect();
         if existing.is_empty() {
+            for image in plan::images(record) {
+                progress.step(&format!("checking that image `{image}` is here"));
+                if engine.ensure_image(&image, UP)? {
+                    progress.step(&format!("pulled `{image}`"));
+                }
+            }
             progress.step(&format!("creating {} containers ({} up)", services.len(), engine.name));
             let mut args = vec!["up", "-d"];
             args.extend(services.iter().map(String::as_str));
