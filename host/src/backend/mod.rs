@@ -150,6 +150,10 @@ pub enum BackendError {
     /// The deployment cannot be scaled as asked (its mode or its state); the reason says what to do.
     #[error("cannot scale `{deployment}`: {reason}")]
     CannotScale { deployment: String, reason: String },
+    /// A changed template cannot be applied to the running deployment as it
+    /// is; nothing was changed, and the reason says what to do.
+    #[error("cannot apply the change to `{deployment}`: {reason}")]
+    CannotApply { deployment: String, reason: String },
     /// The deployment cannot move to other ports as asked; the reason says what to do.
     #[error("cannot move `{deployment}` to other ports: {reason}")]
     CannotMove { deployment: String, reason: String },

@@ -64,6 +64,7 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
         BackendError::Unsupported { .. } | BackendError::Refused { .. } => "deploy.unsupported",
         BackendError::CannotScale { .. } => "scale.refused",
         BackendError::CannotMove { .. } => "start.cannot-move",
+        BackendError::CannotApply { .. } => "apply.refused",
         BackendError::UnknownNode { .. } => "deploy.unknown-node",
     };
     let hint = match &e {
@@ -91,9 +92,10 @@ pub fn failure(e: impl Into<BackendError>) -> Failure {
         d = d.with_hint(h);
     }
     match e {
-        BackendError::Exists(_) | BackendError::CannotScale { .. } | BackendError::CannotMove { .. } => {
-            Failure::invalid(vec![d])
-        }
+        BackendError::Exists(_)
+        | BackendError::CannotScale { .. }
+        | BackendError::CannotMove { .. }
+        | BackendError::CannotApply { .. } => Failure::invalid(vec![d]),
         _ => Failure::could_not_run(d),
     }
 }

@@ -268,11 +268,12 @@ impl Ctx<'_> {
             Some(m) if masters.contains(m) => Some(Self::healthy([m.clone()])),
             _ => None,
         };
-        let m =
-            MapBuilder::new().put("image", Yaml::s(self.redis_image())).put("hostname", Yaml::s(&node.hostname)).put(
-                "command",
-                Yaml::strs(["sh", "-c", &seeded(&format!("{CONF_DIR}/redis.conf"), &self.data_dir(node), "redis")]),
-            );
+        let dir = self.data_dir(node);
+        let script = seeded(&format!("{CONF_DIR}/redis.conf"), &dir, "redis", uses_acl_file(self.input));
+        let m = MapBuilder::new()
+            .put("image", Yaml::s(self.redis_image()))
+            .put("hostname", Yaml::s(&node.hostname))
+            .put("command", Yaml::strs(["sh", "-c", &script]));
         let m = self
             .harden(m, REDIS_USER)
             .put("restart", self.restart())
@@ -295,7 +296,7 @@ impl Ctx<'_> {
     pub fn sentinel_service(&self, node: &Node, masters: &[String]) -> Yaml {
         let dir = self.data_dir(node);
         let seed = format!("{CONF_DIR}/sentinel.conf");
-        let script = seeded(&seed, &dir, "sentinel");
+        let script = seeded(&seed, &dir, "sentinel", false);
         let mut volumes = vec![format!("../sentinel/{}/sentinel.conf:{seed}:ro", node.name), self.data_volume(node)];
         if let Some(t) = self.tls_for(node) {
             volumes.extend(t.mounts());
@@ -434,10 +435,21 @@ fn cpus(millis: u32) -> Option<Yaml> {
 
 /// The shell command that copies the rendered config `seed` to
 /// `<dir>/<kind>.conf` (0600) when it differs from the last one copied, then
-/// runs `redis-<kind>` on the copy, which the server may rewrite.
-fn seeded(seed: &str, dir: &str, kind: &str) -> String {
+/// runs `redis-<kind>` on the copy, which the server may rewrite. With `acl`
+/// (a data node that loads `users.acl`) the read-only rendered ACL file is
+/// seeded the same way into `<dir>/users.acl`, where the server keeps its
+/// users (`--aclfile`): `ACL SAVE` — tenants made at run time — works and
+/// survives restarts, and a new render of the file replaces the copy.
+fn seeded(seed: &str, dir: &str, kind: &str, acl: bool) -> String {
     let server = if kind == "sentinel" { "redis-sentinel" } else { "redis-server" };
-    format!(
-        "umask 077; if ! cmp -s {seed} {dir}/{kind}.seed.conf; then cp {seed} {dir}/{kind}.conf && cp {seed} {dir}/{kind}.seed.conf; fi; exec {server} {dir}/{kind}.conf"
-    )
+    let copy = |from: &str, to: &str, mark: &str| {
+        format!("if ! cmp -s {from} {dir}/{mark}; then cp {from} {dir}/{to} && cp {from} {dir}/{mark}; fi")
+    };
+    let mut script = format!("umask 077; {}", copy(seed, &format!("{kind}.conf"), &format!("{kind}.seed.conf")));
+    let mut run = format!("exec {server} {dir}/{kind}.conf");
+    if acl {
+        script.push_str(&format!("; {}", copy(ACL_FILE, "users.acl", "users.seed.acl")));
+        run.push_str(&format!(" --aclfile {dir}/users.acl"));
+    }
+    format!("{script}; {run}")
 }

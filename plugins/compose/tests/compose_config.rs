@@ -209,12 +209,20 @@ fn services_follow_the_topology_and_are_hardened() {
                 assert_eq!((&s["command"][0], &s["command"][1]), (&serde_json::json!("sh"), &serde_json::json!("-c")));
                 assert!(
                     command.contains("cp /usr/local/etc/redis/redis.conf /data/redis.conf")
-                        && command.ends_with("exec redis-server /data/redis.conf"),
+                        && command.contains("exec redis-server /data/redis.conf"),
                     "{name}: {command}"
                 );
                 if config["security"]["auth_enabled"].as_bool() == Some(true) {
                     assert!(health.starts_with("REDISCLI_AUTH=\"$$(cat /run/secrets/"), "{name}: {health}");
                     assert!(vols.contains(&"../redis/users.acl:/etc/redis/users.acl:ro"), "{name}");
+                    // The users are kept in a seeded copy (`ACL SAVE` writes it).
+                    assert!(
+                        command.contains("cp /etc/redis/users.acl /data/users.acl")
+                            && command.ends_with("exec redis-server /data/redis.conf --aclfile /data/users.acl"),
+                        "{name}: {command}"
+                    );
+                } else {
+                    assert!(command.ends_with("exec redis-server /data/redis.conf"), "{name}: {command}");
                 }
                 if n["ports"]["client"].is_null() {
                     assert!(health.contains("--tls --cacert"), "{name}: TLS-only node probed without TLS: {health}");

@@ -61,12 +61,31 @@ impl Ran {
 /// Runs `program args` with its output captured, killing it after `timeout`.
 /// `Err(MissingProgram)` when it cannot be started at all.
 pub fn run(program: &str, args: &[&str], dir: Option<&Path>, timeout: Duration) -> Result<Ran, BackendError> {
+    run_with_input(program, args, dir, None, timeout)
+}
+
+/// [`run`], with `input` written to the command's standard input.
+fn run_with_input(
+    program: &str,
+    args: &[&str],
+    dir: Option<&Path>,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Ran, BackendError> {
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let stdin = if input.is_some() { Stdio::piped() } else { Stdio::null() };
+    cmd.args(args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(d) = dir {
         cmd.current_dir(d);
     }
     let mut child = cmd.spawn().map_err(|source| BackendError::MissingProgram { program: program.into(), source })?;
+    let writer = child.stdin.take().zip(input.map(<[u8]>::to_vec)).map(|(mut pipe, bytes)| {
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // Dropping the pipe afterwards closes it: the command sees the end.
+            let _ = pipe.write_all(&bytes);
+        })
+    });
     // Read both pipes while waiting: a command that prints much would block on a full pipe.
     let readers: Vec<_> = [child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>)]
         .into_iter()
@@ -94,6 +113,9 @@ pub fn run(program: &str, args: &[&str], dir: Option<&Path>, timeout: Duration) 
             Err(e) => return Err(BackendError::Io { action: "wait for", path: program.into(), source: e }),
         }
     };
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
     let mut out = readers.into_iter().map(|r| r.join().unwrap_or_default());
     let (stdout, stderr) = (out.next().unwrap_or_default(), out.next().unwrap_or_default());
     match status {
@@ -265,6 +287,21 @@ impl Engine {
         }
         let out = self.cli_ok(&["inspect", "--format", "{{.State.Health.Status}}", &container.id], SHORT)?;
         Ok(out.trim() == "healthy")
+    }
+
+    /// Writes `bytes` to `path` inside the running `container`, as its user
+    /// and mode 0600, atomically (a file beside it, then renamed).
+    pub fn write_file(&self, container: &Container, path: &str, bytes: &[u8]) -> Result<(), BackendError> {
+        let script = "umask 077; cat > \"$1.redplate-new\" && mv -f \"$1.redplate-new\" \"$1\"";
+        let args = ["exec", "-i", container.id.as_str(), "sh", "-c", script, "sh", path];
+        let ran = run_with_input(self.cli, &args, None, Some(bytes), SHORT)?;
+        if !ran.ok {
+            return Err(BackendError::Engine {
+                command: format!("{} exec {} (writing {path})", self.cli, container.service),
+                message: ran.tail(),
+            });
+        }
+        Ok(())
     }
 
     /// The last `lines` lines a container printed (Redis logs to stdout in containers), cleaned.

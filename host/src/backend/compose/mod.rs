@@ -10,8 +10,9 @@
 //! remove them. Must not render or read templates (that is `ops`), and runs
 //! no `redis-cli`.
 //!
-//! What it refuses, with the reason in the error: `apply`, cluster
-//! reshaping and scaling, `start --new-ports`.
+//! What it refuses, with the reason in the error: cluster reshaping and
+//! scaling, `start --new-ports`, and the changes `apply` cannot make to
+//! running containers ([`update`]).
 
 pub mod engine;
 mod network;
@@ -19,6 +20,7 @@ pub mod plan;
 mod scale;
 mod start;
 mod status;
+mod update;
 
 use super::local::conn::{self, Redis, T};
 use super::{Backend, BackendError, Preparation, Progress, Save, Status};
@@ -132,12 +134,13 @@ impl Backend for ComposeBackend {
         result
     }
 
-    fn update(&self, _: &mut Record, _: &ArtifactSet, _: &dyn Progress) -> Result<Vec<String>, BackendError> {
-        Err(Self::refuse(
-            "apply a changed template to a running project",
-            "its containers mount the rendered files read-only; `redplate destroy <name>` and deploy the new \
-             template, or deploy it with `--backend local`",
-        ))
+    fn update(
+        &self,
+        record: &mut Record,
+        artifacts: &ArtifactSet,
+        progress: &dyn Progress,
+    ) -> Result<Vec<String>, BackendError> {
+        self.update_to(record, artifacts, progress)
     }
 
     fn status(&self, record: &Record) -> Result<Status, BackendError> {

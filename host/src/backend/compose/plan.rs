@@ -226,7 +226,12 @@ pub fn services(record: &Record) -> Vec<String> {
 
 /// The images the rendered file runs, each once, in the order it names them.
 pub fn images(record: &Record) -> Vec<String> {
-    let text = std::fs::read_to_string(record.path(COMPOSE_FILE)).unwrap_or_default();
+    images_in(&record.path(COMPOSE_FILE))
+}
+
+/// The images the compose file `path` runs, each once, in the order it names them.
+pub fn images_in(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut out: Vec<String> = Vec::new();
     for value in text.lines().filter_map(|l| l.strip_prefix("    image:")) {
         let image = value.trim().trim_matches('"').to_owned();

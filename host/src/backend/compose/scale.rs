@@ -7,6 +7,7 @@
 use super::engine::SHORT;
 use super::{ComposeBackend, plan, project, running};
 use crate::artifact::ArtifactSet;
+use crate::backend::local::apply::RENDERED;
 use crate::backend::local::conn::T;
 use crate::backend::local::{files, ready};
 use crate::backend::{BackendError, Progress};
@@ -53,6 +54,15 @@ impl ComposeBackend {
         let have = record.data_nodes().count();
         // New nodes' files; the compose file as rendered now.
         files::write_missing(artifacts, &record.state_dir)?;
+        files::write_missing(artifacts, &record.path(RENDERED))?;
+        // The users as rendered now, tenants made at run time included (the
+        // stored template keeps them; the running nodes keep them in their
+        // own copies): the replicas made now start with them.
+        if let Some(acl) = artifacts.iter().find(|a| a.path == "redis/users.acl") {
+            crate::registry::write_atomic(&record.path("redis/users.acl"), &acl.content, true)?;
+            crate::registry::write_atomic(&record.path(&format!("{RENDERED}/redis/users.acl")), &acl.content, true)?;
+            files::add_admin_user(&record.state_dir)?;
+        }
         let project = project(record);
         if wanted > have {
             let added: Vec<NodeRecord> = (have..wanted)
@@ -139,7 +149,8 @@ fn new_replica(record: &Record, first: &NodeRecord, ordinal: u16) -> NodeRecord 
     }
 }
 
-/// Writes the newly rendered compose file over the running one.
+/// Writes the newly rendered compose file over the running one (and the
+/// last render's copy, which `apply` compares with).
 fn write_compose(record: &Record, artifacts: &ArtifactSet) -> Result<(), BackendError> {
     let Some(a) = artifacts.iter().find(|a| a.path == plan::COMPOSE_FILE) else {
         return Err(BackendError::Io {
@@ -148,5 +159,6 @@ fn write_compose(record: &Record, artifacts: &ArtifactSet) -> Result<(), Backend
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     };
+    crate::registry::write_atomic(&record.path(&format!("{RENDERED}/{}", plan::COMPOSE_FILE)), &a.content, false)?;
     Ok(crate::registry::write_atomic(&record.path(plan::COMPOSE_FILE), &a.content, false)?)
 }

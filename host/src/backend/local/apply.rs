@@ -20,7 +20,7 @@ use std::time::Duration;
 pub const RENDERED: &str = ".rendered";
 
 /// Directive → its arguments (every occurrence, in order), quotes removed.
-fn directives(path: &Path) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn directives(path: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
         let line = line.trim();
@@ -42,7 +42,7 @@ fn directives(path: &Path) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Keys whose values differ between two configs.
-fn changed(old: &BTreeMap<String, Vec<String>>, new: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+pub(crate) fn changed(old: &BTreeMap<String, Vec<String>>, new: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
 }
@@ -345,7 +345,7 @@ impl LocalBackend {
 }
 
 /// Every file under `dir`.
-pub(super) fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

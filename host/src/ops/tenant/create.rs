@@ -64,7 +64,6 @@ pub async fn create(
     let registry = Registry::new(home);
     let _lock = registry.lock(deployment).map_err(failure)?;
     let opened = open(home, deployment)?;
-    super::acl_saved(&opened, "create")?;
     let old = &opened.resolved.config;
     check_isolation(old, deployment)?;
     if old.tenancy.tenants.iter().any(|t| t.id == id) {

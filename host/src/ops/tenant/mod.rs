@@ -103,33 +103,6 @@ pub(crate) fn open(home: &Path, name: &str) -> Result<Opened, Failure> {
     Ok(Opened { record, resolved })
 }
 
-/// A tenant's ACL user is kept with `ACL SAVE` into the deployment's
-/// `users.acl`; the Compose render mounts that file read-only (the root
-/// filesystem is read-only too), so there a tenant can only come from the
-/// template's `tenancy.tenants` (`isolation: instance` deploys a project per
-/// tenant instead, which works).
-pub(crate) fn acl_saved(opened: &Opened, what: &str) -> Result<(), Failure> {
-    let record = &opened.record;
-    let instance = opened.resolved.config.tenancy.isolation == redplate_config::model::Isolation::Instance;
-    if record.backend != "compose" || instance {
-        return Ok(());
-    }
-    Err(Failure::could_not_run(
-        Diagnostic::error(
-            "tenant.unsupported",
-            "",
-            format!(
-                "`redplate tenant {what}` cannot keep an ACL user on `{}` (compose): its containers mount `users.acl` \
-                 read-only, so `ACL SAVE` fails",
-                record.name
-            ),
-        )
-        .with_hint(
-            "list the tenant in the template's `tenancy.tenants` and deploy it again, or deploy with `--backend local`",
-        ),
-    ))
-}
-
 /// The ACL user of tenant `id`.
 pub fn user_name(id: &str) -> String {
     format!("tenant-{id}")

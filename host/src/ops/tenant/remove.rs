@@ -83,7 +83,6 @@ pub async fn remove(
     let registry = Registry::new(home);
     let _lock = if request.dry_run { None } else { Some(registry.lock(deployment).map_err(failure)?) };
     let opened = open(home, deployment)?;
-    super::acl_saved(&opened, "remove")?;
     let mut config = opened.resolved.config.clone();
     check_isolation(&config, deployment)?;
     let user = user_name(id);

@@ -45,7 +45,6 @@ pub async fn update(home: &Path, deployment: &str, request: &UpdateRequest) -> R
     let registry = Registry::new(home);
     let _lock = registry.lock(deployment).map_err(failure)?;
     let opened = open(home, deployment)?;
-    super::acl_saved(&opened, "update")?;
     let old = &opened.resolved.config;
     check_isolation(old, deployment)?;
     let tenant = find(old, deployment, id)?.clone();
