@@ -144,6 +144,15 @@ impl Project<'_> {
         id
     }
 
+    /// What `args` print run in `service`'s container.
+    fn exec_in(&self, service: &str, args: &[&str]) -> String {
+        let mut all = vec!["exec", ""];
+        let id = self.container(service);
+        all[1] = &id;
+        all.extend_from_slice(args);
+        text(&podman(&all).stdout)
+    }
+
     fn inspect(&self, service: &str, format: &str) -> String {
         text(&podman(&["inspect", "--format", format, &self.container(service)]).stdout).trim().to_owned()
     }
@@ -324,10 +333,9 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     report(&format!("compose: start after stop to ready in {:.1} s", started.elapsed().as_secs_f64()));
     assert_eq!(ok(&home, &["exec", "cmp-sen", "--", "GET", "order:1"]).trim(), "\"kept\"");
 
-    // What the backend cannot do says so, and why.
-    let apply = run(&home, &["apply", "cmp-sen", &t.display().to_string()]);
-    assert_eq!(apply.status.code(), Some(2));
-    assert!(text(&apply.stderr).contains("compose backend does not apply"), "{}", text(&apply.stderr));
+    // The template as deployed, applied again after the scales: nothing to do.
+    let apply = ok(&home, &["apply", "cmp-sen", &t.display().to_string()]);
+    assert!(apply.contains("no change"), "{apply}");
 
     ok(&home, &["destroy", "cmp-sen", "--purge", "--quiet"]);
     nothing_left("cmp-sen");
@@ -363,6 +371,21 @@ fn cluster_on_compose_is_formed_by_the_rendered_init_service_and_serves_every_sl
     }
     let health = json(&home, &["health", "cmp-cl", "--format", "json"]);
     assert_eq!(health["verdict"], "healthy", "{health}");
+    // `apply` of a setting Redis cannot change live, on nodes that persist
+    // nothing (development): replicas restart first and resync, each master
+    // after `CLUSTER FAILOVER` to its replica; no key is lost.
+    let started = Instant::now();
+    let applied = ok(&home, &["apply", "cmp-cl", &t.display().to_string(), "--set", "performance.tcp_backlog=1024"]);
+    report(&format!(
+        "compose: apply of an immutable setting on a 3 x 1 cluster, 6 nodes restarted one by one, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    assert_eq!(applied.matches("new container").count(), 6, "{applied}");
+    assert_eq!(applied.matches("failed over, now a replica").count(), 3, "{applied}");
+    for key in ["a", "b", "c", "d", "e"] {
+        assert_eq!(ok(&home, &["exec", "cmp-cl", "--", "GET", key]).trim(), "\"1\"", "{key} kept");
+    }
+    assert_eq!(d.status()["cluster_state"], "ok");
     let scale = run(&home, &["scale", "cmp-cl", "--replicas", "2"]);
     assert_eq!(scale.status.code(), Some(1), "refused: {}", text(&scale.stderr));
     assert!(text(&scale.stderr).contains("does not scale a cluster"), "{}", text(&scale.stderr));
@@ -432,16 +455,17 @@ fn an_image_that_cannot_be_pulled_is_named_before_anything_is_created() {
     nothing_left("cmp-img");
 }
 
+/// Tenants on Compose: from the template, and made at run time (`ACL
+/// SAVE` into each data node's copy of `users.acl` on its volume) — kept
+/// across a restart, updated, removed; `apply` of a setting Redis changes
+/// live, and a change it refuses with nothing changed.
 #[test]
-fn tenants_from_the_template_work_on_compose_and_one_made_at_run_time_is_refused_with_the_reason() {
+fn tenants_made_at_run_time_work_on_compose_survive_a_restart_and_apply_changes_settings_live() {
     if !engine_present() {
         return;
     }
     let home = Home::new();
-    let t = template(
-        home.dir.path(),
-        "cmp-ten",
-        "extends: staging\n\
+    let body = "extends: staging\n\
          deployment: { name: cmp-ten, mode: standalone, redis_version: \"7.0\", image: localhost/redplate-redis, image_tag: test }\n\
          resources: { memory: 1gb }\n\
          security: { tls: { enabled: false } }\n\
@@ -449,19 +473,62 @@ fn tenants_from_the_template_work_on_compose_and_one_made_at_run_time_is_refused
          network: { local_base_port: 23700 }\n\
          tenancy: { enabled: true, isolation: key_prefix, max_tenants: 4, memory_per_tenant: 64mb, \
          connections_per_tenant: 20, ops_per_second_per_tenant: 1000, \
-         tenants: [{ id: acme, password: { generate: true } }] }\n",
-    );
-    let (_d, _) = Project::deploy(&home, &t, "cmp-ten");
+         tenants: [{ id: acme, password: { generate: true } }] }\n";
+    let t = template(home.dir.path(), "cmp-ten", body);
+    let (d, _) = Project::deploy(&home, &t, "cmp-ten");
     // The tenant's ACL user from the rendered users.acl, bound to its prefix.
     assert_eq!(ok(&home, &["tenant", "exec", "cmp-ten", "acme", "--", "SET", "tenant:acme:k", "v"]).trim(), "\"OK\"");
     let other = run(&home, &["tenant", "exec", "cmp-ten", "acme", "--", "GET", "tenant:globex:k"]);
     assert!(text(&other.stderr).contains("NOPERM"), "{}", text(&other.stderr));
     let stats = ok(&home, &["tenant", "stats", "cmp-ten", "acme"]);
     assert!(stats.contains("1 keys"), "{stats}");
-    // A tenant made at run time would need `ACL SAVE` into the read-only users.acl.
-    let create = run(&home, &["tenant", "create", "cmp-ten", "globex"]);
-    assert_eq!(create.status.code(), Some(2));
-    assert!(text(&create.stderr).contains("mount `users.acl` read-only"), "{}", text(&create.stderr));
+
+    // A tenant made at run time: saved into the node's own copy of users.acl.
+    let created = json(&home, &["tenant", "create", "cmp-ten", "globex", "--format", "json"]);
+    assert_eq!(created["persisted"], serde_json::json!(["cmp-ten-0"]), "{created}");
+    assert_eq!(
+        ok(&home, &["tenant", "exec", "cmp-ten", "globex", "--", "SET", "tenant:globex:k", "g"]).trim(),
+        "\"OK\""
+    );
+    let cross = run(&home, &["tenant", "exec", "cmp-ten", "globex", "--", "GET", "tenant:acme:k"]);
+    assert!(text(&cross.stderr).contains("NOPERM"), "{}", text(&cross.stderr));
+    let saved = d.exec_in("cmp-ten-0", &["grep", "-c", "^user tenant-globex ", "/data/users.acl"]);
+    assert_eq!(saved.trim(), "1", "ACL SAVE wrote the volume's copy");
+    ok(&home, &["tenant", "update", "cmp-ten", "globex", "--memory", "32mb"]);
+
+    // `apply`: a setting Redis changes at run time, no new container; the
+    // run-time tenant kept.
+    let t2 = template(home.dir.path(), "cmp-ten-2", &format!("{body}memory: {{ hash_max_listpack_entries: 256 }}\n"));
+    let before = containers_of("cmp-ten");
+    let applied = ok(&home, &["apply", "cmp-ten", &t2.display().to_string()]);
+    assert!(applied.contains("CONFIG SET hash-max-listpack-entries 256"), "{applied}");
+    assert!(applied.contains("kept 1 tenant made at run time"), "{applied}");
+    assert_eq!(containers_of("cmp-ten"), before, "no container made anew: {applied}");
+    let value = ok(&home, &["exec", "cmp-ten", "--", "CONFIG", "GET", "hash-max-listpack-entries"]);
+    assert!(value.contains("256"), "{value}");
+    // A change the running project cannot take is refused before anything changes.
+    let t3 = template(
+        home.dir.path(),
+        "cmp-ten-3",
+        &format!("{}memory: {{ hash_max_listpack_entries: 512 }}\n", body.replace("exporter: false", "exporter: true")),
+    );
+    let refused = run(&home, &["apply", "cmp-ten", &t3.display().to_string()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("services change (added: cmp-ten-0-exporter"), "{}", text(&refused.stderr));
+    let value = ok(&home, &["exec", "cmp-ten", "--", "CONFIG", "GET", "hash-max-listpack-entries"]);
+    assert!(value.contains("256"), "nothing applied: {value}");
+
+    // Restarted, the node keeps the tenant it saved and the setting it rewrote.
+    ok(&home, &["stop", "cmp-ten"]);
+    ok(&home, &["start", "cmp-ten"]);
+    assert_eq!(ok(&home, &["tenant", "exec", "cmp-ten", "globex", "--", "GET", "tenant:globex:k"]).trim(), "\"g\"");
+    let value = ok(&home, &["exec", "cmp-ten", "--", "CONFIG", "GET", "hash-max-listpack-entries"]);
+    assert!(value.contains("256"), "{value}");
+    let removed = ok(&home, &["tenant", "remove", "cmp-ten", "globex"]);
+    report(&format!("compose: run-time tenant removed: {}", removed.lines().next().unwrap_or_default()));
+    let gone = run(&home, &["tenant", "exec", "cmp-ten", "globex", "--", "PING"]);
+    assert!(!gone.status.success(), "the tenant is gone");
+
     // Flush takes its confirmation token as on any backend.
     let first = run(&home, &["flush", "cmp-ten"]);
     let token = text(&first.stdout)
@@ -472,6 +539,15 @@ fn tenants_from_the_template_work_on_compose_and_one_made_at_run_time_is_refused
         .unwrap_or_else(|| panic!("a token: {}{}", text(&first.stdout), text(&first.stderr)));
     ok(&home, &["flush", "cmp-ten", "--confirm", &token]);
     assert_eq!(ok(&home, &["exec", "cmp-ten", "--", "DBSIZE"]).trim(), "(integer) 0");
+}
+
+/// The ids of project `name`'s containers, sorted.
+fn containers_of(name: &str) -> Vec<String> {
+    let filter = format!("label=com.docker.compose.project={name}");
+    let mut ids: Vec<String> =
+        text(&podman(&["ps", "-a", "-q", "--filter", &filter]).stdout).split_whitespace().map(str::to_owned).collect();
+    ids.sort();
+    ids
 }
 
 /// The `--set`s that run an example here as it is, but for what this
@@ -575,6 +651,61 @@ fn the_sentinel_production_example_runs_on_compose_with_tls_backs_up_restores_an
     assert_eq!(s["state"], "running", "{s}");
     assert_eq!(new_master(&s), Some(promoted), "the promoted master is kept across a restart: {s}");
     assert_eq!(node(&s, "cmp-prod-0")["role"], "replica", "{s}");
+    assert_eq!(ok(&home, &["exec", "cmp-prod", "--", "GET", "order:1"]).trim(), "\"v1\"");
+
+    // Vertical scale: `maxmemory` set live, and every data node's container
+    // made anew with the new memory limit — replicas first, the master after
+    // a failover; the data and the sentinels' agreement stay.
+    let data = ["cmp-prod-0", "cmp-prod-1", "cmp-prod-2"];
+    let agreed = |s: &Value| {
+        data.into_iter().find(|n| {
+            node(s, n)["role"] == "master"
+                && s["sentinel_views"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|v| v["master"].as_str().is_some_and(|m| m.starts_with(&format!("{n}:"))))
+        })
+    };
+    let started = Instant::now();
+    let scaled = ok(&home, &["scale", "cmp-prod", "--memory", "2gb"]);
+    report(&format!(
+        "compose (TLS): scale --memory 1gb -> 2gb, 3 data containers made anew, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    assert_eq!(scaled.matches("CONFIG SET maxmemory").count(), 3, "{scaled}");
+    assert_eq!(scaled.matches("new container").count(), 3, "{scaled}");
+    assert!(scaled.contains("failed over, now a replica"), "{scaled}");
+    for n in data {
+        assert_eq!(d.inspect(n, "{{.HostConfig.Memory}}"), "2147483648", "{n}'s container limit");
+    }
+    d.wait_for("the sentinels agree after the scale", Duration::from_secs(30), |s| agreed(s).is_some());
+    assert_eq!(ok(&home, &["exec", "cmp-prod", "--", "GET", "order:1"]).trim(), "\"v1\"");
+
+    // A setting Redis cannot change live: each node restarted with it, in
+    // the role it has now; kept across a restart of the whole project.
+    let started = Instant::now();
+    let t = example.display().to_string();
+    let applied = ok(&home, &["apply", "cmp-prod", &t, "--set", "performance.tcp_backlog=1024"]);
+    report(&format!(
+        "compose (TLS): apply of an immutable setting, 3 data nodes restarted one by one, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    assert_eq!(applied.matches("restart needed").count(), 3, "{applied}");
+    assert_eq!(applied.matches("new container").count(), 3, "{applied}");
+    let backlog = |n: &str| ok(&home, &["exec", "cmp-prod", "--node", n, "--", "CONFIG", "GET", "tcp-backlog"]);
+    for n in data {
+        assert!(backlog(n).contains("1024"), "{n}: {}", backlog(n));
+    }
+    d.wait_for("the sentinels agree after the apply", Duration::from_secs(30), |s| agreed(s).is_some());
+    let master = agreed(&d.status()).unwrap_or_default();
+    ok(&home, &["stop", "cmp-prod", "--quiet"]);
+    ok(&home, &["start", "cmp-prod", "--quiet"]);
+    let s = d.status();
+    assert_eq!(agreed(&s), Some(master), "the master is kept across a restart: {s}");
+    for n in data {
+        assert!(backlog(n).contains("1024"), "{n} after a restart: {}", backlog(n));
+    }
     assert_eq!(ok(&home, &["exec", "cmp-prod", "--", "GET", "order:1"]).trim(), "\"v1\"");
 
     ok(&home, &["destroy", "cmp-prod", "--purge", "--quiet"]);

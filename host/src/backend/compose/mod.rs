@@ -10,13 +10,13 @@
 //! remove them. Must not render or read templates (that is `ops`), and runs
 //! no `redis-cli`.
 //!
-//! What it refuses, with the reason in the error: cluster reshaping and
-//! scaling, `start --new-ports`, and the changes `apply` cannot make to
-//! running containers ([`update`]).
+//! What it refuses, with the reason in the error: `start --new-ports`,
+//! and the changes `apply` cannot make to running containers ([`update`]).
 
 pub mod engine;
 mod network;
 pub mod plan;
+mod reshape;
 mod scale;
 mod start;
 mod status;
@@ -161,12 +161,14 @@ impl Backend for ComposeBackend {
         self.scale_to(record, replicas, artifacts, progress)
     }
 
-    fn reshape(&self, _: &mut Record, _: &Topology, _: &ArtifactSet, _: &dyn Progress) -> Result<(), BackendError> {
-        Err(Self::refuse(
-            "change the number of cluster shards",
-            "moving slots between containers is not built yet; deploy the new shape beside it, or use \
-             `--backend local`",
-        ))
+    fn reshape(
+        &self,
+        record: &mut Record,
+        topology: &Topology,
+        artifacts: &ArtifactSet,
+        progress: &dyn Progress,
+    ) -> Result<(), BackendError> {
+        self.reshape_to(record, topology, artifacts, progress)
     }
 
     fn unpersisted(&self, record: &Record) -> Vec<String> {

@@ -187,7 +187,7 @@ pub fn install(
 
 /// One record per topology node: its host port (what redplate connects to).
 /// A node is reached with TLS when its rendered config opens no plain port.
-fn node_records(topology: &Topology, dir: &Path) -> Result<Vec<NodeRecord>, BackendError> {
+pub(super) fn node_records(topology: &Topology, dir: &Path) -> Result<Vec<NodeRecord>, BackendError> {
     topology
         .nodes
         .iter()

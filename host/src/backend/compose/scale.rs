@@ -17,19 +17,12 @@ use redplate_config::{Role, Topology};
 use std::time::Duration;
 
 impl ComposeBackend {
-    /// `Err(CannotScale)` unless the deployment runs in replication or sentinel mode.
+    /// `Err(CannotScale)` unless the deployment runs in replication, sentinel or cluster mode.
     pub(super) fn check(&self, record: &Record) -> Result<(), BackendError> {
         let refuse = |reason: String| Err(BackendError::CannotScale { deployment: record.name.clone(), reason });
         match record.mode {
             Mode::Standalone => {
                 return refuse("a standalone deployment has no replicas; deploy it with `deployment.mode: replication` or `sentinel`".into());
-            }
-            Mode::Cluster => {
-                return refuse(
-                    "the compose backend does not scale a cluster yet (its replicas would have to join through \
-                     CLUSTER MEET); deploy the new shape, or use `--backend local`"
-                        .into(),
-                );
             }
             _ => {}
         }
@@ -48,6 +41,9 @@ impl ComposeBackend {
         progress: &dyn Progress,
     ) -> Result<(), BackendError> {
         self.check(record)?;
+        if record.mode == Mode::Cluster {
+            return self.scale_cluster(record, replicas, artifacts, progress);
+        }
         let engine = self.engine()?;
         let Some(first) = record.data_nodes().next().cloned() else { return Ok(()) };
         let wanted = usize::from(replicas) + 1;
@@ -135,7 +131,7 @@ impl ComposeBackend {
 
 /// The record of data node `ordinal`, a replica of the first master: its
 /// published port is the first node's plus its ordinal.
-fn new_replica(record: &Record, first: &NodeRecord, ordinal: u16) -> NodeRecord {
+pub(super) fn new_replica(record: &Record, first: &NodeRecord, ordinal: u16) -> NodeRecord {
     let name = Topology::data_node_name(&record.name, ordinal);
     NodeRecord {
         conf: format!("redis/{name}/redis.conf"),
@@ -151,7 +147,7 @@ fn new_replica(record: &Record, first: &NodeRecord, ordinal: u16) -> NodeRecord 
 
 /// Writes the newly rendered compose file over the running one (and the
 /// last render's copy, which `apply` compares with).
-fn write_compose(record: &Record, artifacts: &ArtifactSet) -> Result<(), BackendError> {
+pub(super) fn write_compose(record: &Record, artifacts: &ArtifactSet) -> Result<(), BackendError> {
     let Some(a) = artifacts.iter().find(|a| a.path == plan::COMPOSE_FILE) else {
         return Err(BackendError::Io {
             action: "find the rendered compose file in the render for",

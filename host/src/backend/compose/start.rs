@@ -35,7 +35,12 @@ impl ComposeBackend {
                 }
             }
             progress.step(&format!("creating {} containers ({} up)", services.len(), engine.name));
-            let mut args = vec!["up", "-d"];
+            // `--no-deps`: podman-compose would otherwise create each
+            // container with `--requires` on those it depends on, and podman
+            // then refuses to remove a master's container while its replicas
+            // and sentinels exist (`apply` makes containers anew one at a
+            // time). redplate waits for readiness itself.
+            let mut args = vec!["up", "-d", "--no-deps"];
             args.extend(services.iter().map(String::as_str));
             engine.compose(&project, &args, UP)?;
         } else {

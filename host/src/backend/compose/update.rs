@@ -360,7 +360,7 @@ impl ComposeBackend {
                 _ => match record.mode {
                     Mode::Sentinel | Mode::Cluster => {
                         progress.step(&format!("failing over from {}", node.name));
-                        self.fail_over_from(record, node, &deadline)?;
+                        self.fail_over_from(record, node, &[], &deadline)?;
                         "failed over, now a replica"
                     }
                     _ => "master: writes wait while it starts",
@@ -427,8 +427,15 @@ impl ComposeBackend {
     }
 
     /// Moves the master role away from `old` (Sentinel's `FAILOVER`, or
-    /// `CLUSTER FAILOVER` from one of its replicas) and waits until it is a replica.
-    fn fail_over_from(&self, record: &Record, old: &NodeRecord, deadline: &Deadline) -> Result<(), BackendError> {
+    /// `CLUSTER FAILOVER` from one of its replicas not in `avoid`) and
+    /// waits until it is a replica.
+    pub(super) fn fail_over_from(
+        &self,
+        record: &Record,
+        old: &NodeRecord,
+        avoid: &[String],
+        deadline: &Deadline,
+    ) -> Result<(), BackendError> {
         let conn = self.redis.to(record, old);
         let t = Duration::from_secs(10);
         match (record.mode, &record.master_name) {
@@ -444,6 +451,7 @@ impl ComposeBackend {
                 let id = cluster::my_id(&self.redis, record, old)?;
                 let replica = record.data_nodes().find(|n| {
                     n.name != old.name
+                        && !avoid.contains(&n.name)
                         && self.redis.to(record, n).info("replication").is_ok_and(|i| i.get("role") == Some("slave"))
                         && self
                             .redis
