@@ -144,6 +144,13 @@ impl Project<'_> {
         id
     }
 
+    /// The data nodes' and sentinels' containers of the project (not the one-shot ones).
+    fn container_names(&self) -> Vec<String> {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        let out = podman(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
+        text(&out.stdout).split_whitespace().filter(|n| !n.contains("cluster-init")).map(str::to_owned).collect()
+    }
+
     /// What `args` print run in `service`'s container.
     fn exec_in(&self, service: &str, args: &[&str]) -> String {
         let mut all = vec!["exec", ""];
@@ -386,9 +393,55 @@ fn cluster_on_compose_is_formed_by_the_rendered_init_service_and_serves_every_sl
         assert_eq!(ok(&home, &["exec", "cmp-cl", "--", "GET", key]).trim(), "\"1\"", "{key} kept");
     }
     assert_eq!(d.status()["cluster_state"], "ok");
-    let scale = run(&home, &["scale", "cmp-cl", "--replicas", "2"]);
-    assert_eq!(scale.status.code(), Some(1), "refused: {}", text(&scale.stderr));
-    assert!(text(&scale.stderr).contains("does not scale a cluster"), "{}", text(&scale.stderr));
+
+    // Shards: the new nodes' containers join at their pinned addresses and
+    // slots move to them (MIGRATE between containers); back to 3, the
+    // nodes that go are removed with their volumes. Replicas the same way.
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        ok(&home, &["exec", "cmp-cl", "--", "SET", k, k]);
+    }
+    let kept = |home: &Home| {
+        keys.iter().filter(|k| ok(home, &["exec", "cmp-cl", "--", "GET", k]).trim() == format!("\"{k}\"")).count()
+    };
+    let slots = |s: &Value| -> Vec<String> {
+        s["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["slots"].as_str())
+            .filter(|s| *s != "-")
+            .map(str::to_owned)
+            .collect()
+    };
+    let started = Instant::now();
+    let out = ok(&home, &["scale", "cmp-cl", "--shards", "4"]);
+    report(&format!(
+        "compose: scale --shards 3 -> 4 (5 containers made, slots moved) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    assert!(out.contains("cmp-cl-3 4096"), "{out}");
+    let s = d.status();
+    assert_eq!(s["cluster_state"], "ok", "{s}");
+    assert_eq!(slots(&s).len(), 4, "4 masters serve slots: {s}");
+    assert_eq!(d.container_names().len(), 8, "4 masters, 4 replicas");
+    assert_eq!(kept(&home), keys.len(), "every key kept");
+    ok(&home, &["scale", "cmp-cl", "--replicas", "2"]);
+    assert_eq!(d.container_names().len(), 12, "4 masters with 2 replicas each");
+    assert_eq!(d.status()["cluster_state"], "ok");
+    ok(&home, &["scale", "cmp-cl", "--replicas", "1"]);
+    assert_eq!(d.container_names().len(), 8);
+    let started = Instant::now();
+    ok(&home, &["scale", "cmp-cl", "--shards", "3"]);
+    report(&format!("compose: scale --shards 4 -> 3 in {:.1} s", started.elapsed().as_secs_f64()));
+    let s = d.status();
+    assert_eq!(s["cluster_state"], "ok", "{s}");
+    assert_eq!(slots(&s).len(), 3, "{s}");
+    assert_eq!(d.container_names().len(), 6, "3 masters, 3 replicas");
+    assert_eq!(kept(&home), keys.len(), "every key kept");
+    let volumes = text(&podman(&["volume", "ls", "-q", "--filter", "label=com.docker.compose.project=cmp-cl"]).stdout);
+    assert_eq!(volumes.split_whitespace().count(), 6, "the removed nodes' volumes are gone: {volumes}");
+
     ok(&home, &["destroy", "cmp-cl", "--purge", "--quiet"]);
     nothing_left("cmp-cl");
 }

@@ -54,6 +54,9 @@ impl ComposeBackend {
         };
         let going: Vec<String> = record.data_nodes().filter(|n| !same(n)).map(|n| n.name.clone()).collect();
         self.remove_cluster_nodes(engine, record, &going, progress)?;
+        let coming: Vec<String> =
+            wanted.iter().filter(|w| record.node(&w.name).is_none()).map(|w| w.name.clone()).collect();
+        write_render(record, artifacts, &coming)?;
         let rendered = plan::node_records(topology, &record.state_dir)?;
         let added: Vec<NodeRecord> = rendered.into_iter().filter(|n| record.node(&n.name).is_none()).collect();
         self.add_cluster_nodes(engine, record, added, artifacts, progress)
@@ -193,21 +196,12 @@ impl ComposeBackend {
         progress: &dyn Progress,
     ) -> Result<(), BackendError> {
         let deadline = Deadline::after(self.timeout_secs);
-        // Their files as rendered now (a name that comes back may have had
-        // another role); the compose file with their services.
-        for a in artifacts.iter() {
-            if added.iter().any(|n| a.path.starts_with(&format!("redis/{}/", n.name))) {
-                crate::registry::write_atomic(&record.path(&a.path), &a.content, true)?;
-            }
-        }
-        files::write_missing(artifacts, &record.state_dir)?;
-        files::write_missing(artifacts, &record.path(RENDERED))?;
-        super::scale::write_compose(record, artifacts)?;
+        let names: Vec<String> = added.iter().map(|n| n.name.clone()).collect();
+        write_render(record, artifacts, &names)?;
         if added.is_empty() {
             plan::refresh(engine, record)?;
             return cluster::wait_healthy(&self.redis, record, &deadline);
         }
-        let names: Vec<String> = added.iter().map(|n| n.name.clone()).collect();
         // Left by a run that died: a new node starts empty.
         for n in &names {
             self.remove_container(engine, record, n)?;
@@ -245,4 +239,18 @@ impl ComposeBackend {
         cluster::join_replicas(&self.redis, record, deadline)?;
         cluster::wait_healthy(&self.redis, record, deadline)
     }
+}
+
+/// The new render's files for the nodes `coming` (a name that comes back
+/// may have had another role), the files nobody has yet, and the compose
+/// file with their services.
+fn write_render(record: &Record, artifacts: &ArtifactSet, coming: &[String]) -> Result<(), BackendError> {
+    for a in artifacts.iter() {
+        if coming.iter().any(|n| a.path.starts_with(&format!("redis/{n}/"))) {
+            crate::registry::write_atomic(&record.path(&a.path), &a.content, true)?;
+        }
+    }
+    files::write_missing(artifacts, &record.state_dir)?;
+    files::write_missing(artifacts, &record.path(RENDERED))?;
+    super::scale::write_compose(record, artifacts)
 }

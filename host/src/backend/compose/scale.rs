@@ -20,11 +20,11 @@ impl ComposeBackend {
     /// `Err(CannotScale)` unless the deployment runs in replication, sentinel or cluster mode.
     pub(super) fn check(&self, record: &Record) -> Result<(), BackendError> {
         let refuse = |reason: String| Err(BackendError::CannotScale { deployment: record.name.clone(), reason });
-        match record.mode {
-            Mode::Standalone => {
-                return refuse("a standalone deployment has no replicas; deploy it with `deployment.mode: replication` or `sentinel`".into());
-            }
-            _ => {}
+        if record.mode == Mode::Standalone {
+            return refuse(
+                "a standalone deployment has no replicas; deploy it with `deployment.mode: replication` or `sentinel`"
+                    .into(),
+            );
         }
         if !running(record) {
             return refuse(format!("it is {}; run `redplate start {}` first", record.state, record.name));
