@@ -25,7 +25,7 @@
 use super::engine::{Container, Engine};
 use super::{ComposeBackend, plan, project, running};
 use crate::artifact::ArtifactSet;
-use crate::backend::local::apply::{RENDERED, changed, directives, walk};
+use crate::backend::local::apply::{RENDERED, changed, config_set, directives, sentinel_set, walk};
 use crate::backend::local::conn::T;
 use crate::backend::local::ready::{self, Deadline};
 use crate::backend::local::{cluster, files};
@@ -39,10 +39,6 @@ use std::time::Duration;
 use yaml_rust2::{Yaml, YamlLoader};
 
 const ACL: &str = "redis/users.acl";
-
-/// The sentinel settings `SENTINEL SET` changes at run time.
-const SENTINEL_SETTABLE: [&str; 4] =
-    ["sentinel down-after-milliseconds", "sentinel failover-timeout", "sentinel parallel-syncs", "sentinel monitor"];
 
 impl ComposeBackend {
     /// Applies `artifacts` (a new render, same nodes) to the running `record`.
@@ -133,22 +129,7 @@ impl ComposeBackend {
         for (node, keys) in &config_changes {
             let new = directives(&staged.join(&node.conf));
             let conn = self.redis.to(record, node);
-            let mut set = Vec::new();
-            let mut refused = None;
-            for key in keys {
-                let Some(values) = new.get(key) else {
-                    refused = Some(format!("`{key}` removed"));
-                    break;
-                };
-                let value = values.join(" ");
-                match conn.run(&["CONFIG", "SET", key, &value], T) {
-                    Ok(_) => set.push(format!("{key} {value}")),
-                    Err(e) => {
-                        refused = Some(format!("`{key}`: {e}"));
-                        break;
-                    }
-                }
-            }
+            let (set, refused) = config_set(&conn, keys, &new);
             if !set.is_empty() {
                 conn.run(&["CONFIG", "REWRITE"], T)?;
                 report.push(format!("{}: CONFIG SET {} (rewritten)", node.name, set.join(", ")));
@@ -195,12 +176,7 @@ impl ComposeBackend {
             for (s, keys) in &sentinel_keys {
                 let new = directives(&staged.join(&s.conf));
                 for key in keys {
-                    let value = new.get(key).and_then(|v| v.first()).cloned().unwrap_or_default();
-                    let (option, arg) = match key.trim_start_matches("sentinel ") {
-                        "monitor" => ("quorum", value.split_whitespace().nth(3)),
-                        other => (other, value.split_whitespace().nth(1)),
-                    };
-                    let arg = arg.unwrap_or_default().to_owned();
+                    let Some((option, arg)) = sentinel_set(key, &new) else { continue };
                     self.redis.to(record, s).run(&["SENTINEL", "SET", &name, option, &arg], T)?;
                     report.push(format!("{}: SENTINEL SET {name} {option} {arg}", s.name));
                 }
@@ -248,7 +224,7 @@ impl ComposeBackend {
             let old = directives(&pristine.join(&s.conf));
             let new = directives(&staged.join(&s.conf));
             let keys = changed(&old, &new);
-            if let Some(k) = keys.iter().find(|k| !SENTINEL_SETTABLE.contains(&k.as_str())) {
+            if let Some(k) = keys.iter().find(|k| sentinel_set(k, &new).is_none()) {
                 return Err(format!(
                     "`{k}` of `{}` changed, and a running sentinel changes only its timers and quorum \
                      (`SENTINEL SET`); destroy and deploy",

@@ -41,6 +41,42 @@ pub(crate) fn directives(path: &Path) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Sets `keys` on a running node with `CONFIG SET` to their values in
+/// `new`, in order, until Redis refuses one: what was set (`key value`),
+/// and why the refused one was (removed from the config, or Redis's answer).
+pub(crate) fn config_set(
+    conn: &super::conn::Conn,
+    keys: &[String],
+    new: &BTreeMap<String, Vec<String>>,
+) -> (Vec<String>, Option<String>) {
+    let mut set = Vec::new();
+    for key in keys {
+        let Some(values) = new.get(key) else { return (set, Some(format!("`{key}` removed"))) };
+        let value = values.join(" ");
+        match conn.run(&["CONFIG", "SET", key, &value], T) {
+            Ok(_) => set.push(format!("{key} {value}")),
+            Err(e) => return (set, Some(format!("`{key}`: {e}"))),
+        }
+    }
+    (set, None)
+}
+
+/// The `SENTINEL SET <master>` option and value for the changed sentinel
+/// setting `key` (as [`directives`] names it) in `new`; `None`: a running
+/// sentinel cannot change it.
+pub(crate) fn sentinel_set(key: &str, new: &BTreeMap<String, Vec<String>>) -> Option<(&'static str, String)> {
+    let value = new.get(key).and_then(|v| v.first()).cloned().unwrap_or_default();
+    let words: Vec<&str> = value.split_whitespace().collect();
+    let (option, at) = match key.trim_start_matches("sentinel ") {
+        "down-after-milliseconds" => ("down-after-milliseconds", 1),
+        "failover-timeout" => ("failover-timeout", 1),
+        "parallel-syncs" => ("parallel-syncs", 1),
+        "monitor" => ("quorum", 3),
+        _ => return None,
+    };
+    words.get(at).map(|v| (option, (*v).to_owned()))
+}
+
 /// Keys whose values differ between two configs.
 pub(crate) fn changed(old: &BTreeMap<String, Vec<String>>, new: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
@@ -105,22 +141,7 @@ impl LocalBackend {
                 continue;
             }
             let conn = self.redis.to(record, node);
-            let mut set = Vec::new();
-            let mut refused = None;
-            for key in &keys {
-                let Some(values) = new.get(key) else {
-                    refused = Some(format!("`{key}` removed"));
-                    break;
-                };
-                let value = values.join(" ");
-                match conn.run(&["CONFIG", "SET", key, &value], T) {
-                    Ok(_) => set.push(format!("{key} {value}")),
-                    Err(e) => {
-                        refused = Some(format!("`{key}`: {e}"));
-                        break;
-                    }
-                }
-            }
+            let (set, refused) = config_set(&conn, &keys, &new);
             match refused {
                 None => {
                     conn.run(&["CONFIG", "REWRITE"], T)?;
@@ -142,18 +163,8 @@ impl LocalBackend {
                 let old = directives(&pristine.join(&s.conf));
                 let new = directives(&staged.join(&s.conf));
                 for key in changed(&old, &new) {
-                    let option = key.trim_start_matches("sentinel ");
-                    let value = new.get(&key).and_then(|v| v.first()).cloned().unwrap_or_default();
-                    let arg = match option {
-                        "down-after-milliseconds" | "failover-timeout" | "parallel-syncs" => {
-                            value.split_whitespace().nth(1).map(str::to_owned)
-                        }
-                        "monitor" => value.split_whitespace().nth(3).map(str::to_owned),
-                        _ => None,
-                    };
-                    let option = if option == "monitor" { "quorum" } else { option };
-                    match arg {
-                        Some(v) => {
+                    match sentinel_set(&key, &new) {
+                        Some((option, v)) => {
                             self.redis.to(record, s).run(&["SENTINEL", "SET", &name, option, &v], T)?;
                             report.push(format!("{}: SENTINEL SET {name} {option} {v}", s.name));
                         }
@@ -377,5 +388,26 @@ mod tests {
         assert_eq!(changed(&old, &new), ["databases", "save", "sentinel down-after-milliseconds"]);
         assert_eq!(new["save"], ["60 5"]);
         assert_eq!(new["sentinel down-after-milliseconds"], ["m 2000"]);
+    }
+
+    #[test]
+    fn sentinel_settings_map_to_sentinel_set_and_the_others_to_none() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let f = tmp.path().join("s.conf");
+        std::fs::write(
+            &f,
+            "sentinel monitor m h 7000 2\nsentinel down-after-milliseconds m 2000\nsentinel parallel-syncs m 1\n\
+             sentinel resolve-hostnames yes\n",
+        )
+        .expect("write");
+        let new = directives(&f);
+        assert_eq!(sentinel_set("sentinel monitor", &new), Some(("quorum", "2".to_owned())));
+        assert_eq!(
+            sentinel_set("sentinel down-after-milliseconds", &new),
+            Some(("down-after-milliseconds", "2000".into()))
+        );
+        assert_eq!(sentinel_set("sentinel parallel-syncs", &new), Some(("parallel-syncs", "1".into())));
+        assert_eq!(sentinel_set("sentinel resolve-hostnames", &new), None, "not changed at run time");
+        assert_eq!(sentinel_set("sentinel failover-timeout", &new), None, "removed");
     }
 }
