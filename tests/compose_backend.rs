@@ -592,6 +592,13 @@ fn tenants_made_at_run_time_work_on_compose_survive_a_restart_and_apply_changes_
         .unwrap_or_else(|| panic!("a token: {}{}", text(&first.stdout), text(&first.stderr)));
     ok(&home, &["flush", "cmp-ten", "--confirm", &token]);
     assert_eq!(ok(&home, &["exec", "cmp-ten", "--", "DBSIZE"]).trim(), "(integer) 0");
+
+    // A registry entry damaged by hand: `destroy --purge` still finds the
+    // project by the rendered file in its folder and takes it down.
+    std::fs::write(d.state_dir().join("deployment.json"), "{broken").expect("damage the entry");
+    ok(&home, &["destroy", "cmp-ten", "--purge", "--quiet"]);
+    nothing_left("cmp-ten");
+    assert!(!d.state_dir().exists());
 }
 
 /// The ids of project `name`'s containers, sorted.

@@ -131,12 +131,15 @@ pub fn destroy(home: &Path, name: &str, purge: bool, progress: &dyn Progress) ->
             }
         }
         // A leftover folder (purge only), or an entry that cannot be read:
-        // the processes are found by their working directory instead.
+        // the processes are found by their working directory, and a
+        // Compose project by the rendered file in it, instead.
         Err(e @ (RegistryError::Unknown(_) | RegistryError::Corrupt { .. }))
             if registry.dir(name).exists() && (purge || matches!(e, RegistryError::Corrupt { .. })) =>
         {
             let dir = registry.dir(name);
-            backend::named(backend::DEFAULT).map_err(failure)?.reap(&dir);
+            for kind in [backend::DEFAULT, "compose"] {
+                backend::named(kind).map_err(failure)?.reap(&dir);
+            }
             if purge {
                 std::fs::remove_dir_all(&dir).map_err(|e| failure(BackendError::io("remove", &dir)(e)))?;
             } else {
