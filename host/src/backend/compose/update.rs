@@ -353,7 +353,7 @@ impl ComposeBackend {
                 engine.write_file(c, path, live.as_bytes())?;
             }
             progress.step(&format!("making {} anew", node.name));
-            self.make_anew(engine, record, node)?;
+            self.make_anew(engine, record, &node.name)?;
             self.wait_up(engine, record, &deadline)?;
             self.wait_healthy_node(engine, record, node, &deadline)?;
             match record.mode {
@@ -366,21 +366,28 @@ impl ComposeBackend {
             }
             report.push(format!("{}: new container ({how})", node.name));
         }
+        // The exporters; not the one-shot cluster-init (the cluster is formed).
+        let init = plan::init_service(record);
+        for service in names.iter().filter(|s| record.node(s).is_none() && **s != init) {
+            progress.step(&format!("making {service} anew"));
+            self.make_anew(engine, record, service)?;
+            report.push(format!("{service}: new container"));
+        }
         Ok(report)
     }
 
-    /// Stops `node`'s container (its server saves), removes it and has
+    /// Stops `service`'s container (its server saves), removes it and has
     /// compose make it again from the compose file as it is now. Not `up
     /// --force-recreate`: podman-compose then also takes down the running
     /// services that depend on it — a replica's master may be one of them
     /// after a failover.
-    fn make_anew(&self, engine: &Engine, record: &Record, node: &NodeRecord) -> Result<(), BackendError> {
+    fn make_anew(&self, engine: &Engine, record: &Record, service: &str) -> Result<(), BackendError> {
         let project = project(record);
-        if let Some(c) = engine.containers(&record.name)?.into_iter().find(|c| c.service == node.name) {
-            engine.compose(&project, &["stop", "-t", "30", &node.name], Duration::from_secs(90))?;
+        if let Some(c) = engine.containers(&record.name)?.into_iter().find(|c| c.service == service) {
+            engine.compose(&project, &["stop", "-t", "30", service], Duration::from_secs(90))?;
             engine.cli_ok(&["rm", "-f", &c.id], Duration::from_secs(60))?;
         }
-        engine.compose(&project, &["up", "-d", "--no-deps", &node.name], Duration::from_secs(300)).map(|_| ())
+        engine.compose(&project, &["up", "-d", "--no-deps", service], Duration::from_secs(300)).map(|_| ())
     }
 
     /// Runs `node`'s rendered health check until it passes.
