@@ -248,7 +248,8 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             let applied = crate::ops::apply::apply(&ctx, name, template, sets)?;
             drop(spinner);
             for line in &applied.actions {
-                out!("{line}");
+                // They may quote what a node answered.
+                out!("{}", crate::text::clean(line, 400));
             }
             if !applied.kept_tenants.is_empty() {
                 out!(
