@@ -249,7 +249,7 @@ pub fn run(command: &DeployCommand, global: &GlobalArgs) -> Result<ExitStatus, F
             drop(spinner);
             for line in &applied.actions {
                 // They may quote what a node answered.
-                out!("{}", crate::text::clean(line, 400));
+                out!("{}", crate::text::clean(line, 4096));
             }
             if !applied.kept_tenants.is_empty() {
                 out!(
