@@ -227,7 +227,8 @@ fn sentinel_on_compose_is_hardened_ready_fails_over_scales_stops_starts_and_is_d
     }
     let home = Home::new();
     // The staging preset: ACL users, the `default` user off, passwords as
-    // Compose secrets, persistence; TLS is refused on compose (see README).
+    // Compose secrets, persistence; TLS off here (the production example
+    // test runs it over TLS).
     let t = template(
         home.dir.path(),
         "cmp-sen",
