@@ -291,6 +291,19 @@ impl ComposeBackend {
             if info.get("role") == Some("slave")
                 && let (Some(host), Some(port)) = (info.get("master_host"), info.get("master_port"))
             {
+                // A reply goes into a config file: one word each, or no line at all.
+                let word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_graphic() && c != '"');
+                if !(word(host) && port.chars().all(|c| c.is_ascii_digit())) {
+                    return Err(BackendError::Command {
+                        node: node.name.clone(),
+                        command: "INFO replication".into(),
+                        message: format!(
+                            "its master is named `{}:{}`, which cannot go into a config file",
+                            crate::text::clean(host, 100),
+                            crate::text::clean(port, 20)
+                        ),
+                    });
+                }
                 text.push_str(&format!("replicaof {host} {port}\n"));
             }
         }
